@@ -1,0 +1,63 @@
+"""Local backends by name, imported lazily; one loaded instance per (backend, model)."""
+from __future__ import annotations
+
+import importlib
+import platform
+import sys
+import time
+
+from ..errors import BackendUnavailableError, UsageError
+from ..models import ResolvedModel
+from .base import LocalBackend
+
+# name -> (module, class, pip extra that provides it)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "transformers": ("hybrid_magic.backends.transformers", "TransformersBackend", "transformers"),
+    "mlx": ("hybrid_magic.backends.mlx", "MLXBackend", "mlx"),
+}
+
+_loaded: dict[tuple[str, str], LocalBackend] = {}
+load_count = 0  # how many real loads happened in this process (tests read it)
+
+
+def auto_backend() -> str:
+    """mlx-lm on Apple Silicon with mlx importable, transformers elsewhere."""
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        try:
+            importlib.import_module("mlx_lm")
+            return "mlx"
+        except ImportError:
+            pass
+    return "transformers"
+
+
+def backend_class(name: str) -> type[LocalBackend]:
+    if name not in BACKENDS:
+        raise UsageError(f"Unknown backend {name!r}: choose one of auto, {', '.join(BACKENDS)}.")
+    module_name, class_name, extra = BACKENDS[name]
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise BackendUnavailableError(
+            f"The {name} backend needs {error.name or 'its library'}: pip install 'hybrid_magic[{extra}]'."
+        ) from None
+    return getattr(module, class_name)
+
+
+def get_backend(name: str, model: ResolvedModel) -> tuple[LocalBackend, float]:
+    """The loaded backend and the seconds spent loading it now (0.0 when reused)."""
+    global load_count
+    name = auto_backend() if name == "auto" else name
+    key = (name, model.path)
+    if key in _loaded:
+        return _loaded[key], 0.0
+    cls = backend_class(name)
+    started = time.perf_counter()
+    backend = cls(model)
+    load_count += 1
+    _loaded[key] = backend
+    return backend, time.perf_counter() - started
+
+
+def loaded_backends() -> list[LocalBackend]:
+    return list(_loaded.values())

@@ -1,0 +1,102 @@
+"""The one place where defaults and environment variables live.
+
+`HybridSettings` is a traitlets Configurable; `HybridMagics` inherits from it, so
+`%config HybridMagics.local_model = "..."` works in a notebook and
+`c.HybridMagics.threshold = 0.4` works in an IPython profile. Environment
+variables give the defaults and are read here only.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets.config import Configurable
+
+# USD per 1M tokens: (input, output). Users extend or override it with
+# %config HybridMagics.prices = {"my-model": [0.1, 0.4]}.
+DEFAULT_PRICES: dict[str, list[float]] = {
+    "gpt-4o-mini": [0.15, 0.60],
+    "gpt-4o": [2.50, 10.00],
+    "gpt-4.1": [2.00, 8.00],
+    "gpt-4.1-mini": [0.40, 1.60],
+    "gpt-4.1-nano": [0.10, 0.40],
+    "gpt-5": [1.25, 10.00],
+    "gpt-5-mini": [0.25, 2.00],
+    "gpt-5-nano": [0.05, 0.40],
+    "o4-mini": [1.10, 4.40],
+}
+
+
+def _env(name: str, fallback: str = "") -> str:
+    return os.environ.get(name, fallback)
+
+
+def home_dir() -> Path:
+    """Where the ledger and converted models live (HYBRID_MAGIC_HOME)."""
+    return Path(_env("HYBRID_MAGIC_HOME", str(Path.home() / ".cache" / "hybrid_magic")))
+
+
+class HybridSettings(Configurable):
+    # local side
+    local_model = Unicode(help="Local model: alias, HF folder, GGUF file or hub id.").tag(config=True)
+    backend = Unicode(help="auto, mlx or transformers.").tag(config=True)
+    max_tokens = Int(128, help="Default max new tokens.").tag(config=True)
+    temperature = Float(0.0, help="Default sampling temperature (0 = greedy).").tag(config=True)
+    top_p = Float(1.0).tag(config=True)
+    cache_dir = Unicode(help="Folder for converted models.").tag(config=True)
+    stream_interval_s = Float(0.1, help="Minimum seconds between display updates.").tag(config=True)
+
+    # cloud side
+    cloud_model = Unicode(help="Cloud model name.").tag(config=True)
+    cloud_base_url = Unicode(help="OpenAI-compatible base URL.").tag(config=True)
+    cloud_timeout_s = Float(60.0).tag(config=True)
+    cloud_max_retries = Int(2).tag(config=True)
+    prices = Dict(help="USD per 1M tokens, model -> [input, output].").tag(config=True)
+
+    # routing
+    policy = Unicode("cascade").tag(config=True)
+    threshold = Float(0.5, help="low_confidence threshold on the rolling mean token probability.").tag(config=True)
+    entropy_threshold = Float(3.0).tag(config=True)
+    min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
+    window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)
+    context_budget = Int(0, help="Local context budget in tokens; 0 = the model's own.").tag(config=True)
+    budget_usd = Float(0.0, help="Session cloud budget in USD; 0 = unlimited.").tag(config=True)
+    detect_pii = Bool(False, help="Also treat emails and phone numbers as sensitive.").tag(config=True)
+    self_check = Bool(False, help="Ask the local model whether its answer is correct.").tag(config=True)
+    local_hosts = List(Unicode(), help="Extra hosts that count as local for --backend server.").tag(config=True)
+
+    # storage
+    ledger_path = Unicode(help="SQLite run ledger.").tag(config=True)
+
+    @default("local_model")
+    def _default_local_model(self) -> str:
+        return _env("HYBRID_MAGIC_MODEL", "smollm2-135m")
+
+    @default("backend")
+    def _default_backend(self) -> str:
+        return _env("HYBRID_MAGIC_BACKEND", "auto")
+
+    @default("cache_dir")
+    def _default_cache_dir(self) -> str:
+        return _env("HYBRID_MAGIC_CACHE_DIR", str(home_dir() / "models"))
+
+    @default("cloud_model")
+    def _default_cloud_model(self) -> str:
+        return _env("HYBRID_MAGIC_CLOUD_MODEL", "gpt-4o-mini")
+
+    @default("cloud_base_url")
+    def _default_cloud_base_url(self) -> str:
+        return _env("OPENAI_BASE_URL", "https://api.openai.com/v1")
+
+    @default("prices")
+    def _default_prices(self) -> dict:
+        return {name: list(pair) for name, pair in DEFAULT_PRICES.items()}
+
+    @default("ledger_path")
+    def _default_ledger_path(self) -> str:
+        return _env("HYBRID_MAGIC_LEDGER", str(home_dir() / "ledger.sqlite"))
+
+    def api_key(self) -> str | None:
+        """Read at call time so a key set after %load_ext still works; never stored."""
+        return os.environ.get("OPENAI_API_KEY") or None

@@ -1,0 +1,134 @@
+"""Plain data passed between layers: requests, token events, signals, decisions, runs.
+
+Every layer speaks these types and nothing else, so a decision can be rendered,
+stored and replayed without the code that made it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Route = Literal["local", "cloud"]
+Stage = Literal["before", "during", "after"]
+Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
+
+FORMATS = ("text", "markdown", "code", "json")
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Sampling options shared by local backends and the cloud client."""
+
+    max_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    top_alternatives: int = 5  # how many top logprobs each TokenEvent carries
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Carried by the last TokenEvent of a stream."""
+
+    prompt_tokens: int
+    completion_tokens: int
+    ttft_s: float  # time to first token, from the call to stream()
+    tokens_per_s: float  # decode rate, first token excluded
+    seconds: float  # whole stream, load excluded
+    peak_memory_gb: float | None = None
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One generated token. The last event of a stream has finish_reason and timings.
+
+    finish_reason: "stop" (EOS or a stop string), "length" (max_tokens),
+    "interrupted" (KeyboardInterrupt) or "early_handoff" (the engine stopped it).
+    The last event may carry text "" when the stream ends without a new token.
+    """
+
+    text: str
+    token_id: int | None = None
+    logprob: float | None = None
+    entropy: float | None = None
+    top_logprobs: tuple[tuple[str, float], ...] = ()
+    finish_reason: str | None = None
+    timings: Timings | None = None
+
+    @property
+    def is_last(self) -> bool:
+        return self.finish_reason is not None
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One routing signal: a measured value against a threshold, and why it matters."""
+
+    name: str
+    stage: Stage
+    value: float | None
+    threshold: float | None
+    triggered: bool
+    message: str
+    blocks_handoff: bool = False  # privacy, budget, --private: a triggered one forbids sending
+    available: bool = True  # False when the data needed (e.g. logprobs) was missing
+
+
+@dataclass(frozen=True)
+class Decision:
+    route: Route
+    handoff_requested: bool
+    handoff_performed: bool
+    blocked_by: str | None  # name of the blocking signal, or "cloud_error" when the call failed
+    signals: tuple[Signal, ...]
+    policy: str
+    score: float | None = None
+    stage: Stage | None = None  # stage at which the handoff was requested
+
+
+@dataclass
+class LocalStats:
+    backend: str
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float = 0.0
+    tokens_per_s: float = 0.0
+    seconds: float = 0.0
+    stopped_early: bool = False
+    finish_reason: str | None = None
+    peak_memory_gb: float | None = None
+    load_s: float = 0.0
+
+
+@dataclass
+class CloudStats:
+    model: str
+    host: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    ttft_s: float = 0.0
+    seconds: float = 0.0
+    cost_usd: float | None = None  # None: price unknown (never reported as 0)
+    finish_reason: str | None = None
+
+
+@dataclass
+class RunRecord:
+    """Everything known about one cell run. The answer text stays out of the MIME bundle."""
+
+    magic: str
+    decision: Decision
+    local: LocalStats | None
+    cloud: CloudStats | None
+    started_at: str  # ISO 8601 UTC
+    answer: str = ""
+    local_text: str = ""  # the local answer, or the local draft when handed off
+    tokens: list[TokenEvent] = field(default_factory=list)  # local tokens, for the confidence view
+    error: str | None = None  # one line, e.g. why a handoff failed
+    interrupted: bool = False
+    run_id: int | None = None  # ledger row id once stored
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
