@@ -27,6 +27,35 @@ class GenerationParams:
     top_alternatives: int = 5  # how many top logprobs each TokenEvent carries
 
 
+@dataclass
+class Request:
+    """One cell, parsed: what to run and how. Built by magics.py, read by engine.py."""
+
+    magic: str  # "local" | "hybrid" | "compare"
+    prompt: str
+    model: str
+    backend: str = "auto"
+    params: GenerationParams = field(default_factory=GenerationParams)
+    system: str | None = None
+    history: list[Message] = field(default_factory=list)  # earlier turns with --chat
+    format: str = "text"
+    # hybrid / compare only
+    cloud_model: str | None = None
+    policy: str = "cascade"
+    threshold: float | None = None
+    deadline_s: float | None = None
+    private: bool = False
+    allow_sensitive: bool = False
+    with_draft: bool = False
+    force_cloud: bool = False
+    explain: bool = False
+    model_handoff: bool = True
+
+    def messages(self) -> list[Message]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + list(self.history) + [{"role": "user", "content": self.prompt}]
+
+
 @dataclass(frozen=True)
 class Timings:
     """Carried by the last TokenEvent of a stream."""

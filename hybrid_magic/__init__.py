@@ -1,0 +1,18 @@
+"""hybrid_magic: run prompts on a local model; hand off to the cloud only when needed, and show why.
+
+`%load_ext hybrid_magic` registers `%%local`, `%%hybrid`, `%%compare` and `%hybrid`.
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+__all__ = ["load_ipython_extension", "unload_ipython_extension", "__version__"]
+
+
+def load_ipython_extension(ipython) -> None:
+    from .magics import HybridMagics
+
+    ipython.register_magics(HybridMagics(shell=ipython))
+
+
+def unload_ipython_extension(ipython) -> None:
+    """Models stay loaded in the process; re-loading the extension reuses them."""

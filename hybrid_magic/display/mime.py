@@ -1,0 +1,96 @@
+"""The provenance MIME bundle and the one-line summary of a run.
+
+The bundle is saved in notebooks that get shared: it holds facts about the run
+(route, signals, models, timings, cost) and never prompt text, answer text,
+keys or full URLs.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..types import RunRecord, Signal
+
+MIME_TYPE = "application/vnd.hybrid-magic.run+json"
+VERSION = 1
+
+
+def _signal_dict(signal: Signal) -> dict[str, Any]:
+    return {
+        "name": signal.name, "stage": signal.stage,
+        "value": _round(signal.value), "threshold": _round(signal.threshold),
+        "triggered": signal.triggered, "message": signal.message,
+        "blocks_handoff": signal.blocks_handoff, "available": signal.available,
+    }
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def provenance_bundle(record: RunRecord) -> dict[str, Any]:
+    d = record.decision
+    local = record.local
+    cloud = record.cloud
+    return {
+        "version": VERSION,
+        "magic": record.magic,
+        "route": d.route,
+        "policy": d.policy,
+        "handoff": {"requested": d.handoff_requested, "performed": d.handoff_performed,
+                    "blocked_by": d.blocked_by, "stage": d.stage},
+        "signals": [_signal_dict(s) for s in d.signals],
+        "local": None if local is None else {
+            "backend": local.backend, "model": local.model,
+            "prompt_tokens": local.prompt_tokens, "completion_tokens": local.completion_tokens,
+            "ttft_s": _round(local.ttft_s), "tokens_per_s": _round(local.tokens_per_s, 2),
+            "seconds": _round(local.seconds), "stopped_early": local.stopped_early,
+            "finish_reason": local.finish_reason,
+        },
+        "cloud": None if cloud is None else {
+            "model": cloud.model, "host": cloud.host,
+            "prompt_tokens": cloud.prompt_tokens, "completion_tokens": cloud.completion_tokens,
+            "ttft_s": _round(cloud.ttft_s), "seconds": _round(cloud.seconds),
+            "cost_usd": None if cloud.cost_usd is None else round(cloud.cost_usd, 8),
+        },
+        "interrupted": record.interrupted,
+        "error": record.error,
+        "run_id": record.run_id,
+        "started_at": record.started_at,
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def reason_text(record: RunRecord) -> str:
+    """The 'why' in a few words: 'low_confidence 0.31 < 0.50', 'blocked · private'."""
+    d = record.decision
+    if d.blocked_by:
+        return f"handoff blocked · {d.blocked_by}" if d.blocked_by != "cloud_error" else "handoff failed · cloud error"
+    triggered = [s for s in d.signals if s.triggered and not s.blocks_handoff]
+    if d.route == "cloud" and triggered:
+        s = triggered[0]
+        return f"{s.name} {_fmt(s.value)} vs {_fmt(s.threshold)}"
+    return ""
+
+
+def summary_line(record: RunRecord) -> str:
+    """One line a user reads in any front end, e.g. in a plain-text export."""
+    d, local, cloud = record.decision, record.local, record.cloud
+    parts = [f"[hybrid_magic] %%{record.magic} → {d.route}"]
+    why = reason_text(record)
+    if why:
+        parts.append(why)
+    if local is not None:
+        early = ", stopped early" if local.stopped_early else ""
+        parts.append(f"local {local.model} ({local.backend}): {local.completion_tokens} tok, "
+                     f"{local.tokens_per_s:.1f} tok/s, TTFT {local.ttft_s:.2f}s{early}")
+    if cloud is not None:
+        cost = "cost unknown" if cloud.cost_usd is None else f"${cloud.cost_usd:.6f}"
+        parts.append(f"cloud {cloud.model} @ {cloud.host}: {cloud.completion_tokens} tok, {cost}")
+    if record.interrupted:
+        parts.append("INTERRUPTED")
+    if record.error:
+        parts.append(record.error)
+    return " · ".join(parts)

@@ -1,0 +1,92 @@
+"""Static renderings of a finished run: the answer in its format, and an HTML card.
+
+These work wherever outputs are shown (JupyterLab, nbconvert HTML, GitHub);
+the widget view of display/widgets.py sits beside them where widgets render.
+"""
+from __future__ import annotations
+
+import html
+import json
+
+from ..types import RunRecord, Signal
+from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
+
+
+def answer_bundle(text: str, fmt: str, *, interrupted: bool = False) -> dict[str, str]:
+    """The answer as a MIME bundle in the requested display format."""
+    note = "\n\n[interrupted: partial answer]" if interrupted else ""
+    bundle = {"text/plain": text + note}
+    if fmt == "markdown":
+        bundle["text/markdown"] = text + note.replace("[", "*[").replace("]", "]*")
+    elif fmt == "code":
+        bundle["text/markdown"] = "```\n" + strip_fence(text) + "\n```" + note
+    elif fmt == "json":
+        bundle["text/markdown"] = "```json\n" + pretty_json(text) + "\n```" + note
+    return bundle
+
+
+def strip_fence(text: str) -> str:
+    lines = text.strip().splitlines()
+    if len(lines) >= 2 and lines[0].startswith("```") and lines[-1].strip() == "```":
+        return "\n".join(lines[1:-1])
+    return text.strip()
+
+
+def pretty_json(text: str) -> str:
+    body = strip_fence(text)
+    try:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False)
+    except ValueError:
+        return body
+
+
+def card_bundle(record: RunRecord, *, explain: bool = False) -> dict:
+    """text/plain summary + text/html card + the provenance MIME, in one output."""
+    return {
+        "text/plain": summary_line(record),
+        "text/html": card_html(record, explain=explain),
+        MIME_TYPE: provenance_bundle(record),
+    }
+
+
+_ROUTE_COLORS = {"local": "#2e7d32", "cloud": "#1565c0", "blocked": "#b26a00", "failed": "#c62828"}
+
+
+def route_label(record: RunRecord) -> tuple[str, str]:
+    d = record.decision
+    if d.blocked_by == "cloud_error":
+        return "handoff failed", _ROUTE_COLORS["failed"]
+    if d.blocked_by:
+        return "handoff blocked", _ROUTE_COLORS["blocked"]
+    return d.route, _ROUTE_COLORS[d.route]
+
+
+def _signal_row(s: Signal) -> str:
+    value = "n/a" if s.value is None else f"{s.value:.3g}"
+    threshold = "" if s.threshold is None else f"{s.threshold:.3g}"
+    mark = "▲" if s.triggered else ("–" if not s.available else "·")
+    weight = "bold" if s.triggered else "normal"
+    return (f"<tr style='font-weight:{weight}'><td>{mark}</td><td>{html.escape(s.name)}</td>"
+            f"<td>{html.escape(s.stage)}</td><td>{value}</td><td>{threshold}</td>"
+            f"<td>{html.escape(s.message)}</td></tr>")
+
+
+def card_html(record: RunRecord, *, explain: bool = False) -> str:
+    label, color = route_label(record)
+    why = reason_text(record)
+    signals = sorted(record.decision.signals, key=lambda s: not s.triggered)
+    shown = signals if explain else [s for s in signals if s.triggered]
+    rows = "".join(_signal_row(s) for s in shown)
+    table = (f"<table style='font-size:12px'><tr><th></th><th>signal</th><th>stage</th><th>value</th>"
+             f"<th>threshold</th><th>why</th></tr>{rows}</table>") if rows else ""
+    facts = html.escape(summary_line(record))
+    draft = ""
+    if record.decision.handoff_performed and record.local_text:
+        draft = (f"<details><summary>local draft ({len(record.tokens)} tokens, stopped early: "
+                 f"{record.local.stopped_early if record.local else False})</summary>"
+                 f"<pre style='white-space:pre-wrap'>{html.escape(record.local_text)}</pre></details>")
+    error = f"<div style='color:{_ROUTE_COLORS['failed']}'>{html.escape(record.error)}</div>" if record.error else ""
+    return (f"<div class='hybrid-magic-card' style='border-left:4px solid {color};padding:4px 8px;font-size:12px'>"
+            f"<span style='background:{color};color:white;padding:1px 6px;border-radius:3px'>{label}</span> "
+            f"<span>{html.escape(why)}</span>{error}{table}"
+            f"<div style='opacity:.75'>{facts}</div>{draft}</div>")

@@ -1,0 +1,209 @@
+"""SQLite log of every run, and of every request that left the machine.
+
+Schema changes are appended to MIGRATIONS and never edited, so an old ledger
+upgrades in place. Prompts are stored for replay with detected secrets
+redacted; answers and keys never are.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .types import RunRecord
+
+MIGRATIONS: list[str] = []
+MIGRATIONS.append(
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        session TEXT NOT NULL,
+        started_at TEXT NOT NULL,
+        magic TEXT NOT NULL,
+        route TEXT NOT NULL,
+        policy TEXT,
+        handoff_requested INTEGER NOT NULL,
+        handoff_performed INTEGER NOT NULL,
+        blocked_by TEXT,
+        stage TEXT,
+        reason TEXT,
+        local_backend TEXT, local_model TEXT,
+        local_prompt_tokens INTEGER, local_completion_tokens INTEGER,
+        local_ttft_s REAL, local_tokens_per_s REAL, local_seconds REAL,
+        stopped_early INTEGER,
+        cloud_model TEXT, cloud_host TEXT,
+        cloud_prompt_tokens INTEGER, cloud_completion_tokens INTEGER,
+        cloud_seconds REAL, cost_usd REAL,
+        all_cloud_cost_usd REAL,
+        prompt_redacted TEXT,
+        signals_json TEXT NOT NULL,
+        error TEXT,
+        interrupted INTEGER NOT NULL DEFAULT 0,
+        vote TEXT
+    )
+    """
+)
+MIGRATIONS.append(
+    """
+    CREATE TABLE cloud_requests (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id INTEGER REFERENCES runs(id),
+        session TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        host TEXT NOT NULL,
+        model TEXT NOT NULL,
+        messages_json TEXT NOT NULL,
+        prompt_tokens INTEGER, completion_tokens INTEGER,
+        cost_usd REAL,
+        ok INTEGER NOT NULL,
+        error TEXT
+    )
+    """
+)
+MIGRATIONS.append("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def reason_of(record: RunRecord) -> str:
+    """The short 'why' of a run: the deciding signal, or what blocked the handoff."""
+    decision = record.decision
+    triggered = [s for s in decision.signals if s.triggered and not s.blocks_handoff]
+    if decision.blocked_by:
+        return f"blocked by {decision.blocked_by}"
+    if decision.route == "cloud" and triggered:
+        return triggered[0].name
+    return "local answer accepted" if record.magic != "local" else "local"
+
+
+class Ledger:
+    def __init__(self, path: str | Path, session: str | None = None):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.session = session or uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()  # %%compare writes from two threads
+        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._migrate()
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._db:
+                self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def record_run(self, record: RunRecord, *, prompt_redacted: str, all_cloud_cost_usd: float | None) -> int:
+        d, local, cloud = record.decision, record.local, record.cloud
+        row = {
+            "session": self.session, "started_at": record.started_at, "magic": record.magic,
+            "route": d.route, "policy": d.policy, "handoff_requested": int(d.handoff_requested),
+            "handoff_performed": int(d.handoff_performed), "blocked_by": d.blocked_by, "stage": d.stage,
+            "reason": reason_of(record),
+            "local_backend": local and local.backend, "local_model": local and local.model,
+            "local_prompt_tokens": local and local.prompt_tokens,
+            "local_completion_tokens": local and local.completion_tokens,
+            "local_ttft_s": local and local.ttft_s, "local_tokens_per_s": local and local.tokens_per_s,
+            "local_seconds": local and local.seconds, "stopped_early": local and int(local.stopped_early),
+            "cloud_model": cloud and cloud.model, "cloud_host": cloud and cloud.host,
+            "cloud_prompt_tokens": cloud and cloud.prompt_tokens,
+            "cloud_completion_tokens": cloud and cloud.completion_tokens,
+            "cloud_seconds": cloud and cloud.seconds, "cost_usd": cloud and cloud.cost_usd,
+            "all_cloud_cost_usd": all_cloud_cost_usd, "prompt_redacted": prompt_redacted,
+            "signals_json": json.dumps([asdict(s) for s in d.signals]),
+            "error": record.error, "interrupted": int(record.interrupted),
+        }
+        return self._insert("runs", row)
+
+    def record_cloud_request(self, *, run_id: int | None, host: str, model: str, messages: list[dict],
+                             prompt_tokens: int | None, completion_tokens: int | None,
+                             cost_usd: float | None, ok: bool, error: str | None) -> int:
+        row = {"run_id": run_id, "session": self.session, "sent_at": utc_now(), "host": host, "model": model,
+               "messages_json": json.dumps(messages), "prompt_tokens": prompt_tokens,
+               "completion_tokens": completion_tokens, "cost_usd": cost_usd, "ok": int(ok), "error": error}
+        return self._insert("cloud_requests", row)
+
+    def link_cloud_requests(self, run_id: int, request_ids: list[int]) -> None:
+        with self._lock, self._db:
+            self._db.executemany("UPDATE cloud_requests SET run_id = ? WHERE id = ?",
+                                 [(run_id, rid) for rid in request_ids])
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        with self._lock, self._db:
+            cursor = self._db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
+        return int(cursor.lastrowid)
+
+    def set_vote(self, run_id: int, vote: str) -> None:
+        if vote not in ("local", "cloud", "tie"):
+            raise ValueError(f"vote must be local, cloud or tie, not {vote!r}")
+        with self._lock, self._db:
+            self._db.execute("UPDATE runs SET vote = ? WHERE id = ?", (vote, run_id))
+
+    def runs(self, *, session_only: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT * FROM runs" + (" WHERE session = ?" if session_only else "") + " ORDER BY id DESC"
+        params: tuple = (self.session,) if session_only else ()
+        if limit:
+            query += f" LIMIT {int(limit)}"
+        with self._lock:
+            return [dict(r) for r in self._db.execute(query, params)]
+
+    def cloud_requests(self, *, since: str | None = None, session_only: bool = False) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        if since:
+            clauses.append("sent_at >= ?")
+            params.append(since)
+        if session_only:
+            clauses.append("session = ?")
+            params.append(self.session)
+        where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        with self._lock:
+            rows = self._db.execute(f"SELECT * FROM cloud_requests{where} ORDER BY id", params)
+            return [dict(r) for r in rows]
+
+    def session_spend(self) -> float:
+        with self._lock:
+            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM cloud_requests WHERE session = ?",
+                                   (self.session,)).fetchone()
+        return float(row[0])
+
+    def totals(self) -> dict[str, Any]:
+        """Session totals for `%hybrid status` and the dashboard."""
+        runs = self.runs()
+        spend = self.session_spend()
+        all_cloud = sum(r["all_cloud_cost_usd"] or 0.0 for r in runs)
+        unknown = sum(1 for r in runs if r["all_cloud_cost_usd"] is None)
+        return {
+            "runs": len(runs),
+            "local": sum(1 for r in runs if r["route"] == "local"),
+            "cloud": sum(1 for r in runs if r["route"] == "cloud"),
+            "blocked": sum(1 for r in runs if r["blocked_by"]),
+            "cloud_spend_usd": spend,
+            "all_cloud_cost_usd": all_cloud,
+            "spend_avoided_usd": max(all_cloud - spend, 0.0),
+            "runs_with_unknown_price": unknown,
+        }
+
+    def get_setting(self, key: str, default: str | None = None) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def set_setting(self, key: str, value: str) -> None:
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+
+    def reset_session(self) -> None:
+        """Start a new session: totals and budget count from zero; old rows stay for research."""
+        self.session = uuid.uuid4().hex[:12]
