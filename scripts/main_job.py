@@ -1,0 +1,108 @@
+"""Execute the demo notebooks headless and offline; write executed copies and HTML.
+
+Without OPENAI_API_KEY a real `mlx_lm.server` with the embedded model is started
+on 127.0.0.1 as a clearly labelled stand-in cloud, and stopped afterwards.
+Usage: python scripts/main_job.py [--out out] [notebooks/quickstart.ipynb ...]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STAND_IN_MODEL = "default_model"  # mlx_lm.server's name for the model it was started with
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def stand_in_cloud(log_dir: Path):
+    """Yield env vars pointing at a loopback mlx_lm.server, unless a real key is configured."""
+    if os.environ.get("OPENAI_API_KEY"):
+        print("Using the cloud configured by OPENAI_API_KEY / OPENAI_BASE_URL.")
+        yield {}
+        return
+    from hybrid_magic.models import resolve
+    from hybrid_magic.config import HybridSettings
+
+    model_dir = resolve("smollm2-135m", HybridSettings().cache_dir).path
+    port = free_port()
+    log = open(log_dir / "stand_in_cloud.log", "w")
+    server = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", model_dir,
+                               "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait(f"{base_url}/models", server)
+        print(f"No OPENAI_API_KEY: started a STAND-IN cloud (mlx_lm.server, embedded SmolLM2) at {base_url}")
+        yield {"OPENAI_BASE_URL": base_url, "HYBRID_MAGIC_CLOUD_MODEL": STAND_IN_MODEL,
+               "HYBRID_MAGIC_STAND_IN_CLOUD": "1"}
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+        print("Stand-in cloud stopped.")
+
+
+def _wait(url: str, process: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the stand-in cloud exited early ({process.returncode}); see its log")
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit(f"the stand-in cloud did not answer at {url}")
+
+
+def execute(notebook: Path, out_dir: Path, timeout_s: int) -> Path:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(notebook, as_version=4)
+    started = time.perf_counter()
+    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
+                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    executed = out_dir / notebook.name
+    nbformat.write(nb, executed)
+    print(f"executed {notebook.name} in {time.perf_counter() - started:.0f}s -> {executed}")
+    return executed
+
+
+def export_html(executed: Path) -> Path:
+    from hybrid_magic.export import notebook_to_html
+
+    target = executed.with_suffix(".html")
+    target.write_text(notebook_to_html(executed), encoding="utf-8")
+    print(f"HTML -> {target}")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("notebooks", nargs="*", default=[str(ROOT / "notebooks" / "quickstart.ipynb")])
+    parser.add_argument("--out", default=str(ROOT / "out"))
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args()
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    with stand_in_cloud(out_dir) as env:
+        os.environ.update(env)
+        for notebook in args.notebooks:
+            export_html(execute(Path(notebook).resolve(), out_dir, args.timeout))
+
+
+if __name__ == "__main__":
+    main()
