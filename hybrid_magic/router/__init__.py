@@ -1,0 +1,10 @@
+"""Routing: signals (pure measurements) and policies (signals -> Decision)."""
+from .policy import POLICIES, Policy, PolicyParams, decide, register_policy
+from .privacy import Finding, find_sensitive, redact
+from .signals import DuringMonitor, Thresholds, after_signals, replay_during
+
+__all__ = [
+    "POLICIES", "Policy", "PolicyParams", "decide", "register_policy",
+    "Finding", "find_sensitive", "redact",
+    "DuringMonitor", "Thresholds", "after_signals", "replay_during",
+]

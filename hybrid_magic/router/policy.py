@@ -1,0 +1,126 @@
+"""Policies: a list of Signals in, one Decision out. A plain registry of pure functions.
+
+A triggered signal either *requests* a handoff (low confidence, overflow, --cloud, ...)
+or *guards* it (privacy, budget, private mode: those never request one, and a
+triggered blocking signal forbids it). Blocking always wins, whatever the policy:
+`always-cloud` never leaks a secret either.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import UsageError
+from ..types import Decision, Signal
+
+# signals that never ask for a handoff even when triggered
+GUARD_SIGNALS = frozenset({"privacy", "budget", "private_mode"})
+INFORMATIONAL_SIGNALS = frozenset({"prompt_length"})
+_STAGE_ORDER = {"before": 0, "during": 1, "after": 2}
+
+DEFAULT_LENGTH_THRESHOLD = 256  # prompt tokens
+DEFAULT_RANDOM_THRESHOLD = 0.5  # probability of a handoff
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    threshold: float | None = None  # length: prompt tokens; random: P(handoff); cascade: unused
+    seed_key: str = ""  # random: the same key always gives the same draw
+
+
+Policy = Callable[[Sequence[Signal], PolicyParams], Decision]
+
+
+def ordered(signals: Sequence[Signal]) -> tuple[Signal, ...]:
+    """Triggered first, then by stage before/during/after; otherwise in the order given."""
+    return tuple(sorted(signals, key=lambda s: (not s.triggered, _STAGE_ORDER.get(s.stage, 3))))
+
+
+def requests_handoff(signal: Signal) -> bool:
+    return (signal.triggered and not signal.blocks_handoff
+            and signal.name not in GUARD_SIGNALS and signal.name not in INFORMATIONAL_SIGNALS)
+
+
+def first_blocker(signals: Sequence[Signal]) -> Signal | None:
+    return next((s for s in ordered(signals) if s.triggered and s.blocks_handoff), None)
+
+
+def _decision(signals: Sequence[Signal], policy: str, *, requested: bool, stage=None, score=None) -> Decision:
+    """Route to the cloud when requested, unless a blocking signal forbids it."""
+    blocker = first_blocker(signals) if requested else None
+    route = "cloud" if requested and blocker is None else "local"
+    return Decision(route=route, handoff_requested=requested, handoff_performed=route == "cloud",
+                    blocked_by=blocker.name if blocker else None, signals=ordered(signals),
+                    policy=policy, score=score, stage=stage if requested else None)
+
+
+def cascade(signals: Sequence[Signal], params: PolicyParams) -> Decision:
+    """Hand off at the earliest stage where any signal asks for it; score = that signal's value."""
+    deciding = next((s for s in ordered(signals) if requests_handoff(s)), None)
+    if deciding is None:
+        return _decision(signals, "cascade", requested=False)
+    return _decision(signals, "cascade", requested=True, stage=deciding.stage, score=deciding.value)
+
+
+def always_local(signals: Sequence[Signal], params: PolicyParams) -> Decision:
+    return _decision(signals, "always-local", requested=False)
+
+
+def always_cloud(signals: Sequence[Signal], params: PolicyParams) -> Decision:
+    return _decision(signals, "always-cloud", requested=True, stage="before")
+
+
+def length(signals: Sequence[Signal], params: PolicyParams) -> Decision:
+    """Baseline: hand off prompts longer than `threshold` tokens (default 256)."""
+    measured = next((s for s in signals if s.name == "prompt_length"), None)
+    if measured is None or measured.value is None:
+        raise UsageError("The length policy needs the prompt_length signal; pass signals.prompt_length(...).")
+    limit = DEFAULT_LENGTH_THRESHOLD if params.threshold is None else params.threshold
+    return _decision(signals, "length", requested=measured.value > limit, stage="before", score=measured.value)
+
+
+def uniform_draw(seed_key: str) -> float:
+    """A number in [0, 1) fixed by the key (sha256), so a replayed run draws the same."""
+    digest = hashlib.sha256(seed_key.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def random_policy(signals: Sequence[Signal], params: PolicyParams) -> Decision:
+    """Baseline: hand off with probability `threshold` (default 0.5), drawn from seed_key."""
+    probability = DEFAULT_RANDOM_THRESHOLD if params.threshold is None else params.threshold
+    if not 0.0 <= probability <= 1.0:
+        raise UsageError(f"The random policy's threshold is a probability between 0 and 1, not {probability}.")
+    draw = uniform_draw(params.seed_key)
+    return _decision(signals, "random", requested=draw < probability, stage="before", score=draw)
+
+
+POLICIES: dict[str, Policy] = {
+    "cascade": cascade,
+    "always-local": always_local,
+    "always-cloud": always_cloud,
+    "length": length,
+    "random": random_policy,
+}
+
+
+def register_policy(name: str, fn: Policy) -> None:
+    """Add (or replace) a policy under `name`, e.g. for an experiment."""
+    if not name or not callable(fn):
+        raise ValueError("register_policy needs a non-empty name and a callable policy.")
+    POLICIES[name] = fn
+
+
+def decide(name: str, signals: Sequence[Signal], params: PolicyParams = PolicyParams()) -> Decision:
+    """Run the named policy. Whatever it returns, the Decision carries every signal, in order,
+    the policy's registered name, handoff_performed == (route == "cloud"), and no cloud
+    route past a blocking signal (a registered policy cannot leak either)."""
+    policy = POLICIES.get(name)
+    if policy is None:
+        raise UsageError(f"Unknown policy '{name}'; known policies: {', '.join(sorted(POLICIES))}.")
+    decision = policy(signals, params)
+    blocker = first_blocker(signals)
+    if decision.route == "cloud" and blocker is not None:
+        decision = replace(decision, route="local", handoff_requested=True, blocked_by=blocker.name)
+    return replace(decision, policy=name, signals=ordered(signals),
+                   handoff_performed=decision.route == "cloud")

@@ -1,0 +1,347 @@
+"""Table tests for the routing signals (pure logic: crafted values and token streams)."""
+from __future__ import annotations
+
+import math
+import re
+import time
+
+import pytest
+
+from hybrid_magic.errors import UsageError
+from hybrid_magic.router import signals as sg
+from hybrid_magic.router.signals import DuringMonitor, Thresholds, replay_during
+from hybrid_magic.types import TokenEvent
+
+TH = Thresholds()
+
+
+def lp(p: float) -> float:
+    return math.log(p)
+
+
+def one_sentence(message: str) -> bool:
+    return message.endswith(".") and "\n" not in message and not re.search(r"[.!?]\s+[A-Z]", message)
+
+
+# ---- before ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("prompt, max_new, budget, value, threshold, triggered, available", [
+    (100, 28, 128, 128.0, 128.0, False, True),
+    (101, 28, 128, 129.0, 128.0, True, True),
+    (5000, 128, 2048, 5128.0, 2048.0, True, True),
+    (10, 10, 0, 20.0, None, False, False),
+])
+def test_context_overflow(prompt, max_new, budget, value, threshold, triggered, available):
+    s = sg.context_overflow(prompt, max_new, budget)
+    assert (s.name, s.stage, s.value, s.threshold, s.triggered, s.available) == (
+        "context_overflow", "before", value, threshold, triggered, available)
+    assert not s.blocks_handoff and one_sentence(s.message)
+    if available:
+        assert str(budget) in s.message and str(int(value)) in s.message
+
+
+@pytest.mark.parametrize("fn, flag, blocks", [
+    (sg.forced_cloud, True, False), (sg.forced_cloud, False, False),
+    (sg.private_mode, True, True), (sg.private_mode, False, False),
+])
+def test_flags(fn, flag, blocks):
+    s = fn(flag)
+    assert s.stage == "before" and s.triggered is flag and s.value == float(flag)
+    assert s.blocks_handoff is blocks and one_sentence(s.message)
+
+
+SECRET = "sk-proj-Zx81fQ2mV0pLr5sT7uWy3aBcDeFgHiJk"
+
+
+@pytest.mark.parametrize("text, pii, allow, value, triggered, blocks, words", [
+    ("Summarise the plot of Hamlet.", False, False, 0.0, False, False, ["No secrets"]),
+    (f"Use key {SECRET} to call it.", False, False, 1.0, True, True, ["openai_key", "not sent"]),
+    (f"Use key {SECRET} to call it.", False, True, 1.0, True, False, ["openai_key", "allowed"]),
+    ("Mail ann@example.org about password=hunter22", True, False, 2.0, True, True, ["email", "password"]),
+    ("Mail ann@example.org today.", False, False, 0.0, False, False, ["No secrets"]),
+    ("Mail ann@example.org today.", True, False, 1.0, True, True, ["email"]),
+])
+def test_privacy_signal(text, pii, allow, value, triggered, blocks, words):
+    s = sg.privacy(text, detect_pii=pii, allow_sensitive=allow)
+    assert (s.name, s.stage, s.value, s.threshold) == ("privacy", "before", value, 0.0)
+    assert (s.triggered, s.blocks_handoff) == (triggered, blocks)
+    assert all(w in s.message for w in words), s.message
+    assert SECRET not in s.message and "hunter22" not in s.message and "ann@" not in s.message
+
+
+@pytest.mark.parametrize("spent, estimate, limit, value, triggered, words", [
+    (0.5, 0.1, 0.0, 0.5, False, ["No cloud budget"]),
+    (0.5, None, 0.0, 0.5, False, ["No cloud budget"]),
+    (0.5, 0.1, 1.0, 0.6, False, ["within", "$1.00"]),
+    (0.95, 0.1, 1.0, 1.05, True, ["over", "$1.00"]),
+    (0.0, None, 1.0, 0.0, True, ["cannot be estimated", "cannot be guaranteed"]),
+    (0.0, 0.00012, 1.0, 0.00012, False, ["$0.00012"]),
+])
+def test_budget(spent, estimate, limit, value, triggered, words):
+    s = sg.budget(spent, estimate, limit)
+    assert s.name == "budget" and s.value == pytest.approx(value)
+    assert s.triggered is triggered and s.blocks_handoff is triggered
+    assert all(w in s.message for w in words), s.message
+    assert one_sentence(s.message)
+
+
+def test_prompt_length_is_informational():
+    s = sg.prompt_length(300)
+    assert (s.value, s.threshold, s.triggered, s.stage) == (300.0, None, False, "before")
+    assert "300" in s.message
+
+
+# ---- during: pure functions ---------------------------------------------------------------
+
+@pytest.mark.parametrize("probs, value, triggered, available", [
+    ([], None, False, True),
+    ([0.1, 0.1, 0.1], 0.1, False, True),  # below threshold but under min_tokens
+    ([0.1] * 4, 0.1, True, True),
+    ([0.9] * 4, 0.9, False, True),
+    ([0.5] * 8, 0.5, False, True),  # at the threshold: not below
+    ([0.01] * 20 + [0.9] * 8, 0.9, False, True),  # only the last window counts
+    ([0.9] * 20 + [0.2] * 8, 0.2, True, True),
+    ([0.9] * 10 + [None], None, False, False),
+])
+def test_low_confidence(probs, value, triggered, available):
+    s = sg.low_confidence([None if p is None else lp(p) for p in probs], TH)
+    assert s.name == "low_confidence" and s.stage == "during" and s.threshold == 0.5
+    assert s.triggered is triggered and s.available is available
+    assert s.value == (None if value is None else pytest.approx(value))
+    if not available:
+        assert s.message == sg.NO_LOGPROBS
+    if value is not None:
+        assert f"{value:.2f}" in s.message and "0.50" in s.message
+
+
+def test_low_confidence_message_reads_like_the_example():
+    s = sg.low_confidence([lp(0.31)] * 8, TH)
+    assert s.message == "Mean token probability over the last 8 tokens was 0.31, below 0.50."
+
+
+@pytest.mark.parametrize("entropies, value, triggered, available", [
+    ([4.0] * 3, 4.0, False, True),
+    ([4.0] * 4, 4.0, True, True),
+    ([1.0] * 8, 1.0, False, True),
+    ([3.0] * 8, 3.0, False, True),
+    ([5.0] * 8 + [0.5] * 8, 0.5, False, True),
+    ([None] * 5, None, False, False),
+])
+def test_high_entropy(entropies, value, triggered, available):
+    s = sg.high_entropy(entropies, TH)
+    assert (s.name, s.triggered, s.available, s.threshold) == ("high_entropy", triggered, available, 3.0)
+    assert s.value == (None if value is None else pytest.approx(value))
+
+
+LOOP_CASES = [
+    ("varied", list(range(40)), 0.0, False),
+    ("one token 12x", [1, 2, 3] + [7] * 12, 12.0, True),
+    ("one token 11x", [1, 2, 3] + [7] * 11, 11.0, False),
+    ("digits 0 0 0", [5, 0, 0, 0], 3.0, False),
+    ("bigram 6x", [9] + [1, 2] * 6, 12.0, True),
+    ("trigram 4x", [1, 2, 3] * 4, 12.0, True),
+    ("4-gram 3x", [8, 9] + [1, 2, 3, 4] * 3, 12.0, True),
+    ("4-gram 2x", [1, 2, 3, 4] * 2, 0.0, False),
+    ("sentence 10 tokens 3x", [100 + i for i in range(10)] * 3, 30.0, True),
+    ("loop broken at the end", [1, 2] * 8 + [5], 0.0, False),
+    ("partial copy counts", [1, 2, 3, 4] * 3 + [1, 2], 14.0, True),
+]
+
+
+@pytest.mark.parametrize("label, ids, value, triggered", LOOP_CASES, ids=[c[0] for c in LOOP_CASES])
+def test_repetition(label, ids, value, triggered):
+    s = sg.repetition(ids, TH)
+    assert (s.name, s.stage, s.value, s.threshold, s.triggered) == ("repetition", "during", value, 12.0, triggered)
+    assert one_sentence(s.message)
+
+
+def test_repetition_respects_min_tokens():
+    th = Thresholds(min_tokens=20, repetition_span=4)
+    assert not sg.repetition([3] * 10, th).triggered
+    assert sg.repetition([3] * 20, th).triggered
+
+
+@pytest.mark.parametrize("done, elapsed, max_new, deadline, value, triggered, available", [
+    (10, 1.0, 100, None, 10.0, False, True),
+    (10, 1.0, 100, 5.0, 10.0, True, True),
+    (10, 1.0, 100, 20.0, 10.0, False, True),
+    (3, 1.0, 100, 5.0, 100 / 3, False, True),  # before min_tokens
+    (0, 0.2, 100, 5.0, None, False, True),
+    (10, None, 100, 5.0, None, False, False),
+])
+def test_slow(done, elapsed, max_new, deadline, value, triggered, available):
+    s = sg.slow(done, elapsed, max_new, deadline)
+    assert (s.name, s.threshold, s.triggered, s.available) == ("slow", deadline, triggered, available)
+    assert s.value == (None if value is None else pytest.approx(value))
+    assert one_sentence(s.message)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"low_confidence": 1.5}, {"window": 0}, {"min_tokens": 0}, {"repetition_repeats": 1}, {"deadline_s": 0},
+])
+def test_bad_thresholds_are_usage_errors(kwargs):
+    with pytest.raises(UsageError):
+        Thresholds(**kwargs)
+
+
+# ---- during: the incremental monitor ---------------------------------------------------------
+
+def stream(probs, ids=None, entropies=None):
+    ids = ids or list(range(len(probs)))
+    entropies = entropies or [1.0] * len(probs)
+    return [TokenEvent(text=f"t{i}", token_id=i_d, logprob=None if p is None else lp(p), entropy=e)
+            for i, (p, i_d, e) in enumerate(zip(probs, ids, entropies))]
+
+
+STREAMS = {
+    "confident": stream([0.9] * 30),
+    "dips late": stream([0.9] * 12 + [0.05] * 8),
+    "dips early (before min_tokens)": stream([0.05] * 2 + [0.99] * 20),
+    "entropy spike": stream([0.9] * 15, entropies=[0.5] * 6 + [6.0] * 9),
+    "loops": stream([0.95] * 30, ids=[1, 2, 3, 4, 5] + [7, 8] * 12 + [1]),
+    "no logprobs": stream([None] * 20, ids=[1] * 20, entropies=[None] * 20),
+}
+
+
+def pure_signals(events, elapsed, th, max_new):
+    return [
+        sg.low_confidence([e.logprob for e in events], th),
+        sg.high_entropy([e.entropy for e in events], th),
+        sg.repetition([e.token_id for e in events], th),
+        sg.slow(len(events), elapsed, max_new, th.deadline_s, min_tokens=th.min_tokens),
+    ]
+
+
+@pytest.mark.parametrize("name", list(STREAMS))
+def test_monitor_matches_pure_functions_at_every_token(name):
+    th = Thresholds(deadline_s=50.0)
+    monitor = DuringMonitor(th, max_tokens=64)
+    events = STREAMS[name]
+    for i, event in enumerate(events):
+        first = monitor.observe(event, elapsed_s=0.1 * (i + 1))
+        expected = pure_signals(events[: i + 1], 0.1 * (i + 1), th, 64)
+        assert monitor.signals() == expected
+        triggered = [s for s in expected if s.triggered]
+        assert first == (triggered[0] if triggered else None)
+
+
+@pytest.mark.parametrize("name, stop_at, signal_name", [
+    ("confident", None, None),
+    ("dips late", 15, "low_confidence"),
+    ("dips early (before min_tokens)", None, None),
+    ("entropy spike", 9, "high_entropy"),
+    ("loops", 16, "repetition"),
+    ("no logprobs", 11, "repetition"),
+])
+def test_replay_equals_live_monitor(name, stop_at, signal_name):
+    events = STREAMS[name]
+    index, replayed = replay_during(events, TH, max_tokens=64, seconds_per_token=0.07)
+    live = DuringMonitor(TH, max_tokens=64)
+    live_index, live_signal = None, None
+    for i, event in enumerate(events):
+        live_signal = live.observe(event, 0.07 * (i + 1))
+        if live_signal:
+            live_index = i
+            break
+    assert index == live_index == stop_at
+    assert replayed == live.signals()
+    assert (live_signal.name if live_signal else None) == signal_name
+    if signal_name:
+        assert next(s for s in replayed if s.triggered).name == signal_name
+
+
+def test_slow_triggers_in_the_monitor_with_a_deadline():
+    th = Thresholds(deadline_s=2.0)
+    index, signals = replay_during(STREAMS["confident"], th, max_tokens=100, seconds_per_token=0.07)
+    assert index == th.min_tokens - 1  # 100 tokens at 0.07 s = 7 s > 2 s, as soon as allowed
+    assert next(s for s in signals if s.name == "slow").value == pytest.approx(7.0)
+
+
+def test_replay_without_timing_marks_slow_unavailable():
+    _, signals = replay_during(STREAMS["confident"], Thresholds(deadline_s=1.0), max_tokens=64)
+    slow = next(s for s in signals if s.name == "slow")
+    assert not slow.available and not slow.triggered
+
+
+def test_closing_event_without_a_token_is_ignored():
+    monitor = DuringMonitor(TH, max_tokens=8)
+    for event in stream([0.9] * 5):
+        monitor.observe(event, 0.1)
+    before = monitor.signals()
+    assert monitor.observe(TokenEvent(text="", finish_reason="stop"), 0.2) is None
+    assert [s.value for s in monitor.signals()[:3]] == [s.value for s in before[:3]]
+
+
+def test_monitor_cost_per_token():
+    events = stream([0.9, 0.8, 0.7, 0.95] * 250, ids=list(range(1000)))
+    monitor = DuringMonitor(Thresholds(deadline_s=1e9), max_tokens=4096)
+    start = time.perf_counter()
+    for i, event in enumerate(events):
+        assert monitor.observe(event, 0.07 * (i + 1)) is None
+    per_token_us = (time.perf_counter() - start) / len(events) * 1e6
+    print(f"\nDuringMonitor.observe: {per_token_us:.1f} µs per token (budget ~1000 µs)")
+
+
+# ---- after ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("reason, triggered", [("length", True), ("stop", False), (None, False),
+                                               ("early_handoff", False), ("interrupted", False)])
+def test_truncated(reason, triggered):
+    s = sg.truncated(reason)
+    assert (s.name, s.stage, s.triggered, s.value) == ("truncated", "after", triggered, float(triggered))
+
+
+@pytest.mark.parametrize("text, triggered", [
+    ("I don't know the answer to that.", True),
+    ("I’m not able to browse the web.", True),
+    ("As an AI language model, I have no opinions.", True),
+    ("Sorry. I cannot help with that request.", True),
+    ("I am unable to verify this.", True),
+    ("", True),
+    ("391", False),
+    ("Pi cannot be written as a fraction.", False),
+    ("The capital of France is Paris.", False),
+    ("Paris is the capital. " * 10 + "I don't know more.", False),  # not near the start
+])
+def test_refusal(text, triggered):
+    s = sg.refusal(text)
+    assert (s.name, s.stage, s.triggered, s.value) == ("refusal", "after", triggered, float(triggered))
+    assert one_sentence(s.message)
+
+
+@pytest.mark.parametrize("text, fmt, value, triggered, available", [
+    ('{"a": 1}', "json", 1.0, False, True),
+    ('Sure! ```json\n{"a": [1, 2]}\n```', "json", 1.0, False, True),
+    ('Here it is: {"a": 1} hope that helps', "json", 1.0, False, True),
+    ('The list: [1, 2, 3].', "json", 1.0, False, True),
+    ('{"a": 1,', "json", 0.0, True, True),
+    ("no json here", "json", 0.0, True, True),
+    ("def f(x):\n    return x + 1\n", "code", 1.0, False, True),
+    ("Here:\n```python\nprint('hi')\n```\nDone.", "code", 1.0, False, True),
+    ("```python\ndef f(:\n```", "code", 0.0, True, True),
+    ("", "code", 0.0, True, True),
+    ("Anything goes.", "text", None, False, False),
+    ("# Title", "markdown", None, False, False),
+])
+def test_format_check(text, fmt, value, triggered, available):
+    s = sg.format_check(text, fmt)
+    assert (s.name, s.stage, s.value, s.triggered, s.available) == ("format", "after", value, triggered, available)
+
+
+def test_format_check_unknown_format():
+    with pytest.raises(UsageError, match="json"):
+        sg.format_check("x", "yaml")
+
+
+@pytest.mark.parametrize("p_yes, value, triggered, available", [
+    (0.9, 0.9, False, True), (0.5, 0.5, False, True), (0.2, 0.2, True, True), (None, None, False, False),
+])
+def test_self_check(p_yes, value, triggered, available):
+    s = sg.self_check(p_yes, TH)
+    assert (s.name, s.value, s.threshold, s.triggered, s.available) == ("self_check", value, 0.5, triggered, available)
+
+
+def test_after_signals_lists_every_after_signal():
+    got = sg.after_signals("I cannot do that.", "length", "json", TH, p_yes=0.1)
+    assert [s.name for s in got] == ["truncated", "refusal", "format", "self_check"]
+    assert all(s.stage == "after" and s.triggered for s in got)
