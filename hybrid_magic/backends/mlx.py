@@ -1,0 +1,100 @@
+"""Local backend on mlx-lm: `stream_generate` does the decoding, we read its logprobs.
+
+mlx-lm's responses carry `.logprobs`, the log-softmax of the raw logits over the
+whole vocabulary (generate_step computes `logits - logsumexp(logits)` before
+the sampler sees them, and we pass no logits processors), so the confidence
+figures match the transformers backend whatever temperature is used.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import mlx.core as mx
+import mlx_lm
+from mlx_lm.sample_utils import make_sampler
+
+from ..errors import ModelNotFoundError
+from ..models import ResolvedModel
+from ..types import GenerationParams, Message, TokenEvent
+from ._text import (
+    Clock,
+    Step,
+    chat_prompt_ids,
+    events_from_steps,
+    first_line,
+    hub_unreachable_message,
+    template_mentions_tools,
+    validate,
+)
+from .base import LocalBackend
+
+DEFAULT_CONTEXT = 2048  # when a config names no max_position_embeddings
+
+
+class MLXBackend(LocalBackend):
+    name = "mlx"
+
+    def __init__(self, model: ResolvedModel):
+        super().__init__(model)
+        self.mlx_model, self.tokenizer, self._config = _load(model)
+        self._eos_ids = frozenset(int(i) for i in self.tokenizer.eos_token_ids)
+
+    @property
+    def context_length(self) -> int:
+        return int(self._config.get("max_position_embeddings") or DEFAULT_CONTEXT)
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(chat_prompt_ids(self.tokenizer, messages))
+
+    def supports_tools(self) -> bool:
+        return template_mentions_tools(self.tokenizer)
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
+        clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
+        validate(params)
+        prompt_ids = chat_prompt_ids(self.tokenizer, messages)
+        clock.prompt_tokens = len(prompt_ids)
+        return events_from_steps(
+            self._steps(prompt_ids, params), params, clock,
+            decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=_peak_memory_gb,
+        )
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
+        """stream_generate with no length limit: events_from_steps stops at max_tokens or a stop string."""
+        if params.seed is not None:
+            mx.random.seed(params.seed)
+        sampler = make_sampler(temp=params.temperature, top_p=params.top_p)
+        top_k = max(params.top_alternatives, 1)
+        responses = mlx_lm.stream_generate(self.mlx_model, self.tokenizer, prompt_ids, max_tokens=-1, sampler=sampler)
+        try:
+            for response in responses:
+                yield _token_stats(response.logprobs, response.token, top_k, params.top_alternatives)
+        finally:
+            responses.close()  # a closed stream computes nothing more
+
+
+def _token_stats(logprobs: mx.array, token: int, top_k: int, shown: int) -> Step:
+    """Chosen logprob, entropy (nats) and top-k from the full log-softmax vector, in one eval."""
+    top_ids = mx.argpartition(-logprobs, top_k - 1)[:top_k]
+    entropy = -(mx.exp(logprobs) * logprobs).sum()
+    packed = mx.concatenate([logprobs[token:token + 1], entropy.reshape(1), logprobs[top_ids], top_ids.astype(mx.float32)])
+    values = packed.tolist()
+    ranked = sorted(zip(values[2 + top_k:], values[2:2 + top_k]), key=lambda pair: -pair[1])[:shown]
+    return token, values[0], values[1], [int(i) for i, _ in ranked], [lp for _, lp in ranked]
+
+
+def _load(model: ResolvedModel):
+    try:
+        return mlx_lm.load(model.path, return_config=True)
+    except Exception as error:  # hub and file errors come in many types; all mean "cannot load this"
+        if model.kind == "hub":
+            raise ModelNotFoundError(hub_unreachable_message(model.path)) from None
+        raise ModelNotFoundError(f"could not load {model.path} with mlx-lm: {first_line(error)}") from None
+
+
+def _peak_memory_gb() -> float:
+    return mx.get_peak_memory() / 1e9
+

@@ -1,0 +1,139 @@
+"""Local backend on transformers + PyTorch (CPU, float32): a hand-written decode loop.
+
+Not `model.generate`: each token needs its logprob, entropy and top
+alternatives from the raw logits, and a consumer that stops iterating must stop
+the computation at once (early handoff).
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
+
+from ..errors import ModelNotFoundError
+from ..models import ResolvedModel
+from ..types import GenerationParams, Message, TokenEvent
+from ._text import (
+    Clock,
+    Step,
+    chat_prompt_ids,
+    events_from_steps,
+    first_line,
+    hub_unreachable_message,
+    process_peak_memory_gb,
+    template_mentions_tools,
+    validate,
+)
+from .base import LocalBackend
+
+Chooser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (raw logits, top ids) -> token id tensor
+
+
+class TransformersBackend(LocalBackend):
+    name = "transformers"
+
+    def __init__(self, model: ResolvedModel):
+        super().__init__(model)
+        self.tokenizer, self.torch_model = _load(model)
+        self._eos_ids = _eos_ids(self.tokenizer, self.torch_model)
+        # transformers 5 renamed past_key_values to cache; accept both spellings
+        forward_args = inspect.signature(self.torch_model.forward).parameters
+        self._cache_kwarg = "cache" if "cache" in forward_args else "past_key_values"
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.torch_model.config, "max_position_embeddings", 2048))
+
+    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+        return len(chat_prompt_ids(self.tokenizer, messages))
+
+    def supports_tools(self) -> bool:
+        return template_mentions_tools(self.tokenizer)
+
+    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
+        clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
+        validate(params)
+        prompt_ids = chat_prompt_ids(self.tokenizer, messages)
+        clock.prompt_tokens = len(prompt_ids)
+        return events_from_steps(
+            self._steps(prompt_ids, params), params, clock,
+            decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=process_peak_memory_gb,
+        )
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=False)
+
+    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
+        """One forward pass per token, KV cache reused; stops when the consumer stops."""
+        choose = _make_chooser(params)
+        top_k, shown = max(params.top_alternatives, 1), params.top_alternatives
+        inputs, cache = torch.tensor([prompt_ids]), DynamicCache(config=self.torch_model.config)
+        while True:
+            packed = self._step(inputs, cache, choose, top_k)
+            token, top_lps, top_ids = int(packed[0]), packed[3:3 + top_k], packed[3 + top_k:]
+            yield token, packed[1], packed[2], [int(i) for i in top_ids[:shown]], top_lps[:shown]
+            inputs = torch.tensor([[token]])
+
+    @torch.inference_mode()
+    def _step(self, inputs: torch.Tensor, cache: DynamicCache, choose: Chooser, top_k: int) -> list[float]:
+        """Forward one chunk (the prompt, then one token); the cache grows in place."""
+        out = self.torch_model(input_ids=inputs, **{self._cache_kwarg: cache}, use_cache=True, logits_to_keep=1)
+        logits = out.logits[0, -1].float()
+        logprobs = torch.log_softmax(logits, dim=-1)
+        entropy = -(logprobs.exp() * logprobs).sum()
+        top_lps, top_ids = logprobs.topk(top_k)
+        token = choose(logits, top_ids)
+        # one tensor, one tolist(): the per-token Python overhead stays a few microseconds
+        packed = torch.cat([token.float().view(1), logprobs[token].view(1), entropy.view(1), top_lps, top_ids.float()])
+        return packed.tolist()
+
+
+def _make_chooser(params: GenerationParams) -> Chooser:
+    """Greedy at temperature 0, else temperature + top-p with a generator seeded by params.seed."""
+    if params.temperature <= 0:
+        return lambda logits, top_ids: top_ids[0]
+    generator = torch.Generator()
+    if params.seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(params.seed)
+    temperature, top_p = params.temperature, params.top_p
+
+    def sample(logits: torch.Tensor, top_ids: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(logits / temperature, dim=-1)
+        if top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # the top token always stays
+            sorted_probs[outside] = 0.0
+            return order[torch.multinomial(sorted_probs, 1, generator=generator)[0]]
+        return torch.multinomial(probs, 1, generator=generator)[0]
+
+    return sample
+
+
+def _load(model: ResolvedModel):
+    """Tokenizer and model in eval mode; an unreachable hub id becomes one clear line."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model.path)
+        torch_model = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
+    except (OSError, ValueError) as error:
+        if model.kind == "hub":
+            raise ModelNotFoundError(hub_unreachable_message(model.path)) from None
+        raise ModelNotFoundError(f"could not load {model.path}: {first_line(error)}") from None
+    torch_model.eval()
+    return tokenizer, torch_model
+
+
+def _eos_ids(tokenizer, torch_model) -> frozenset[int]:
+    """Tokenizer EOS plus every id the generation config names (e.g. <|im_end|> and <|endoftext|>)."""
+    ids: set[int] = set()
+    for source in (tokenizer.eos_token_id, getattr(torch_model.generation_config, "eos_token_id", None),
+                   getattr(torch_model.config, "eos_token_id", None)):
+        if isinstance(source, int):
+            ids.add(source)
+        elif source:
+            ids.update(int(i) for i in source)
+    return frozenset(ids)
+

@@ -1,0 +1,205 @@
+"""Both local backends on the real SmolLM2 model: text, confidence, timings, stopping, caching.
+
+Each backend is loaded once per session through get_backend (the registry keeps it).
+Prompts are short and max_tokens small: the CPU is shared.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from hybrid_magic import backends as registry
+from hybrid_magic.backends._text import IncrementalDetokenizer, StopMatcher
+from hybrid_magic.models import ResolvedModel
+from hybrid_magic.types import GenerationParams
+
+BACKENDS = ["transformers", "mlx"]
+CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
+POEM = [{"role": "user", "content": "Write a long poem about the sea."}]
+RUNTIME_MODEL_ATTR = {"transformers": "torch_model", "mlx": "mlx_model"}
+
+
+def _model(model_dir) -> ResolvedModel:
+    return ResolvedModel("smollm2-135m", str(model_dir), "embedded")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request, model_dir):
+    loaded, _ = registry.get_backend(request.param, _model(model_dir))
+    return loaded
+
+
+def _run(backend, messages, **params):
+    return list(backend.stream(messages, GenerationParams(**params)))
+
+
+def _text(events) -> str:
+    return "".join(event.text for event in events)
+
+
+def _token_events(events):
+    return [event for event in events if event.token_id is not None]
+
+
+class CountingModel:
+    """Stands in for the runtime model and counts forward calls; everything else passes through."""
+
+    def __init__(self, inner, fail_at: int | None = None):
+        self.inner, self.calls, self.fail_at = inner, 0, fail_at
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.fail_at is not None and self.calls >= self.fail_at:
+            raise KeyboardInterrupt
+        return self.inner(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_answers_the_capital_of_france(backend):
+    events = _run(backend, CAPITAL, max_tokens=12)
+    assert "Paris" in _text(events)
+    assert events[-1].finish_reason in ("stop", "length")
+
+
+def test_every_token_carries_consistent_confidence(backend):
+    events = _run(backend, POEM, max_tokens=8, top_alternatives=4)
+    assert len(events) == 8 and all(event.token_id is not None for event in events)
+    for event in events:
+        assert event.logprob <= 0 and event.entropy >= 0
+        assert len(event.top_logprobs) == 4
+        top = [logprob for _, logprob in event.top_logprobs]
+        assert top == sorted(top, reverse=True)
+        assert event.logprob == pytest.approx(top[0], abs=1e-4)  # greedy picks the most likely token
+
+
+def test_sampled_token_logprob_comes_from_raw_logits(backend):
+    """At temperature 1.5 the logprobs are still those of the unscaled distribution."""
+    greedy = _run(backend, CAPITAL, max_tokens=1)[0]
+    hot = _run(backend, CAPITAL, max_tokens=1, temperature=1.5, seed=3)[0]
+    assert [text for text, _ in hot.top_logprobs] == [text for text, _ in greedy.top_logprobs]
+    assert [lp for _, lp in hot.top_logprobs] == pytest.approx([lp for _, lp in greedy.top_logprobs], abs=1e-4)
+    assert hot.entropy == pytest.approx(greedy.entropy, abs=1e-4)
+    assert hot.logprob <= greedy.logprob + 1e-6
+
+
+def test_last_event_timings_are_sane(backend):
+    events = _run(backend, POEM, max_tokens=6)
+    timings = events[-1].timings
+    assert timings is not None and all(event.timings is None for event in events[:-1])
+    assert timings.completion_tokens == len(_token_events(events)) == 6
+    assert timings.prompt_tokens == backend.count_prompt_tokens(POEM)
+    assert 0 < timings.ttft_s <= timings.seconds
+    assert timings.tokens_per_s > 0
+    assert timings.peak_memory_gb is not None and timings.peak_memory_gb > 0
+
+
+def test_same_seed_same_text_other_seed_other_text(backend):
+    def sample(seed):
+        return _text(_run(backend, POEM, max_tokens=10, temperature=0.9, seed=seed))
+
+    first = sample(7)
+    assert sample(7) == first
+    assert sample(8) != first
+
+
+def test_stop_string_is_trimmed(backend):
+    events = _run(backend, CAPITAL, max_tokens=12, stop=("Paris",))
+    assert _text(events) == "The capital of France is "
+    assert events[-1].finish_reason == "stop"
+
+
+def test_stop_string_spanning_tokens_is_held_back_then_trimmed(backend):
+    events = _run(backend, CAPITAL, max_tokens=12, stop=("of Fra",))
+    assert _text(events) == "The capital "
+    assert all("of" not in event.text for event in events)  # never shown, then taken back
+    assert events[-1].finish_reason == "stop"
+
+
+def test_max_tokens_ends_with_length(backend):
+    events = _run(backend, POEM, max_tokens=5)
+    assert len(_token_events(events)) == 5
+    assert events[-1].finish_reason == "length"
+
+
+def test_closing_the_stream_stops_generation(backend, monkeypatch):
+    attr = RUNTIME_MODEL_ATTR[backend.name]
+    counting = CountingModel(getattr(backend, attr))
+    monkeypatch.setattr(backend, attr, counting)
+    stream = backend.stream(POEM, GenerationParams(max_tokens=200))
+    for _ in range(3):
+        next(stream)
+    stream.close()
+    calls_at_close = counting.calls
+    time.sleep(0.5)
+    assert counting.calls == calls_at_close <= 6  # prompt, 3 tokens, at most one computed ahead
+    with pytest.raises(StopIteration):
+        next(stream)
+
+
+def test_keyboard_interrupt_ends_the_stream_with_timings(backend, monkeypatch):
+    attr = RUNTIME_MODEL_ATTR[backend.name]
+    monkeypatch.setattr(backend, attr, CountingModel(getattr(backend, attr), fail_at=4))
+    events = _run(backend, POEM, max_tokens=50)
+    assert events[-1].finish_reason == "interrupted"
+    assert events[-1].timings is not None
+    assert events[-1].timings.completion_tokens == len(_token_events(events)) < 50
+
+
+def test_get_backend_reuses_the_loaded_instance(backend, model_dir):
+    loads = registry.load_count
+    again, load_s = registry.get_backend(backend.name, _model(model_dir))
+    assert again is backend and load_s == 0.0
+    assert registry.load_count == loads
+
+
+def test_long_prompt_is_counted_quickly(backend):
+    long_prompt = [{"role": "user", "content": "word " * 9000}]
+    started = time.perf_counter()
+    count = backend.count_prompt_tokens(long_prompt)
+    assert count > backend.context_length == 8192
+    assert time.perf_counter() - started < 2.0
+
+
+def test_smollm2_template_has_no_tools(backend):
+    assert backend.supports_tools() is False
+
+
+def test_both_backends_agree_on_greedy_text(model_dir):
+    texts = {
+        name: _text(_run(registry.get_backend(name, _model(model_dir))[0], CAPITAL, max_tokens=12))
+        for name in BACKENDS
+    }
+    assert texts["transformers"] == texts["mlx"]
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_multibyte_characters_come_out_whole(name, model_dir):
+    backend, _ = registry.get_backend(name, _model(model_dir))
+    original = "café – 日本語 🙂 naïve"
+    ids = backend.tokenizer.encode(original, add_special_tokens=False)
+    detokenizer = IncrementalDetokenizer(backend._decode)
+    pieces = [detokenizer.add(token) for token in ids]
+    assert "".join(pieces) + detokenizer.flush() == original
+    assert not any("\ufffd" in piece for piece in pieces)
+    assert "" in pieces  # the emoji spans several tokens: text waited for the whole character
+
+
+@pytest.mark.parametrize(
+    "stops, chunks, shown, stopped",
+    [
+        ((), ["ab", "cd"], ["ab", "cd"], False),
+        (("STOP",), ["hello S", "TO", "P there"], ["hello ", "", ""], True),
+        (("STOP",), ["hello S", "ure"], ["hello ", "Sure"], False),
+        (("\n\n", "END"), ["a\n", "\nb"], ["a", ""], True),
+        (("xyz",), ["axyzb"], ["a"], True),
+    ],
+)
+def test_stop_matcher_holds_back_possible_starts(stops, chunks, shown, stopped):
+    matcher = StopMatcher(stops)
+    results = [matcher.feed(chunk) for chunk in chunks]
+    got = [text for text, _ in results[: len(shown)]]
+    assert got == shown
+    assert any(hit for _, hit in results) is stopped
