@@ -1,0 +1,213 @@
+/**
+ * The provenance bundle that hybrid_magic writes into each cell's output
+ * (design.md, "Provenance MIME", version 1), and a validating parser.
+ *
+ * Pure logic: no DOM, no JupyterLab imports, so it is unit-tested in node.
+ */
+
+export const PROVENANCE_MIME = 'application/vnd.hybrid-magic.run+json';
+export const SUPPORTED_VERSION = 1;
+
+export type Route = 'local' | 'cloud';
+export type Stage = 'before' | 'during' | 'after';
+
+export interface RunSignal {
+  name: string;
+  stage: string;
+  value: number | boolean | string | null;
+  threshold: number | boolean | string | null;
+  triggered: boolean;
+  message: string;
+  available?: boolean;
+  blocks_handoff?: boolean;
+}
+
+export interface Handoff {
+  requested: boolean;
+  performed: boolean;
+  blocked_by: string | null;
+  stage: string | null;
+}
+
+export interface LocalRun {
+  backend: string;
+  model: string;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  ttft_s: number | null;
+  tokens_per_s: number | null;
+  seconds: number | null;
+  stopped_early: boolean;
+}
+
+export interface CloudRun {
+  model: string;
+  host: string;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  seconds: number | null;
+  cost_usd: number | null;
+}
+
+export interface RunBundle {
+  version: number;
+  magic: string;
+  route: Route;
+  handoff: Handoff;
+  signals: RunSignal[];
+  local: LocalRun | null;
+  cloud: CloudRun | null;
+  started_at: string;
+}
+
+export type ParseResult =
+  | { ok: true; bundle: RunBundle }
+  | { ok: false; error: string };
+
+type Json = Record<string, unknown>;
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalNumber(value: unknown): number | null {
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+function text(value: unknown, fallback = ''): string {
+  return typeof value === 'string' ? value : fallback;
+}
+
+function scalar(value: unknown): number | boolean | string | null {
+  const kind = typeof value;
+  return kind === 'number' || kind === 'boolean' || kind === 'string'
+    ? (value as number | boolean | string)
+    : null;
+}
+
+function parseSignal(raw: unknown): RunSignal | null {
+  if (!isObject(raw) || typeof raw.name !== 'string') {
+    return null;
+  }
+  const signal: RunSignal = {
+    name: raw.name,
+    stage: text(raw.stage),
+    value: scalar(raw.value),
+    threshold: scalar(raw.threshold),
+    triggered: raw.triggered === true,
+    message: text(raw.message)
+  };
+  if (typeof raw.available === 'boolean') {
+    signal.available = raw.available;
+  }
+  if (typeof raw.blocks_handoff === 'boolean') {
+    signal.blocks_handoff = raw.blocks_handoff;
+  }
+  return signal;
+}
+
+function parseHandoff(raw: Json): Handoff {
+  return {
+    requested: raw.requested === true,
+    performed: raw.performed === true,
+    blocked_by: typeof raw.blocked_by === 'string' ? raw.blocked_by : null,
+    stage: typeof raw.stage === 'string' ? raw.stage : null
+  };
+}
+
+function parseLocal(raw: unknown): LocalRun | null {
+  if (!isObject(raw)) {
+    return null;
+  }
+  return {
+    backend: text(raw.backend),
+    model: text(raw.model),
+    prompt_tokens: optionalNumber(raw.prompt_tokens),
+    completion_tokens: optionalNumber(raw.completion_tokens),
+    ttft_s: optionalNumber(raw.ttft_s),
+    tokens_per_s: optionalNumber(raw.tokens_per_s),
+    seconds: optionalNumber(raw.seconds),
+    stopped_early: raw.stopped_early === true
+  };
+}
+
+function parseCloud(raw: unknown): CloudRun | null {
+  if (!isObject(raw)) {
+    return null;
+  }
+  return {
+    model: text(raw.model),
+    host: text(raw.host),
+    prompt_tokens: optionalNumber(raw.prompt_tokens),
+    completion_tokens: optionalNumber(raw.completion_tokens),
+    seconds: optionalNumber(raw.seconds),
+    // null means "unknown" (e.g. a model without a price): never read it as $0.
+    cost_usd: optionalNumber(raw.cost_usd)
+  };
+}
+
+/** Why `raw` is not a usable version-1 bundle, or null when it is. */
+function problem(raw: unknown): string | null {
+  if (!isObject(raw)) {
+    return 'provenance is not a JSON object';
+  }
+  if (raw.version !== SUPPORTED_VERSION) {
+    return `unsupported provenance version ${JSON.stringify(raw.version)} (this view reads version ${SUPPORTED_VERSION})`;
+  }
+  if (raw.route !== 'local' && raw.route !== 'cloud') {
+    return `unknown route ${JSON.stringify(raw.route)}`;
+  }
+  if (!isObject(raw.handoff)) {
+    return 'provenance has no handoff object';
+  }
+  if (!Array.isArray(raw.signals)) {
+    return 'provenance has no signals list';
+  }
+  return null;
+}
+
+/** Validate untrusted notebook data into a RunBundle; never throws. */
+export function parseRunBundle(raw: unknown): ParseResult {
+  const error = problem(raw);
+  if (error !== null) {
+    return { ok: false, error };
+  }
+  const data = raw as Json;
+  const signals = (data.signals as unknown[])
+    .map(parseSignal)
+    .filter((signal): signal is RunSignal => signal !== null);
+  return {
+    ok: true,
+    bundle: {
+      version: SUPPORTED_VERSION,
+      magic: text(data.magic, 'hybrid'),
+      route: data.route as Route,
+      handoff: parseHandoff(data.handoff as Json),
+      signals,
+      local: parseLocal(data.local),
+      cloud: parseCloud(data.cloud),
+      started_at: text(data.started_at)
+    }
+  };
+}
+
+/** The subset of an nbformat output this view reads. */
+export interface OutputLike {
+  output_type?: string;
+  data?: unknown;
+}
+
+/** Every valid bundle in a cell's outputs, in output order. */
+export function bundlesInOutputs(outputs: ReadonlyArray<OutputLike>): RunBundle[] {
+  const found: RunBundle[] = [];
+  for (const output of outputs) {
+    if (!isObject(output.data) || !(PROVENANCE_MIME in output.data)) {
+      continue;
+    }
+    const parsed = parseRunBundle(output.data[PROVENANCE_MIME]);
+    if (parsed.ok) {
+      found.push(parsed.bundle);
+    }
+  }
+  return found;
+}

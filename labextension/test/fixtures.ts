@@ -1,0 +1,56 @@
+/** Version-1 bundles shaped like the ones hybrid_magic writes. */
+import { PROVENANCE_MIME } from '../src/provenance';
+
+export const LOCAL_RUN = {
+  version: 1,
+  magic: 'local',
+  route: 'local',
+  handoff: { requested: false, performed: false, blocked_by: null, stage: null },
+  signals: [],
+  local: {
+    backend: 'mlx', model: 'smollm2-135m', prompt_tokens: 21, completion_tokens: 8,
+    ttft_s: 0.12, tokens_per_s: 11.4, seconds: 0.82, stopped_early: false
+  },
+  cloud: null,
+  started_at: '2026-01-01T10:00:00Z'
+};
+
+export const CLOUD_RUN = {
+  version: 1,
+  magic: 'hybrid',
+  route: 'cloud',
+  handoff: { requested: true, performed: true, blocked_by: null, stage: 'during' },
+  signals: [
+    { name: 'prompt_length', stage: 'before', value: 14, threshold: 2048, triggered: false, message: 'The prompt is short.' },
+    { name: 'low_confidence', stage: 'during', value: 0.31, threshold: 0.5, triggered: true,
+      message: 'The local model was unsure of its next tokens.' }
+  ],
+  local: {
+    backend: 'transformers', model: 'smollm2-135m', prompt_tokens: 30, completion_tokens: 5,
+    ttft_s: 0.2, tokens_per_s: 14.9, seconds: 0.5, stopped_early: true
+  },
+  cloud: { model: 'gpt-4o-mini', host: 'api.example', prompt_tokens: 30, completion_tokens: 12, seconds: 1.1, cost_usd: 0.00042 },
+  started_at: '2026-01-01T10:01:00Z'
+};
+
+export const BLOCKED_RUN = {
+  ...CLOUD_RUN,
+  route: 'local',
+  handoff: { requested: true, performed: false, blocked_by: 'private', stage: 'before' },
+  signals: [
+    { name: 'private', stage: 'before', value: true, threshold: null, triggered: true,
+      message: 'The prompt uses a variable marked private.', blocks_handoff: true }
+  ],
+  cloud: null
+};
+
+export const FAILED_RUN = {
+  ...CLOUD_RUN,
+  route: 'local',
+  handoff: { requested: true, performed: false, blocked_by: 'cloud_error', stage: 'after' },
+  cloud: null
+};
+
+export function output(bundle: unknown): { output_type: string; data: Record<string, unknown> } {
+  return { output_type: 'display_data', data: { 'text/plain': 'summary', [PROVENANCE_MIME]: bundle } };
+}
