@@ -54,7 +54,8 @@ _DETECTORS: tuple[_Detector, ...] = (
         _ASSIGNED_KEY + r"[\"']?\s*[:=](?!=)\s*" + _ASSIGNED_VALUE, re.IGNORECASE)),
     _Detector("email", re.compile(r"(?<![:/])\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), pii=True),
     _Detector("phone", re.compile(
-        r"(?<![\w.+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{2,4}[\s.-])\d{3,4}[\s.-]?\d{3,4}(?![\w]|[.-]\d)"),
+        r"(?<![\w.+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?|\d{2,5}[\s.-])"
+        r"(?:\d{3,4}[\s.-]?\d{4}|\d{6,8})(?![\w]|[.-]\d)"),
         pii=True),
 )
 
