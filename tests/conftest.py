@@ -91,3 +91,12 @@ def cloud_server(model_dir, tmp_path_factory):
         yield base_url
     finally:
         stop_process(process)
+
+
+@pytest.fixture
+def cloud_proxy(cloud_server):
+    """A LoopbackProxy (tests/proxy.py) in front of cloud_server: counts, records, misbehaves on request."""
+    from proxy import LoopbackProxy
+
+    with LoopbackProxy(cloud_server) as proxy:
+        yield proxy
