@@ -118,10 +118,12 @@ def _load(model: ResolvedModel):
     try:
         tokenizer = AutoTokenizer.from_pretrained(model.path)
         torch_model = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
-    except (OSError, ValueError) as error:
+    except Exception as error:  # hub errors come as OSError, httpx or hub types: all mean "not reachable"
         if model.kind == "hub":
             raise ModelNotFoundError(hub_unreachable_message(model.path)) from None
-        raise ModelNotFoundError(f"could not load {model.path}: {first_line(error)}") from None
+        if isinstance(error, (OSError, ValueError)):
+            raise ModelNotFoundError(f"could not load {model.path}: {first_line(error)}") from None
+        raise
     torch_model.eval()
     return tokenizer, torch_model
 
