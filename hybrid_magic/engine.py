@@ -97,11 +97,15 @@ class Engine:
                     if fired is not None and on_trigger is not None and on_trigger(fired):
                         outcome.trigger = fired
                         break
+        except KeyboardInterrupt:  # landed here rather than inside the backend's loop
+            outcome.interrupted = True
         finally:
             stream.close()  # stops generation now: this is the early handoff
-        if outcome.stats is None:  # stopped early: no final event came
+        if outcome.stats is None:  # stopped early or interrupted: no final event came
             outcome.stats = _partial_stats(backend, outcome, started, first_token_at)
             outcome.stats.prompt_tokens = backend.count_prompt_tokens(messages)
+            outcome.stats.stopped_early = outcome.trigger is not None
+            outcome.stats.finish_reason = "interrupted" if outcome.interrupted else "early_handoff"
         if monitor is not None:
             outcome.during = monitor.signals()
         return outcome
