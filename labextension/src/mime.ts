@@ -29,8 +29,9 @@ export const rendererFactory: IRenderMime.IRendererFactory = {
 
 const extension: IRenderMime.IExtension = {
   id: 'hybrid-magic:provenance-renderer',
-  // Below the widget view (rank 0) so a live widget wins, above text/plain.
-  rank: 50,
+  // After the widget view (rank 0), before the text/html card that
+  // hybrid_magic adds for other front ends (50) and text/plain (120).
+  rank: 40,
   rendererFactory,
   dataType: 'json'
 };
