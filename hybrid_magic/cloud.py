@@ -201,22 +201,27 @@ class CloudClient:
                     yield event
         except (openai.OpenAIError, *_TRANSPORT_ERRORS) as err:
             raise self._stream_error(err, tally.content_events) from err
+        except KeyboardInterrupt:
+            self._record(tally, "interrupted")  # partial stats for the ledger; the engine handles Ctrl-C
+            raise
         finally:
             response.close()
-        yield self._finish(tally)
-
-    def _finish(self, tally: _StreamTally) -> TokenEvent:
         if tally.finish_reason is None:
             raise self._fail(f"The cloud stream from {self.host} ended before it finished "
                              f"(after {tally.content_events} tokens): try again.")
+        timings = self._record(tally, tally.finish_reason)
+        yield TokenEvent(text="", finish_reason=tally.finish_reason, timings=timings)
+
+    def _record(self, tally: _StreamTally, finish_reason: str) -> Timings:
         timings = tally.timings()
         self._stats = CloudStats(
             model=self.model, host=self.host, prompt_tokens=timings.prompt_tokens,
             completion_tokens=timings.completion_tokens, ttft_s=timings.ttft_s,
-            seconds=timings.seconds, finish_reason=tally.finish_reason,
-            cost_usd=self.cost(timings.prompt_tokens, timings.completion_tokens),
+            seconds=timings.seconds, finish_reason=finish_reason,
+            # Without usage the prompt size is unknown, so the cost is too (never a guess).
+            cost_usd=self.cost(timings.prompt_tokens, timings.completion_tokens) if tally.usage else None,
         )
-        return TokenEvent(text="", finish_reason=tally.finish_reason, timings=timings)
+        return timings
 
     def _request(self, messages: list[dict], params: GenerationParams) -> dict:
         kwargs: dict[str, Any] = {

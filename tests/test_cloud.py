@@ -81,20 +81,40 @@ def test_a_refused_parameter_named_by_the_server_is_fixed(cloud_proxy):
 
 
 def test_a_400_naming_nothing_is_retried_once_without_logprobs_then_reported(cloud_proxy):
-    cloud_proxy.fail_next(400, times=2, message="bad request")
-    with pytest.raises(CloudError, match=r"rejected the request \(400\): bad request"):
-        run(client_for(cloud_proxy.base_url))
+    cloud_proxy.fail_next(400, times=2, message=f"bad request from {SECRET}")  # a server echoing the key
+    with pytest.raises(CloudError, match=r"rejected the request \(400\): bad request from \*\*\*") as caught:
+        run(client_for(cloud_proxy.base_url, api_key=SECRET))
+    assert "SECRET123" not in str(caught.value)
     first, second = (r["body"] for r in cloud_proxy.requests)
     assert first["logprobs"] is True and "logprobs" not in second
 
 
-def test_without_usage_tokens_are_counted_and_unknown_price_is_none(cloud_proxy):
-    cloud_proxy.transform_body = lambda body: {k: v for k, v in body.items() if k != "stream_options"}
+def test_unknown_price_gives_no_cost(cloud_proxy):
     client = client_for(cloud_proxy.base_url)
+    run(client)
+    assert client.last_stats().completion_tokens > 0
+    assert client.last_stats().cost_usd is None  # "default_model" has no price: unknown, not free
+
+
+def test_without_usage_tokens_are_counted_and_cost_is_unknown(cloud_proxy):
+    cloud_proxy.transform_body = lambda body: {k: v for k, v in body.items() if k != "stream_options"}
+    client = client_for(cloud_proxy.base_url, prices={SERVED: [1.0, 1.0]})
     *tokens, last = run(client)
     assert tokens and last.timings.completion_tokens == len(tokens)
     assert last.timings.prompt_tokens == 0
-    assert client.last_stats().cost_usd is None  # "default_model" has no price: unknown, not free
+    assert client.last_stats().cost_usd is None  # the prompt size is unknown, so the cost is too
+
+
+def test_interrupt_mid_stream_keeps_partial_stats(cloud_proxy):
+    client = client_for(cloud_proxy.base_url)
+    stream = client.stream(FRANCE, GenerationParams(max_tokens=10))
+    first = next(stream)
+    with pytest.raises(KeyboardInterrupt):
+        stream.throw(KeyboardInterrupt)  # Ctrl-C lands where the consumer waits for a token
+    stats = client.last_stats()
+    assert first.text and stats.finish_reason == "interrupted"
+    assert stats.completion_tokens == 1 and stats.cost_usd is None
+    assert run(client)[-1].is_last  # the client still works afterwards
 
 
 def test_bad_key_is_named_but_never_shown(cloud_proxy):
