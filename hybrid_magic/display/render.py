@@ -1,7 +1,7 @@
 """Static renderings of a finished run: the answer in its format, and an HTML card.
 
 These work wherever outputs are shown (JupyterLab, nbconvert HTML, GitHub);
-the widget view of display/widgets.py sits beside them where widgets render.
+the widget card of display/widgets.py sits beside them, in the same output, where widgets render.
 """
 from __future__ import annotations
 
@@ -40,13 +40,22 @@ def pretty_json(text: str) -> str:
         return body
 
 
-def card_bundle(record: RunRecord, *, explain: bool = False) -> dict:
-    """text/plain summary + text/html card + the provenance MIME, in one output."""
-    return {
+def card_bundle(record: RunRecord, *, explain: bool = False, widget=None) -> dict:
+    """text/plain summary + text/html card + the provenance MIME (+ the widget view), in one output."""
+    bundle = {
         "text/plain": summary_line(record),
         "text/html": card_html(record, explain=explain),
         MIME_TYPE: provenance_bundle(record),
     }
+    if widget is not None:
+        bundle.update(widget_view(widget))
+    return bundle
+
+
+def widget_view(widget) -> dict:
+    """The MIME entry that makes a front end draw `widget` inside an output bundle."""
+    return {"application/vnd.jupyter.widget-view+json":
+            {"version_major": 2, "version_minor": 0, "model_id": widget.model_id}}
 
 
 _ROUTE_COLORS = {"local": "#2e7d32", "cloud": "#1565c0", "blocked": "#b26a00", "failed": "#c62828"}
@@ -71,14 +80,18 @@ def _signal_row(s: Signal) -> str:
             f"<td>{html.escape(s.message)}</td></tr>")
 
 
+def signal_table(signals) -> str:
+    rows = "".join(_signal_row(s) for s in signals)
+    return (f"<table class='hm-signals' style='font-size:12px'><tr><th></th><th>signal</th><th>stage</th>"
+            f"<th>value</th><th>threshold</th><th>why</th></tr>{rows}</table>")
+
+
 def card_html(record: RunRecord, *, explain: bool = False) -> str:
     label, color = route_label(record)
     why = reason_text(record)
     signals = sorted(record.decision.signals, key=lambda s: not s.triggered)
     shown = signals if explain else [s for s in signals if s.triggered]
-    rows = "".join(_signal_row(s) for s in shown)
-    table = (f"<table style='font-size:12px'><tr><th></th><th>signal</th><th>stage</th><th>value</th>"
-             f"<th>threshold</th><th>why</th></tr>{rows}</table>") if rows else ""
+    table = signal_table(shown) if shown else ""
     facts = html.escape(summary_line(record))
     draft = ""
     if record.decision.handoff_performed and record.local_text:
