@@ -17,6 +17,7 @@ from .types import FORMATS, GenerationParams, Request, RunRecord
 LOCAL_ARGS = [
     argument("-m", "--model", default=None, help="Local model: alias, folder, .gguf file or hub id."),
     argument("--backend", default=None, choices=["auto", "mlx", "transformers", "server"]),
+    argument("--local-url", default=None, help="--backend server: a model server on this machine (loopback)."),
     argument("--max-tokens", type=int, default=None),
     argument("--temperature", type=float, default=None),
     argument("--top-p", type=float, default=None),
@@ -63,6 +64,12 @@ class HybridResult:
 
     def _repr_pretty_(self, printer, cycle) -> None:
         printer.text(f"HybridResult(route={self.record.decision.route!r}, text={self.text[:60]!r})")
+
+    def confidence_view(self):
+        """The local tokens shaded by probability; hover one for its logprob and alternatives."""
+        from .display.confidence import confidence_view
+
+        return confidence_view(self.record.tokens)
 
 
 @magics_class
@@ -154,6 +161,7 @@ class HybridMagics(HybridSettings, Magics):
         return Request(
             magic=magic, prompt=prompt.strip(), model=args.model or self.local_model,
             backend=args.backend or self.backend, params=params, system=args.system,
+            local_url=args.local_url or self.local_url,
             history=list(self.chat_history) if args.chat else [], format=args.format,
             **(self._hybrid_fields(args) if hybrid else {}),
         )

@@ -1,0 +1,183 @@
+"""%%compare view: local and cloud stream side by side, then metrics, a word diff,
+what %%hybrid would have decided, and vote buttons that write the ledger.
+
+The view is also the RunObserver; the cloud side calls it from its own thread
+(ipywidgets 8 sends updates from any thread), so updates are throttled per pane
+under a lock.
+"""
+from __future__ import annotations
+
+import difflib
+import html
+import threading
+import time
+
+import ipywidgets as widgets
+from IPython.display import display
+
+from ..compare import CompareResult, record_vote, run_compare
+from ..types import RunRecord, TokenEvent
+from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
+from .render import route_label, widget_view
+from .widgets import cost_text, metrics_html, shown_signals, signal_table
+
+_PRE = "<pre style='white-space:pre-wrap;margin:2px 0;font-size:12px'>{}</pre>"
+
+
+def word_diff_html(local: str, cloud: str) -> str:
+    """Word-level diff: removed (local only) struck through in red, added (cloud only) in green."""
+    a, b = local.split(), cloud.split()
+    parts = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op in ("replace", "delete"):
+            parts.append(f"<del style='background:#ffebee'>{html.escape(' '.join(a[i1:i2]))}</del>")
+        if op in ("replace", "insert"):
+            parts.append(f"<ins style='background:#e8f5e9'>{html.escape(' '.join(b[j1:j2]))}</ins>")
+        if op == "equal":
+            parts.append(html.escape(" ".join(a[i1:i2])))
+    return "<div class='hm-diff' style='font-size:12px'>" + " ".join(parts) + "</div>"
+
+
+class _Pane(widgets.VBox):
+    def __init__(self, title: str):
+        self.title = widgets.HTML(f"<b>{html.escape(title)}</b>")
+        self.status = widgets.HTML("waiting…")
+        self.answer = widgets.HTML("")
+        self.text = ""
+        self.tokens = 0
+        super().__init__([self.title, self.status, self.answer],
+                         layout=widgets.Layout(width="50%", padding="0 6px", border="1px solid #ddd"))
+
+    def show(self) -> None:
+        self.answer.value = _PRE.format(html.escape(self.text))
+
+
+class CompareView(widgets.VBox):
+    def __init__(self, ledger, *, interval_s: float = 0.1, explain: bool = False):
+        self.ledger, self.interval_s, self.explain = ledger, interval_s, explain
+        self.result: CompareResult | None = None
+        self._lock = threading.Lock()
+        self._last = {"local": 0.0, "cloud": 0.0}
+        self.local_pane, self.cloud_pane = _Pane("local"), _Pane("cloud")
+        self.metrics = widgets.HTML("")
+        self.would = widgets.HTML("")
+        self.diff_toggle = widgets.ToggleButton(description="word diff", value=False, disabled=True)
+        self.diff = widgets.HTML("", layout=widgets.Layout(display="none"))
+        self.diff_toggle.observe(lambda c: self._show_diff(c["new"]), names="value")
+        self.vote_buttons = [widgets.Button(description=v, disabled=True, tooltip=f"vote: {v} answer was better")
+                             for v in ("local", "cloud", "tie")]
+        for button in self.vote_buttons:
+            button.on_click(lambda b: self.vote(b.description))
+        self.vote_status = widgets.HTML("")
+        votes = widgets.HBox([widgets.HTML("which answer is better?"), *self.vote_buttons, self.vote_status])
+        super().__init__([widgets.HBox([self.local_pane, self.cloud_pane]), self.metrics, self.would,
+                          self.diff_toggle, self.diff, votes])
+        self.add_class("hybrid-magic-compare")
+
+    # ---- RunObserver (local side: kernel thread; cloud side: its own thread) -------------------
+    def phase(self, name: str, detail: str = "") -> None:
+        pane = self.cloud_pane if name == "cloud" else self.local_pane
+        if name != "done":
+            pane.status.value = html.escape(f"{name}: {detail}" if detail else name)
+
+    def local_token(self, event: TokenEvent) -> None:
+        self._token(self.local_pane, "local", event)
+
+    def cloud_token(self, event: TokenEvent) -> None:
+        self._token(self.cloud_pane, "cloud", event)
+
+    def _token(self, pane: _Pane, side: str, event: TokenEvent) -> None:
+        with self._lock:
+            pane.text += event.text
+            pane.tokens += 1 if event.text else 0
+            now = time.monotonic()
+            if now - self._last[side] >= self.interval_s:
+                self._last[side] = now
+                pane.status.value = f"{pane.tokens} tokens…"
+                pane.show()
+
+    # ---- final state -------------------------------------------------------------------------
+    def finish(self, result: CompareResult) -> None:
+        self.result = result
+        self.local_pane.text, self.local_pane.tokens = result.local.answer, len(result.local.tokens)
+        self.local_pane.show()
+        self.local_pane.status.value = "done" + (" (interrupted)" if result.local.interrupted else "")
+        self._finish_cloud(result)
+        cloud_stats = result.cloud.cloud if result.cloud else None
+        self.metrics.value = metrics_html(result.local.local, cloud_stats)
+        self.would.value = would_html(result, explain=self.explain)
+        if result.cloud is not None:
+            self.diff.value = word_diff_html(result.local.answer, result.cloud.answer)
+            self.diff_toggle.disabled = False
+        for button in self.vote_buttons:
+            button.disabled = False
+
+    def _finish_cloud(self, result: CompareResult) -> None:
+        side = result.cloud_side
+        if result.cloud is None:
+            self.cloud_pane.status.value = f"<b style='color:#c62828'>{html.escape(side.error or 'no cloud')}</b>"
+        else:
+            self.cloud_pane.status.value = f"done · {cost_text(result.cloud.cloud.cost_usd)}"
+        self.cloud_pane.text = side.text
+        self.cloud_pane.show()
+
+    def _show_diff(self, on: bool) -> None:
+        self.diff.layout.display = None if on else "none"
+
+    def vote(self, choice: str) -> None:
+        if self.result is None:
+            return
+        record_vote(self.ledger, self.result, choice)
+        runs = ", ".join(f"#{i}" for i in self.result.run_ids)
+        self.vote_status.value = f"<span style='color:#2e7d32'>✓ vote recorded: {choice} (run {runs})</span>"
+
+
+def would_html(result: CompareResult, *, explain: bool = False) -> str:
+    d = result.would
+    record = RunRecord("hybrid", d, None, None, "")
+    label, color = route_label(record)
+    why = html.escape(reason_text(record))
+    rows = shown_signals(d.signals, explain)
+    table = signal_table(rows) if rows else "<div style='font-size:12px'>no signal triggered</div>"
+    return (f"<div class='hm-would'>%%hybrid would have decided: <span style='background:{color};color:white;"
+            f"padding:1px 6px;border-radius:3px'>{label}</span> {why}{table}</div>")
+
+
+def compare_record(result: CompareResult) -> RunRecord:
+    """One record for the provenance MIME: route/handoff/signals are what %%hybrid would decide."""
+    cloud = result.cloud.cloud if result.cloud else None
+    return RunRecord("compare", result.would, result.local.local, cloud, result.local.started_at,
+                     error=result.cloud_error, interrupted=result.local.interrupted, run_id=result.local.run_id)
+
+
+def compare_bundle(result: CompareResult, view: CompareView | None = None) -> dict:
+    record = compare_record(result)
+    bundle = provenance_bundle(record)
+    bundle["compare"] = {"hypothetical_route": True, "cloud_sent": result.cloud_side.sent,
+                         "cloud_ok": result.cloud is not None, "run_ids": list(result.run_ids)}
+    line = summary_line(record).replace("%%compare →", "%%compare · %%hybrid would route:")
+    if result.cloud is None:
+        line += f" · cloud: {result.cloud_error}"
+    out = {"text/plain": line, "text/html": _fallback_html(result), MIME_TYPE: bundle}
+    if view is not None:
+        out.update(widget_view(view))
+    return out
+
+
+def _fallback_html(result: CompareResult) -> str:
+    cloud = result.cloud.answer if result.cloud else f"[{result.cloud_error}]"
+    return ("<table class='hm-compare'><tr><th>local</th><th>cloud</th></tr><tr>"
+            f"<td>{_PRE.format(html.escape(result.local.answer))}</td><td>{_PRE.format(html.escape(cloud))}</td>"
+            "</tr></table>")
+
+
+def show_compare(magics, request) -> CompareResult:
+    view = CompareView(magics.engine.ledger, interval_s=magics.stream_interval_s, explain=request.explain)
+    handle = display({"text/plain": "[hybrid_magic] %%compare running…", **widget_view(view)},
+                     raw=True, display_id=True)
+    result = run_compare(magics.engine, request, view)
+    view.finish(result)
+    handle.update(compare_bundle(result, view), raw=True)
+    if result.local.interrupted:
+        raise KeyboardInterrupt
+    return result
