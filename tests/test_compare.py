@@ -1,0 +1,135 @@
+"""%%compare with the real SmolLM2 model locally and a real mlx_lm.server as the cloud."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from hybrid_magic.compare import record_vote, run_compare
+from hybrid_magic.display.mime import MIME_TYPE
+from hybrid_magic.engine import Engine
+from hybrid_magic.ledger import Ledger
+from hybrid_magic.magics import HybridMagics
+from hybrid_magic.types import GenerationParams, Request
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+class Recorder:
+    """A RunObserver that notes which thread each event came from."""
+
+    def __init__(self):
+        self.phases, self.local, self.cloud, self.cloud_threads = [], [], [], set()
+
+    def phase(self, name, detail=""):
+        self.phases.append(name)
+
+    def local_token(self, event):
+        self.local.append(event)
+
+    def cloud_token(self, event):
+        self.cloud.append(event)
+        self.cloud_threads.add(threading.current_thread().name)
+
+
+def settings(base_url: str | None, tmp_path):
+    from hybrid_magic.config import HybridSettings
+
+    s = HybridSettings(backend="transformers", cloud_model="default_model", cloud_max_retries=0,
+                       ledger_path=str(tmp_path / "ledger.sqlite"))
+    if base_url:
+        s.cloud_base_url = base_url
+    return s
+
+
+def request(prompt: str, **kw) -> Request:
+    return Request(magic="compare", prompt=prompt, model="smollm2-135m", backend="transformers",
+                   params=GenerationParams(max_tokens=12), cloud_model="default_model", **kw)
+
+
+def test_run_compare_is_concurrent_records_both_runs_and_votes(cloud_server, tmp_path):
+    s = settings(cloud_server, tmp_path)
+    engine = Engine(s, Ledger(s.ledger_path))
+    observer = Recorder()
+    result = run_compare(engine, request("What is the capital of France?", threshold=0.9), observer)
+    side = result.cloud_side
+    assert side.error is None and side.sent and result.cloud is not None
+    assert side.started_s < result.local_finished_s, "the cloud request must not wait for local generation"
+    assert observer.cloud_threads == {"hybrid-compare-cloud"} and observer.local and observer.cloud
+    assert result.cloud.answer.strip() and result.local.answer.strip()
+    assert result.cloud.cloud.host.startswith("127.0.0.1:") and result.cloud.cloud.completion_tokens > 0
+    # what %%hybrid would have decided: a 0.9 threshold on SmolLM2 asks for a handoff during generation
+    assert result.would.policy == "cascade" and result.would.handoff_requested
+    assert result.would.route == "cloud" and result.would.stage == "during"
+    assert any(s.name == "low_confidence" and s.triggered for s in result.would.signals)
+    rows = {r["id"]: r for r in engine.ledger.runs()}
+    assert sorted(rows) == sorted(result.run_ids) and {r["magic"] for r in rows.values()} == {"compare"}
+    assert {r["route"] for r in rows.values()} == {"local", "cloud"}
+    [sent] = engine.ledger.cloud_requests(session_only=True)
+    assert sent["run_id"] == result.cloud.run_id and sent["ok"] == 1
+    record_vote(engine.ledger, result, "tie")
+    assert {r["vote"] for r in engine.ledger.runs()} == {"tie"}
+
+
+def test_run_compare_keeps_secrets_local(cloud_server, tmp_path):
+    s = settings(cloud_server, tmp_path)
+    engine = Engine(s, Ledger(s.ledger_path))
+    prompt = "My key is sk-proj-Zx8vQ2mN4bT7yR1wK9pL3sD6fG0hJ5cE. Say hi."
+    result = run_compare(engine, request(prompt), Recorder())
+    assert not result.cloud_side.sent and result.cloud is None and "privacy" in result.cloud_error
+    assert result.would.blocked_by in ("privacy", None)
+    assert engine.ledger.cloud_requests() == []
+
+
+def test_run_compare_with_cloud_server_down(tmp_path):
+    from conftest import free_port
+
+    s = settings(f"http://127.0.0.1:{free_port()}/v1", tmp_path)
+    engine = Engine(s, Ledger(s.ledger_path))
+    result = run_compare(engine, request("Say hi."), Recorder())
+    assert result.cloud is None and result.cloud_side.sent and result.cloud_error
+    assert result.local.answer.strip() and result.run_ids == [result.local.run_id]
+    [failed] = engine.ledger.cloud_requests()
+    assert failed["ok"] == 0 and failed["run_id"] == result.local.run_id
+
+
+@pytest.fixture(scope="module")
+def shell():
+    from IPython.testing.globalipapp import start_ipython
+
+    return start_ipython()
+
+
+@pytest.fixture
+def magics(shell, isolated_home):
+    instance = HybridMagics(shell=shell)
+    instance.backend = "transformers"
+    instance.cloud_model = "default_model"
+    instance.cloud_max_retries = 0
+    shell.register_magics(instance)
+    return instance
+
+
+def test_compare_magic_streams_panes_and_carries_provenance(shell, magics, cloud_server):
+    magics.cloud_base_url = cloud_server
+    with capture_output() as captured:
+        shell.run_cell_magic("compare", "--max-tokens 10 --out both --explain", "Name a colour.")
+    [final] = [o for o in captured.outputs if MIME_TYPE in o.data]
+    bundle = final.data[MIME_TYPE]
+    assert bundle["magic"] == "compare" and bundle["compare"]["cloud_ok"] is True
+    assert bundle["cloud"]["host"].startswith("127.0.0.1:") and bundle["local"]["completion_tokens"] > 0
+    assert final.data["text/plain"].startswith("[hybrid_magic] %%compare · %%hybrid would route:")
+    assert WIDGET_VIEW in final.data and "Name a colour" not in str(bundle)
+    assert shell.user_ns["both"].record.magic == "compare"
+    assert len(magics.engine.ledger.runs()) == 2
+
+
+def test_compare_magic_without_cloud_shows_local_and_says_so(shell, magics, monkeypatch):
+    magics.cloud_base_url = "https://api.example.invalid/v1"
+    with capture_output() as captured:
+        shell.run_cell_magic("compare", "--max-tokens 6", "Say hi.")
+    [final] = [o for o in captured.outputs if MIME_TYPE in o.data]
+    assert "No cloud: No OpenAI API key" in final.data["text/plain"]
+    assert final.data[MIME_TYPE]["cloud"] is None and final.data[MIME_TYPE]["local"]["completion_tokens"] > 0
+    assert "No OpenAI API key" in final.data["text/html"]
