@@ -115,9 +115,10 @@ class Cascade:
         reason = next((s.message for s in decision.signals if s.triggered and not s.blocks_handoff), "")
         self.observer.phase("handoff", reason)
         outgoing = self._outgoing_messages(messages, local)
-        answer, stats, error = self._call_cloud(cloud, outgoing)
+        answer, stats, error, interrupted = self._call_cloud(cloud, outgoing)
         if error is None:
-            return self._finish(started_at, decision, local, stats, answer, messages, backend, cloud)
+            return self._finish(started_at, decision, local, stats, answer, messages, backend, cloud,
+                                interrupted=interrupted)
         failed = replace(decision, route="local", handoff_performed=False, blocked_by="cloud_error")
         if local is None or local.trigger is not None:  # no complete local answer yet: make one
             self.observer.phase("local", "the cloud failed; answering locally")
@@ -134,7 +135,7 @@ class Cascade:
 
     def _call_cloud(self, cloud: CloudClient, outgoing: list[Message]):
         self.observer.phase("cloud", cloud.model)
-        text, error, stats = "", None, None
+        text, error, stats, interrupted = "", None, None, False
         try:
             for event in cloud.stream(outgoing, self.request.params):
                 text += event.text
@@ -142,8 +143,10 @@ class Cascade:
             stats = cloud.last_stats()
         except CloudError as failure:
             error = str(failure)
+        except KeyboardInterrupt:  # keep what the cloud sent so far; the display re-raises
+            stats, interrupted = cloud.last_stats(), True
         self._log_request(cloud, outgoing, stats, error)
-        return text, stats, error
+        return text, stats, error, interrupted
 
     def _log_request(self, cloud: CloudClient, outgoing, stats: CloudStats | None, error: str | None) -> None:
         detect = self.settings.detect_pii

@@ -47,7 +47,7 @@ CASCADE = [
     ("allowed secret alone requests nothing", [ALLOWED_LEAK], "local", False, None, None, None),
     ("budget blocks", [REFUSED, BROKE], "local", True, "budget", "after", 1.0),
     ("unknown price blocks", [OVERFLOW, UNPRICED], "local", True, "budget", "before", 2128.0),
-    ("private mode blocks", [PRIVATE, FORCED], "local", True, "private_mode", "before", 1.0),
+    ("private mode blocks", [PRIVATE, FORCED], "local", True, "private", "before", 1.0),
     ("guards alone request nothing", [LEAK, BROKE, PRIVATE], "local", False, None, None, None),
     ("unavailable never requests", [UNAVAILABLE], "local", False, None, None, None),
 ]
@@ -65,7 +65,7 @@ def test_cascade(label, signals, route, requested, blocked_by, stage, score):
 
 def test_first_blocker_in_stage_order_is_named():
     d = decide("cascade", [BROKE, PRIVATE, FORCED])
-    assert d.blocked_by in {"budget", "private_mode"}
+    assert d.blocked_by in {"budget", "private"}
     assert d.blocked_by == next(s.name for s in d.signals if s.blocks_handoff)
 
 
@@ -74,7 +74,7 @@ BASELINES = [
     ("always-local", PolicyParams(), CALM + [UNSURE, FORCED], "local", False, None, None),
     ("always-cloud", PolicyParams(), CALM, "cloud", True, None, None),
     ("always-cloud", PolicyParams(), CALM + [LEAK], "local", True, "privacy", None),
-    ("always-cloud", PolicyParams(), [PRIVATE], "local", True, "private_mode", None),
+    ("always-cloud", PolicyParams(), [PRIVATE], "local", True, "private", None),
     ("length", PolicyParams(), [sg.prompt_length(256)], "local", False, None, 256.0),
     ("length", PolicyParams(), [sg.prompt_length(257)], "cloud", True, None, 257.0),
     ("length", PolicyParams(threshold=30), CALM, "cloud", True, None, 40.0),

@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..types import Decision, Signal
 
 # signals that never ask for a handoff even when triggered
-GUARD_SIGNALS = frozenset({"privacy", "budget", "private_mode"})
+GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
 INFORMATIONAL_SIGNALS = frozenset({"prompt_length"})
 _STAGE_ORDER = {"before": 0, "during": 1, "after": 2}
 

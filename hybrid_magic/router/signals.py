@@ -77,7 +77,7 @@ def forced_cloud(flag: bool) -> Signal:
 def private_mode(flag: bool) -> Signal:
     message = ("Private mode is on, so nothing is sent to the cloud." if flag
                else "Private mode is off.")
-    return _flag("private_mode", "before", flag, message, blocks=True)
+    return _flag("private", "before", flag, message, blocks=True)
 
 
 def privacy(text: str, *, detect_pii: bool, allow_sensitive: bool) -> Signal:
