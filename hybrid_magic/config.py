@@ -64,7 +64,12 @@ class HybridSettings(Configurable):
     budget_usd = Float(0.0, help="Session cloud budget in USD; 0 = unlimited.").tag(config=True)
     detect_pii = Bool(False, help="Also treat emails and phone numbers as sensitive.").tag(config=True)
     self_check = Bool(False, help="Ask the local model whether its answer is correct.").tag(config=True)
+    early_handoff = Bool(True, help="Stop local generation as soon as a during-signal asks for a handoff "
+                         "(False: finish the local answer first, then judge it).").tag(config=True)
     local_hosts = List(Unicode(), help="Extra hosts that count as local for --backend server.").tag(config=True)
+    local_url = Unicode(help="--backend server: base URL of the model server on this machine.").tag(config=True)
+    model_handoff_instruction = Unicode(help="System instruction that lets a local model without tools ask "
+                                        "for a handoff ('' = the built-in one).").tag(config=True)
 
     # storage
     ledger_path = Unicode(help="SQLite run ledger.").tag(config=True)
@@ -76,6 +81,10 @@ class HybridSettings(Configurable):
     @default("backend")
     def _default_backend(self) -> str:
         return _env("HYBRID_MAGIC_BACKEND", "auto")
+
+    @default("local_url")
+    def _default_local_url(self) -> str:
+        return _env("HYBRID_MAGIC_LOCAL_URL", "http://127.0.0.1:8080/v1")
 
     @default("cache_dir")
     def _default_cache_dir(self) -> str:

@@ -105,7 +105,7 @@ class Cascade:
         monitor = sig.DuringMonitor(self.th, params.max_tokens)
 
         def hand_off_now(fired: Signal) -> bool:
-            return self.decide(before + [fired]).route == "cloud"
+            return self.settings.early_handoff and self.decide(before + [fired]).route == "cloud"
 
         return self.engine.generate_local(backend, messages, params, self.observer, monitor, hand_off_now)
 

@@ -8,62 +8,28 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STAND_IN_MODEL = "default_model"  # mlx_lm.server's name for the model it was started with
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
-def stand_in_cloud(log_dir: Path):
-    """Yield env vars pointing at a loopback mlx_lm.server, unless a real key is configured."""
+def cloud_env(out_dir: Path):
+    """Env vars for the cloud: the user's own when OPENAI_API_KEY is set, else a stand-in."""
     if os.environ.get("OPENAI_API_KEY"):
         print("Using the cloud configured by OPENAI_API_KEY / OPENAI_BASE_URL.")
         yield {}
         return
-    from hybrid_magic.models import resolve
     from hybrid_magic.config import HybridSettings
+    from hybrid_magic.models import resolve
+    from hybrid_magic.standin import STAND_IN_MODEL, stand_in_cloud
 
     model_dir = resolve("smollm2-135m", HybridSettings().cache_dir).path
-    port = free_port()
-    log = open(log_dir / "stand_in_cloud.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "mlx_lm", "server", "--model", model_dir,
-                               "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        _wait(f"{base_url}/models", server)
+    with stand_in_cloud(model_dir, out_dir / "stand_in_cloud.log") as base_url:
         print(f"No OPENAI_API_KEY: started a STAND-IN cloud (mlx_lm.server, embedded SmolLM2) at {base_url}")
         yield {"OPENAI_BASE_URL": base_url, "HYBRID_MAGIC_CLOUD_MODEL": STAND_IN_MODEL,
                "HYBRID_MAGIC_STAND_IN_CLOUD": "1"}
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        print("Stand-in cloud stopped.")
-
-
-def _wait(url: str, process: subprocess.Popen, timeout_s: float = 180) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the stand-in cloud exited early ({process.returncode}); see its log")
-        try:
-            urllib.request.urlopen(url, timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit(f"the stand-in cloud did not answer at {url}")
+    print("Stand-in cloud stopped.")
 
 
 def execute(notebook: Path, out_dir: Path, timeout_s: int) -> Path:
@@ -98,7 +64,7 @@ def main() -> None:
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with stand_in_cloud(out_dir) as env:
+    with cloud_env(out_dir) as env:
         os.environ.update(env)
         for notebook in args.notebooks:
             export_html(execute(Path(notebook).resolve(), out_dir, args.timeout))
