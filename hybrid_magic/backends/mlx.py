@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 
 import mlx.core as mx
+import numpy as np
 import mlx_lm
 from mlx_lm.sample_utils import make_sampler
 
@@ -77,13 +78,18 @@ class MLXBackend(LocalBackend):
 
 
 def _token_stats(logprobs: mx.array, token: int, top_k: int, shown: int) -> Step:
-    """Chosen logprob, entropy (nats) and top-k from the full log-softmax vector, in one eval."""
-    top_ids = mx.argpartition(-logprobs, top_k - 1)[:top_k]
-    entropy = -(mx.exp(logprobs) * logprobs).sum()
-    packed = mx.concatenate([logprobs[token:token + 1], entropy.reshape(1), logprobs[top_ids], top_ids.astype(mx.float32)])
-    values = packed.tolist()
-    ranked = sorted(zip(values[2 + top_k:], values[2:2 + top_k]), key=lambda pair: -pair[1])[:shown]
-    return token, values[0], values[1], [int(i) for i, _ in ranked], [lp for _, lp in ranked]
+    """Chosen logprob, entropy (nats) and top-k from the full log-softmax vector.
+
+    Read through numpy without a copy: mlx's CPU exp over the vocabulary costs
+    ~0.5 ms a token, numpy's ~0.05 ms.
+    """
+    if logprobs.dtype != mx.float32:  # bf16/fp16 models: numpy cannot read those buffers
+        logprobs = logprobs.astype(mx.float32)
+    values = np.asarray(logprobs)
+    top_ids = np.argpartition(values, -top_k)[-top_k:]
+    top_ids = top_ids[np.argsort(values[top_ids])[::-1]][:shown]
+    entropy = -float(np.nansum(np.exp(values) * values))  # nansum: exp(-inf) * -inf is nan, not 0
+    return token, float(values[token]), entropy, top_ids.tolist(), values[top_ids].tolist()
 
 
 def _load(model: ResolvedModel):

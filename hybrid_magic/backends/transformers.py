@@ -82,7 +82,7 @@ class TransformersBackend(LocalBackend):
         out = self.torch_model(input_ids=inputs, **{self._cache_kwarg: cache}, use_cache=True, logits_to_keep=1)
         logits = out.logits[0, -1].float()
         logprobs = torch.log_softmax(logits, dim=-1)
-        entropy = -(logprobs.exp() * logprobs).sum()
+        entropy = -(logprobs.exp() * logprobs).nansum()  # exp(-inf) * -inf is nan, not 0
         top_lps, top_ids = logprobs.topk(top_k)
         token = choose(logits, top_ids)
         # one tensor, one tolist(): the per-token Python overhead stays a few microseconds
