@@ -170,3 +170,67 @@ def test_settle_reads_the_last_token_too():
     settled = mh.Offer("line").settle(outcome)
     assert [s.name for s in settled.during] == ["low_confidence", "model_requested"]
     assert settled.during[-1].triggered
+
+
+# ---- the real cascade: SmolLM2 asks (taught by two earlier turns), the cell is handed off ----------
+
+WEATHER_TURNS = [
+    {"role": "user", "content": "What is the weather in Paris right now?"},
+    {"role": "assistant", "content": "HANDOFF: I have no live weather data"},
+    {"role": "user", "content": "What is the weather in London right now?"},
+    {"role": "assistant", "content": "HANDOFF: I have no live weather data"},
+]
+ROME = "What is the weather in Rome right now?"
+
+
+@pytest.fixture(scope="session")
+def shell():
+    from IPython.testing.globalipapp import start_ipython
+
+    return start_ipython()
+
+
+@pytest.fixture
+def magics(shell, isolated_home, cloud_proxy, monkeypatch):
+    from hybrid_magic.magics import HybridMagics
+
+    monkeypatch.setenv("OPENAI_BASE_URL", cloud_proxy.base_url)
+    monkeypatch.setenv("HYBRID_MAGIC_CLOUD_MODEL", "default_model")
+    instance = HybridMagics(shell=shell)
+    instance.backend = "transformers"
+    shell.register_magics(instance)
+    return instance
+
+
+def hybrid_bundle(shell, line: str) -> dict:
+    from IPython.utils.capture import capture_output
+
+    from hybrid_magic.display.mime import MIME_TYPE
+
+    with capture_output() as captured:
+        shell.run_cell_magic("hybrid", line, ROME)
+    [bundle] = [o.data[MIME_TYPE] for o in captured.outputs if MIME_TYPE in o.data]
+    return bundle
+
+
+def test_the_model_asks_and_the_cell_is_handed_off(shell, magics, cloud_proxy):
+    magics.chat_history = list(WEATHER_TURNS)
+    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --with-draft --out result")
+    asked = next(s for s in bundle["signals"] if s["name"] == "model_requested")
+    assert asked["triggered"] and asked["stage"] == "during"
+    assert asked["message"] == 'The local model asked for a handoff: "I have no live weather data".'
+    assert bundle["route"] == "cloud" and bundle["handoff"]["stage"] == "during"
+    assert bundle["signals"][0]["name"] == "model_requested", "the model's request decided the handoff"
+    [sent] = [r["body"] for r in cloud_proxy.requests if r["path"].endswith("/chat/completions")]
+    contents = [m["content"] for m in sent["messages"]]
+    assert contents[-1] == ROME and not any("HANDOFF: <" in c for c in contents), "the instruction stays local"
+    assert not any("Draft:" in c for c in contents), "a handoff request is no draft"
+    assert shell.user_ns["result"].record.local_text.startswith("HANDOFF:")
+
+
+def test_no_model_handoff_turns_it_off(shell, magics, cloud_proxy):
+    magics.chat_history = list(WEATHER_TURNS)
+    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --no-model-handoff --out result")
+    assert "model_requested" not in [s["name"] for s in bundle["signals"]]
+    assert shell.user_ns["result"].record.local_text.startswith("HANDOFF:"), "written, but not honoured"
+    assert bundle["route"] == "local" and cloud_proxy.request_count == 0
