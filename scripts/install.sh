@@ -24,3 +24,5 @@ if [ "$WHAT" = "test" ]; then
   fi
 fi
 pip_install -e ".[$EXTRAS]"
+# Widget renderer + require.js from npm, inlined by hybrid_magic/export.py into offline HTML exports.
+if command -v npm >/dev/null 2>&1; then "$PY" -m hybrid_magic.export install-assets; else echo "npm not found: exported HTML will not render widgets" >&2; fi

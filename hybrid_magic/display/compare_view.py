@@ -171,10 +171,19 @@ def _fallback_html(result: CompareResult) -> str:
             "</tr></table>")
 
 
+_LATEST: list[CompareView] = []
+
+
+def latest_compare() -> CompareView | None:
+    """The view of the last %%compare cell, e.g. to vote from code: `latest_compare().vote("cloud")`."""
+    return _LATEST[-1] if _LATEST else None
+
+
 def show_compare(magics, request) -> CompareResult:
     view = CompareView(magics.engine.ledger, interval_s=magics.stream_interval_s, explain=request.explain)
     handle = display({"text/plain": "[hybrid_magic] %%compare running…", **widget_view(view)},
                      raw=True, display_id=True)
+    _LATEST[:] = [view]
     result = run_compare(magics.engine, request, view)
     view.finish(result)
     handle.update(compare_bundle(result, view), raw=True)
