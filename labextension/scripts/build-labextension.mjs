@@ -48,5 +48,7 @@ if (status !== 0 || !looksComplete()) {
   console.error(`hybrid-magic: labextension build failed (exit ${status}); removed ${outputDir}`);
   process.exit(1);
 }
+// Tells `jupyter labextension list` that pip installed it (shared-data copies the folder).
+copyFileSync(join(packageDir, 'install.json'), join(outputDir, 'install.json'));
 writeFileSync(join(outputDir, MARKER), JSON.stringify({ name: meta.name, version: meta.version }) + '\n');
 console.log(`hybrid-magic: labextension built into ${outputDir}`);
