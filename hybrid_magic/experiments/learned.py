@@ -1,0 +1,136 @@
+"""fit_policy: a logistic regression over recorded signal values, registered as a policy.
+
+It learns P(local answer correct) from the signals the live cascade gives a policy,
+on the user's own prompts, hands off when that probability falls below a cut
+(PolicyParams.threshold, else 0.5), and is compared with the default cascade on a
+held-out split by APGR and AUROC.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import UsageError
+from ..router import signals as sig
+from ..router.policy import PolicyParams, register_policy, requests_handoff
+from ..types import Decision, Signal
+from . import replay
+from .metrics import apgr, auroc
+
+FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length")
+_ANSWER_STAGES = ("during", "after")
+
+
+@dataclass
+class LearnedPolicy:
+    """A policy function (signals, params) -> Decision with fitted weights; missing values get the mean."""
+
+    name: str
+    features: tuple[str, ...]
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+    bias: float
+    cut: float = 0.5
+
+    def p_correct(self, signals: Sequence[Signal]) -> float:
+        x = _vector(signals, self.features)
+        x = np.where(np.isnan(x), self.means, x)
+        z = float(((x - self.means) / self.scales) @ self.weights + self.bias)
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def __call__(self, signals: Sequence[Signal], params: PolicyParams) -> Decision:
+        hard = next((s for s in signals if s.stage == "before" and requests_handoff(s)), None)
+        seen = [s.stage for s in signals if s.stage in _ANSWER_STAGES]
+        if hard is None and not seen:  # nothing of the answer is known yet: let the local model start
+            return Decision("local", False, False, None, tuple(signals), self.name)
+        p = self.p_correct(signals)
+        cut = self.cut if params.threshold is None else params.threshold
+        requested = hard is not None or p < cut
+        stage = "before" if hard is not None else ("after" if "after" in seen else "during")
+        return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
+                        self.name, score=1.0 - p, stage=stage if requested else None)
+
+
+@dataclass(frozen=True)
+class FitReport:
+    name: str
+    coefficients: dict[str, float]
+    train_size: int
+    test_size: int
+    apgr_learned: float
+    apgr_cascade: float
+    auroc_learned: float
+    auroc_cascade: float
+    cloud_mode: str
+    usage: str
+    policy: LearnedPolicy = field(repr=False)
+
+    def __str__(self) -> str:
+        return (f"Policy {self.name!r} registered (use: {self.usage}). Held-out {self.test_size} items "
+                f"[{self.cloud_mode}]: APGR {self.apgr_learned:.3f} vs cascade {self.apgr_cascade:.3f}; "
+                f"AUROC {self.auroc_learned:.3f} vs {self.auroc_cascade:.3f}.")
+
+
+def _vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
+    values = {s.name: s.value for s in signals if s.available}
+    return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
+
+
+def final_signals(rec: replay.Recorded, th: sig.Thresholds) -> list[Signal]:
+    """What a policy sees when the local answer ran to the end (self-check off, as by default)."""
+    return (replay.before_signals(rec, th) + replay.full_during(rec, th)
+            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th))
+
+
+def _split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified by correctness, so both halves see right and wrong answers."""
+    rng, test = np.random.default_rng(seed), []
+    for value in (False, True):
+        members = rng.permutation(np.flatnonzero(labels == value))
+        test.extend(members[: int(round(len(members) * test_size))])
+    is_test = np.zeros(len(labels), dtype=bool)
+    is_test[test] = True
+    return np.flatnonzero(~is_test), np.flatnonzero(is_test)
+
+
+def _column_means(X: np.ndarray) -> np.ndarray:
+    """Mean of each column over its known values; 0 for a column never measured."""
+    known = ~np.isnan(X)
+    return np.where(known.any(axis=0), np.nansum(X, axis=0) / np.maximum(known.sum(axis=0), 1), 0.0)
+
+
+def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, test_size: float = 0.5,
+               seed: int = 0) -> FitReport:
+    from sklearn.linear_model import LogisticRegression
+
+    correct = np.array([r.local_score >= 0.5 for r in recs])
+    X = np.array([_vector(final_signals(r, th), FEATURES) for r in recs])
+    train, test = _split(correct, test_size, seed)
+    if len(set(correct[train])) < 2:
+        raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
+    means = _column_means(X[train])
+    filled = np.where(np.isnan(X), means, X)
+    scales = filled[train].std(axis=0)
+    scales[scales == 0] = 1.0
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    model.fit((filled[train] - means) / scales, correct[train])
+    policy = LearnedPolicy(name, FEATURES, means, scales, model.coef_[0], float(model.intercept_[0]))
+    register_policy(name, policy)
+    return _report(recs, policy, th, train, test, correct)
+
+
+def _report(recs, policy: LearnedPolicy, th, train, test, correct) -> FitReport:
+    held = [recs[i] for i in test]
+    local = np.array([r.local_score for r in held])
+    cloud = np.array([r.cloud_score for r in held])
+    learned_risk = np.array([1.0 - policy.p_correct(final_signals(r, th)) for r in held])
+    cascade_risk = replay.policy_risk(held, "cascade", th)
+    wrong = ~correct[test]
+    mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"
+    return FitReport(
+        policy.name, dict(zip(policy.features, np.round(policy.weights, 3).tolist())), len(train), len(test),
+        apgr(learned_risk, local, cloud), apgr(cascade_risk, local, cloud),
+        auroc(learned_risk, wrong), auroc(cascade_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy)

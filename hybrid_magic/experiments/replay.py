@@ -1,0 +1,200 @@
+"""Replay routing policies over recorded runs: no model call, any threshold.
+
+For each item and threshold the signals are recomputed from the recorded tokens
+exactly as the live cascade computes them (before -> during, where a triggered
+signal the policy accepts stops the local model -> after), then the policy
+decides. A sweep reports, per threshold: cloud-call share, quality, PGR, cost,
+latency and how many handoffs were early.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..router import signals as sig
+from ..router.policy import PolicyParams, decide
+from ..types import Decision, Signal, TokenEvent
+from .metrics import ORACLE_LABEL, apgr_from_points, pgr
+
+BASELINES = ("always-local", "always-cloud", "random", "length")
+CONFIDENCE_GRID = tuple(np.round(np.linspace(0.0, 1.0, 101), 2))
+
+
+@dataclass
+class Recorded:
+    """One item with its stored local (and cloud) generation and their scores."""
+
+    item: dict
+    local: dict
+    cloud: dict | None
+    local_score: float
+    cloud_score: float  # 1.0 under the oracle cloud
+    max_tokens: int
+    events: list[TokenEvent] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.events = [event_from_dict(d) for d in self.local["tokens"]]
+
+    @property
+    def fmt(self) -> str:
+        return self.item.get("format", "text")
+
+    @property
+    def seconds_per_token(self) -> float | None:
+        stamps = [t["t"] for t in self.local["tokens"] if t.get("t") is not None]
+        return stamps[-1] / len(stamps) if stamps else None
+
+
+def event_to_dict(event: TokenEvent, elapsed_s: float | None) -> dict[str, Any]:
+    return {"text": event.text, "token_id": event.token_id, "logprob": event.logprob, "entropy": event.entropy,
+            "top": [list(pair) for pair in event.top_logprobs], "finish_reason": event.finish_reason,
+            "t": elapsed_s}
+
+
+def event_from_dict(d: dict[str, Any]) -> TokenEvent:
+    return TokenEvent(text=d["text"], token_id=d.get("token_id"), logprob=d.get("logprob"),
+                      entropy=d.get("entropy"), top_logprobs=tuple((str(a), float(b)) for a, b in d.get("top") or ()),
+                      finish_reason=d.get("finish_reason"))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    decision: Decision
+    stop_index: int | None  # token where the local model would have been stopped
+
+    @property
+    def route(self) -> str:
+        return self.decision.route
+
+
+def before_signals(rec: Recorded, th: sig.Thresholds) -> list[Signal]:
+    """The prompt-only signals the engine computes (no private mode, no --cloud, no budget)."""
+    prompt_tokens = int(rec.local["prompt_tokens"])
+    budget = th.context_budget or int(rec.local.get("context_length") or 0)
+    return [
+        sig.private_mode(False),
+        sig.forced_cloud(False),
+        sig.context_overflow(prompt_tokens, rec.max_tokens, budget),
+        sig.prompt_length(prompt_tokens),
+        sig.privacy(str(rec.item["prompt"]), detect_pii=False, allow_sensitive=False),
+    ]
+
+
+def full_during(rec: Recorded, th: sig.Thresholds) -> list[Signal]:
+    """During-signals at the end of the whole answer (what the policy sees when nothing stopped it)."""
+    monitor, spt = sig.DuringMonitor(th, rec.max_tokens), rec.seconds_per_token
+    for index, event in enumerate(rec.events):
+        monitor.observe(event, None if spt is None else (index + 1) * spt)
+    return monitor.signals()
+
+
+def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams,
+                p_yes: float | None = None) -> Outcome:
+    before = before_signals(rec, th)
+    first = decide(policy, before, params)
+    if first.route == "cloud":
+        return Outcome(first, None)
+    stop, during = sig.replay_during(rec.events, th, rec.max_tokens, rec.seconds_per_token)
+    if stop is not None:
+        fired = next(s for s in during if s.triggered)
+        if decide(policy, before + [fired], params).route == "cloud":
+            return Outcome(decide(policy, before + during, params), stop)
+        during = full_during(rec, th)  # the policy let it run on: judge the whole answer
+    after = sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes)
+    return Outcome(decide(policy, before + during + after, params), None)
+
+
+def _latency(rec: Recorded, outcome: Outcome) -> float:
+    local_s = float(rec.local["timings"]["seconds"])
+    if outcome.route == "local":
+        return local_s
+    cloud_s = float(rec.cloud["seconds"]) if rec.cloud else float("nan")
+    if outcome.decision.stage == "before":
+        return cloud_s
+    if outcome.stop_index is not None:
+        return float(rec.local["tokens"][outcome.stop_index]["t"] or 0.0) + cloud_s
+    return local_s + cloud_s
+
+
+def _cost(rec: Recorded, outcome: Outcome) -> float:
+    if outcome.route == "local":
+        return 0.0
+    cost = rec.cloud.get("cost_usd") if rec.cloud else None
+    return float("nan") if cost is None else float(cost)
+
+
+def evaluate(recs: list[Recorded], policy: str, th: sig.Thresholds, threshold: float | None) -> dict[str, Any]:
+    """One sweep row: the policy at one threshold over every recorded item."""
+    outcomes = [replay_item(r, policy, th, PolicyParams(threshold=threshold, seed_key=str(r.item["prompt"])))
+                for r in recs]
+    cloud = np.array([o.route == "cloud" for o in outcomes])
+    quality = np.where(cloud, [r.cloud_score for r in recs], [r.local_score for r in recs])
+    weak, strong = np.mean([r.local_score for r in recs]), np.mean([r.cloud_score for r in recs])
+    local_tokens = [o.stop_index + 1 if o.stop_index is not None else 0 if o.decision.stage == "before"
+                    else len(r.events) for r, o in zip(recs, outcomes)]
+    return {
+        "policy": policy, "threshold": np.nan if threshold is None else threshold,
+        "handoff_rate": cloud.mean(), "quality": quality.mean(), "pgr": float(pgr(quality.mean(), weak, strong)),
+        "early_handoff_rate": np.mean([o.route == "cloud" and o.stop_index is not None for o in outcomes]),
+        "cost_usd": float(np.sum([_cost(r, o) for r, o in zip(recs, outcomes)])),
+        "latency_s": float(np.mean([_latency(r, o) for r, o in zip(recs, outcomes)])),
+        "local_tokens": int(np.sum(local_tokens)),
+        "cloud_mode": ORACLE_LABEL if recs and recs[0].cloud is None else "measured cloud",
+    }
+
+
+def default_grid(recs: list[Recorded], policy: str) -> list[float | None]:
+    if policy in ("always-local", "always-cloud"):
+        return [None]
+    if policy == "random":
+        return [float(x) for x in np.round(np.linspace(0, 1, 11), 2)]
+    if policy == "length":
+        lengths = sorted({int(r.local["prompt_tokens"]) for r in recs})
+        return [lengths[0] - 1.0] + [n + 0.5 for n in lengths]
+    return [float(x) for x in np.round(np.linspace(0, 1, 21), 2)]
+
+
+def thresholds_for(policy: str, th: sig.Thresholds, threshold: float | None) -> sig.Thresholds:
+    """Policies without a threshold of their own take it as the low_confidence threshold."""
+    if threshold is None or policy in BASELINES:
+        return th
+    return replace(th, low_confidence=float(threshold))
+
+
+def sweep(recs: list[Recorded], policy: str, thresholds=None, th: sig.Thresholds | None = None,
+          baselines: bool = True):
+    """Rows for `policy` at each threshold, plus the four baselines, as a DataFrame."""
+    import pandas as pd
+
+    th = th or sig.Thresholds()
+    rows = []
+    names = [policy] + ([b for b in BASELINES if b != policy] if baselines else [])
+    for name in names:
+        grid = thresholds if (name == policy and thresholds is not None) else default_grid(recs, name)
+        rows += [evaluate(recs, name, thresholds_for(name, th, t), t) for t in grid]
+    return pd.DataFrame(rows)
+
+
+def sweep_apgr(table) -> dict[str, float]:
+    """APGR of each policy's (share, quality) points in a sweep, end points added."""
+    weak = float(table.loc[table.policy == "always-local", "quality"].iloc[0])
+    strong = float(table.loc[table.policy == "always-cloud", "quality"].iloc[0])
+    return {name: apgr_from_points(rows.handoff_rate, rows.quality, weak, strong)
+            for name, rows in table.groupby("policy", sort=False)}
+
+
+def policy_risk(recs: list[Recorded], policy: str = "cascade", th: sig.Thresholds | None = None,
+                grid=CONFIDENCE_GRID) -> np.ndarray:
+    """Risk per item = 1 - the lowest confidence threshold at which the policy hands it off
+    (-1 when no threshold does): the policy's own ranking, for AUROC and APGR."""
+    th = th or sig.Thresholds()
+    risk = np.full(len(recs), -1.0)
+    for i, rec in enumerate(recs):
+        for t in grid:
+            params = PolicyParams(seed_key=str(rec.item["prompt"]))
+            if replay_item(rec, policy, replace(th, low_confidence=float(t)), params).route == "cloud":
+                risk[i] = 1.0 - float(t)
+                break
+    return risk

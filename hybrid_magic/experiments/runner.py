@@ -1,0 +1,197 @@
+"""Experiment: run a dataset on the local model (to the end, every token's logprobs kept)
+and on the cloud, store each generation in SQLite, then analyse offline.
+
+    exp = Experiment(builtin_mix(30), max_tokens=24, cloud=CloudClient(...))
+    exp.run()                       # resumable; a re-run computes nothing
+    exp.results()                   # one row per item
+    exp.sweep("cascade")            # replay, no model call
+    exp.calibrate(target_handoff_rate=0.3)
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+from ..router import signals as sig
+from ..types import GenerationParams, Message
+from . import analysis, replay
+from .datasets import item_key, load_dataset
+from .metrics import ORACLE_LABEL
+from .scorers import resolve_scorer
+from .store import GenerationKey, ResultStore
+
+
+class Experiment:
+    def __init__(self, dataset: Any, *, scorer: Any = "auto", local: Any = "smollm2-135m", backend: str = "auto",
+                 cloud: Any = None, name: str = "default", max_tokens: int = 24, system: str | None = None,
+                 thresholds: sig.Thresholds | None = None, self_check: bool = True,
+                 store: ResultStore | str | None = None, cache_dir: str | None = None):
+        self.items = load_dataset(dataset)
+        self.scorer = resolve_scorer(scorer)
+        self.local, self.backend_name, self.cloud = local, backend, cloud
+        self.name, self.system, self.self_check = name, system, self_check
+        self.params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
+        self.thresholds = thresholds or sig.Thresholds()
+        self.store = store if isinstance(store, ResultStore) else ResultStore(store)
+        self.cache_dir = cache_dir
+        self._backend = None if isinstance(local, str) else local
+        self.computed = {"local": 0, "cloud": 0}  # fresh generations in the last run()
+
+    # ---- identity of a stored generation --------------------------------------------------
+    @property
+    def oracle(self) -> bool:
+        return self.cloud is None
+
+    @property
+    def cloud_mode(self) -> str:
+        return ORACLE_LABEL if self.oracle else "measured cloud"
+
+    def _local_model_key(self) -> str:
+        if self._backend is not None:
+            return f"{self._backend.name}:{self._backend.model.name}"
+        from ..backends import auto_backend
+
+        name = auto_backend() if self.backend_name == "auto" else self.backend_name
+        return f"{name}:{self.local}"
+
+    def _key(self, item: dict, side: str) -> GenerationKey:
+        params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
+                  "system": self.system}
+        if side == "local":
+            params["self_check"] = self.self_check
+            model = self._local_model_key()
+        else:
+            model = f"{self.cloud.model}@{self.cloud.host}"
+        return GenerationKey(self.name, item_key(item), side, model, GenerationKey.params_json(params))
+
+    def _messages(self, item: dict) -> list[Message]:
+        head = [{"role": "system", "content": self.system}] if self.system else []
+        return head + [{"role": "user", "content": str(item["prompt"])}]
+
+    # ---- running --------------------------------------------------------------------------
+    def run(self, *, limit: int | None = None, progress: bool = True):
+        """Generate what is not stored yet (local, then cloud per item); return results()."""
+        from tqdm.auto import tqdm
+
+        self.computed = {"local": 0, "cloud": 0}
+        todo = self.items[:limit] if limit is not None else self.items
+        for item in tqdm(todo, desc=f"experiment {self.name}", disable=not progress):
+            self._ensure("local", item, self._generate_local)
+            if self.cloud is not None:
+                self._ensure("cloud", item, self._generate_cloud)
+        return self.results()
+
+    def _ensure(self, side: str, item: dict, generate) -> dict:
+        key = self._key(item, side)
+        stored = self.store.get(key)
+        if stored is None:
+            stored = generate(item)
+            self.store.put(key, stored)
+            self.computed[side] += 1
+        return stored
+
+    def _load_backend(self):
+        if self._backend is None:
+            from ..backends import get_backend
+            from ..config import HybridSettings
+            from ..models import resolve
+
+            cache_dir = self.cache_dir or HybridSettings().cache_dir
+            self._backend, _ = get_backend(self.backend_name, resolve(self.local, cache_dir))
+        return self._backend
+
+    def _generate_local(self, item: dict) -> dict:
+        backend, messages = self._load_backend(), self._messages(item)
+        payload = record_local(backend, messages, self.params, self.thresholds)
+        if self.self_check and payload["text"].strip():
+            from ..selfcheck import probability_correct
+
+            payload["p_yes"] = probability_correct(backend, messages, payload["text"])
+        return payload
+
+    def _generate_cloud(self, item: dict) -> dict:
+        text = "".join(event.text for event in self.cloud.stream(self._messages(item), self.params))
+        stats = self.cloud.last_stats()
+        return {"text": text, "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+                "seconds": stats.seconds, "ttft_s": stats.ttft_s, "cost_usd": stats.cost_usd,
+                "finish_reason": stats.finish_reason}
+
+    # ---- reading back -------------------------------------------------------------------
+    def recorded(self) -> list[replay.Recorded]:
+        """Items whose generations are stored (all of them after a finished run), scored."""
+        found = []
+        for item in self.items:
+            local = self.store.get(self._key(item, "local"))
+            cloud = self.store.get(self._key(item, "cloud")) if self.cloud is not None else None
+            if local is None or (self.cloud is not None and cloud is None):
+                continue
+            cloud_score = 1.0 if cloud is None else self.scorer(cloud["text"], item)
+            found.append(replay.Recorded(item, local, cloud, self.scorer(local["text"], item), cloud_score,
+                                         self.params.max_tokens))
+        return found
+
+    def results(self):
+        """One row per stored item: answers, scores, signals, features, timings, tokens, cost."""
+        return analysis.results_table(self.recorded(), self.thresholds, self.cloud_mode)
+
+    def to_csv(self, path: str) -> None:
+        self.results().to_csv(path, index=False)
+
+    def to_parquet(self, path: str) -> None:
+        self.results().to_parquet(path, index=False)
+
+    # ---- offline analysis (no model call) ---------------------------------------------------
+    def sweep(self, policy: str = "cascade", thresholds=None):
+        return replay.sweep(self.recorded(), policy, thresholds, self.thresholds)
+
+    def summary(self):
+        """APGR, CPT, AUROC of the default policy, each signal and feature, random and perfect."""
+        return analysis.router_table(self.recorded(), self.thresholds, self.cloud_mode)
+
+    def calibrate(self, *, target_quality: float | None = None, target_handoff_rate: float | None = None,
+                  policy: str = "cascade"):
+        return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
+
+    def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0):
+        from .learned import fit_policy
+
+        return fit_policy(self.recorded(), name, self.thresholds, test_size=test_size, seed=seed)
+
+    def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
+        from .plots import plot_cost_quality
+
+        chosen_row = None if chosen is None else {"handoff_rate": chosen.handoff_rate, "quality": chosen.quality,
+                                                 "threshold": chosen.threshold}
+        return plot_cost_quality(self.sweep(policy), chosen_row, oracle=self.oracle, ax=ax)
+
+    def plot_roc(self, ax=None):
+        from .plots import plot_roc
+
+        return plot_roc(analysis.roc_curves(self.recorded(), self.thresholds), oracle=self.oracle, ax=ax)
+
+    def plot_handoff_reasons(self, policy: str = "cascade", ax=None):
+        from .plots import plot_handoff_reasons
+
+        counts = analysis.handoff_reasons(self.recorded(), policy, self.thresholds)
+        return plot_handoff_reasons(counts, oracle=self.oracle, ax=ax)
+
+
+def record_local(backend, messages: list[Message], params: GenerationParams, th: sig.Thresholds) -> dict:
+    """Generate to the end (no early stop) and keep every token, with the live monitor's verdict."""
+    monitor = sig.DuringMonitor(th, params.max_tokens)
+    prompt_tokens = backend.count_prompt_tokens(messages)
+    tokens, live_stop, last, started = [], None, None, time.perf_counter()
+    for event in backend.stream(messages, params):
+        elapsed = time.perf_counter() - started
+        fired = monitor.observe(event, elapsed)
+        if fired is not None and live_stop is None:
+            live_stop = {"index": len(tokens), "signal": asdict(fired)}
+        tokens.append(replay.event_to_dict(event, elapsed))
+        last = event
+    if last is None or last.finish_reason == "interrupted":
+        raise KeyboardInterrupt  # the backend swallowed Ctrl-C; nothing is stored for this item
+    return {"text": "".join(t["text"] for t in tokens), "tokens": tokens, "finish_reason": last.finish_reason,
+            "timings": asdict(last.timings) if last.timings else {"seconds": time.perf_counter() - started},
+            "prompt_tokens": prompt_tokens, "context_length": backend.context_length, "backend": backend.name,
+            "live_stop": live_stop, "live_during": [asdict(s) for s in monitor.signals()], "p_yes": None}

@@ -1,0 +1,266 @@
+"""Experiments: datasets, scorers, store, replay, calibration, learned policy, and real runs."""
+from __future__ import annotations
+
+import json
+import math
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from hybrid_magic.errors import UsageError  # noqa: E402
+from hybrid_magic.experiments import Experiment, builtin_mix, load_builtin, load_dataset  # noqa: E402
+from hybrid_magic.experiments import replay  # noqa: E402
+from hybrid_magic.experiments.scorers import llm_judge, numeric_scorer, regex_scorer, resolve_scorer  # noqa: E402
+from hybrid_magic.experiments.store import GenerationKey, ResultStore  # noqa: E402
+from hybrid_magic.router import signals as sig  # noqa: E402
+from hybrid_magic.router.policy import POLICIES, PolicyParams, decide  # noqa: E402
+
+# ---- datasets ---------------------------------------------------------------------------
+
+
+def test_datasets_from_list_dataframe_and_jsonl(tmp_path):
+    rows = [{"prompt": "2+2?", "reference": 4, "topic": "math"}, {"id": "b", "prompt": "Sky?", "reference": "blue"}]
+    path = tmp_path / "set.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    for source in (rows, pd.DataFrame(rows), str(path)):
+        items = load_dataset(source)
+        assert [i["id"] for i in items] == ["0", "b"]
+        assert items[0]["topic"] == "math" and items[1]["reference"] == "blue"
+        assert "topic" not in items[1]  # a DataFrame's empty cell is not metadata
+
+
+def test_dataset_errors_are_one_line_usage_errors(tmp_path):
+    with pytest.raises(UsageError, match="prompt"):
+        load_dataset([{"reference": 1}])
+    with pytest.raises(UsageError, match="duplicate"):
+        load_dataset([{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}])
+    with pytest.raises(UsageError, match="does not exist"):
+        load_dataset(tmp_path / "missing.jsonl")
+
+
+def test_builtin_sets_have_checkable_graded_items():
+    for name in ("arithmetic", "factual", "units", "json"):
+        items = load_builtin(name)
+        assert len(items) >= 10 and {i["difficulty"] for i in items} == {1, 2, 3}
+        assert all(i["reference"] is not None and i["scorer"] for i in items)
+    mix = builtin_mix(30)
+    assert len(mix) == 30 and len({i["id"] for i in mix}) == 30
+    assert {i["category"] for i in mix} == {"arithmetic", "factual", "units", "json"}
+    assert builtin_mix(30) == mix  # deterministic
+
+
+# ---- scorers ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scorer, answer, reference, expected", [
+    ("exact", "Paris", "Paris", 1.0), ("exact", "paris", "Paris", 0.0),
+    ("normalised", "The Paris!", "paris", 1.0), ("normalised", "Paris, France", "paris", 0.0),
+    ("contains", "It is Paris.", "paris", 1.0), ("contains", "Parisian", "paris", 0.0),
+    ("numeric", "17 * 23 = 391", 391, 1.0), ("numeric", "1,748", 1748, 1.0), ("numeric", "none", 3, 0.0),
+    ("regex", "Answer: 42", r"\b42\b", 1.0), ("regex", "Answer: 421", r"\b42\b", 0.0),
+    ("json", '```json\n{"a": 1}\n```', {"a": 1}, 1.0), ("json", '{"a": 2}', '{"a": 1}', 0.0),
+])
+def test_named_scorers(scorer, answer, reference, expected):
+    assert resolve_scorer(scorer)(answer, {"reference": reference}) == expected
+
+
+def test_auto_callable_tolerance_and_pattern_scorers():
+    auto = resolve_scorer("auto")
+    assert auto("5000 m", {"reference": 5000, "scorer": "numeric"}) == 1.0
+    assert auto("It is Tokyo", {"reference": "tokyo"}) == 1.0  # default: contains
+    assert resolve_scorer(lambda a, r: a.startswith(r))("yes sir", {"reference": "yes"}) == 1.0
+    assert resolve_scorer(numeric_scorer(tolerance=0.5))("3.4", {"reference": 3}) == 1.0
+    assert resolve_scorer(regex_scorer("^ok"))("ok then", {"reference": None}) == 1.0
+    with pytest.raises(UsageError, match="Unknown scorer"):
+        resolve_scorer("fuzzy")
+
+
+# ---- store ------------------------------------------------------------------------------
+
+
+def test_store_keys_on_experiment_item_model_and_params(tmp_path):
+    store = ResultStore(tmp_path / "s.sqlite")
+    key = GenerationKey("e", "item#1", "local", "m", GenerationKey.params_json({"max_tokens": 8}))
+    store.put(key, {"text": "hi"})
+    assert ResultStore(tmp_path / "s.sqlite").get(key) == {"text": "hi"}  # survives a new connection
+    other = GenerationKey("e", "item#1", "local", "m", GenerationKey.params_json({"max_tokens": 9}))
+    assert store.get(other) is None and store.count("e") == 1
+
+
+def test_default_store_lives_under_the_home_dir(isolated_home):
+    assert ResultStore().path == isolated_home / "experiments.sqlite"
+
+
+# ---- replay on hand-made recordings -------------------------------------------------------
+
+
+def fake_rec(probs, correct, *, text="answer", finish="stop", prompt="q", fmt=None) -> replay.Recorded:
+    tokens = [{"text": f"t{i}", "token_id": i + 10, "logprob": math.log(p), "entropy": 1.0,
+               "top": [["a", math.log(p)], ["b", math.log((1 - p) / 2)]], "finish_reason": None,
+               "t": 0.1 * (i + 1)} for i, p in enumerate(probs)]
+    tokens.append({"text": "", "token_id": None, "logprob": None, "entropy": None, "top": [],
+                   "finish_reason": finish, "t": 0.1 * (len(probs) + 1)})
+    local = {"text": text, "tokens": tokens, "finish_reason": finish, "prompt_tokens": 10,
+             "context_length": 8192, "timings": {"seconds": 0.1 * len(probs), "completion_tokens": len(probs)}}
+    item = {"id": prompt, "prompt": prompt, "reference": "x", **({"format": fmt} if fmt else {})}
+    return replay.Recorded(item, local, None, float(correct), 1.0, max_tokens=16)
+
+
+def toy_recs():
+    confident = [fake_rec([0.9] * 6, True, prompt=f"c{i}") for i in range(3)]
+    unsure = [fake_rec([0.3] * 6, False, prompt=f"u{i}") for i in range(2)]
+    mid = [fake_rec([0.6] * 6, True, prompt="m0"), fake_rec([0.6] * 6, False, prompt="m1")]
+    return confident + unsure + mid
+
+
+def test_replay_stops_early_at_low_confidence_and_decides_like_the_cascade():
+    rec = fake_rec([0.9, 0.9, 0.2, 0.2, 0.2, 0.2, 0.2], False)
+    th = sig.Thresholds(low_confidence=0.5, window=4, min_tokens=4)
+    outcome = replay.replay_item(rec, "cascade", th, PolicyParams())
+    assert outcome.route == "cloud" and outcome.decision.stage == "during" and outcome.stop_index == 4
+    assert replay.replay_item(rec, "always-local", th, PolicyParams()).route == "local"
+    truncated = fake_rec([0.99] * 6, True, finish="length")
+    assert replay.replay_item(truncated, "cascade", th, PolicyParams()).decision.stage == "after"
+
+
+def test_sweep_reports_every_threshold_and_the_baselines():
+    table = replay.sweep(toy_recs(), "cascade", [0.0, 0.5, 0.7, 1.0])
+    assert set(table.policy) == {"cascade", "always-local", "always-cloud", "random", "length"}
+    cascade = table[table.policy == "cascade"].set_index("threshold")
+    assert list(cascade.handoff_rate) == pytest.approx([0, 2 / 7, 4 / 7, 1])
+    assert cascade.loc[0.5, "quality"] == pytest.approx(6 / 7)  # both sure-wrong answers handed off
+    assert (table.cloud_mode == "upper bound (oracle cloud)").all()
+    assert table.loc[table.policy == "always-local", "quality"].iloc[0] == pytest.approx(4 / 7)
+
+
+def test_policy_risk_ranks_items_by_the_threshold_that_hands_them_off():
+    risk = replay.policy_risk(toy_recs(), "cascade")
+    assert risk[3] > risk[5] > risk[0]  # 0.3 mean prob before 0.6 before 0.9
+
+
+def test_calibrate_returns_threshold_and_config_line():
+    from hybrid_magic.experiments.analysis import calibrate
+
+    recs, th = toy_recs(), sig.Thresholds()
+    by_rate = calibrate(recs, "cascade", th, None, 0.3)
+    assert by_rate.handoff_rate <= 0.3 and by_rate.quality == pytest.approx(6 / 7)
+    assert by_rate.config_line == f"%config HybridMagics.threshold = {by_rate.threshold:g}"
+    by_quality = calibrate(recs, "cascade", th, 1.0, None)
+    assert by_quality.quality == 1.0 and by_quality.handoff_rate == pytest.approx(4 / 7)
+    with pytest.raises(UsageError, match="exactly one"):
+        calibrate(recs, "cascade", th, 0.5, 0.5)
+
+
+def test_fit_policy_registers_a_policy_that_beats_random_on_held_out_items():
+    from hybrid_magic.experiments.learned import fit_policy
+
+    recs = [fake_rec([p] * 6, p > 0.5, prompt=f"i{n}") for n, p in enumerate(np.linspace(0.2, 0.95, 16))]
+    report = fit_policy(recs, "toy-learned", sig.Thresholds(), test_size=0.5, seed=1)
+    assert "toy-learned" in POLICIES and report.usage == "%%hybrid --policy toy-learned"
+    assert report.apgr_learned > 0.5 and report.auroc_learned == 1.0
+    unsure = replay.replay_item(fake_rec([0.2] * 6, False), "toy-learned", sig.Thresholds(), PolicyParams())
+    sure = replay.replay_item(fake_rec([0.95] * 6, True), "toy-learned", sig.Thresholds(), PolicyParams())
+    assert unsure.route == "cloud" and sure.route == "local"
+    before_only = decide("toy-learned", replay.before_signals(fake_rec([0.2], False), sig.Thresholds()))
+    assert before_only.route == "local"  # nothing known about the answer yet
+
+
+# ---- real model ---------------------------------------------------------------------------
+
+ITEMS = [
+    {"id": "add", "prompt": "What is 2 + 3? Answer with the number only.", "reference": 5, "scorer": "numeric"},
+    {"id": "capital", "prompt": "What is the capital of France?", "reference": "Paris"},
+    {"id": "json", "prompt": 'Write a JSON object with key "a" set to 1.', "reference": {"a": 1},
+     "scorer": "json", "format": "json"},
+]
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir):
+    from hybrid_magic.backends import get_backend
+    from hybrid_magic.models import resolve
+
+    return get_backend("transformers", resolve("smollm2-135m", str(model_dir.parent)))[0]
+
+
+class InterruptAfter:
+    """The real backend, with a Ctrl-C arriving before generation number k+1."""
+
+    def __init__(self, backend, k: int):
+        self.inner, self.left = backend, k
+        self.name, self.model, self.context_length = backend.name, backend.model, backend.context_length
+
+    def count_prompt_tokens(self, messages):
+        return self.inner.count_prompt_tokens(messages)
+
+    def stream(self, messages, params):
+        if params.max_tokens > 1:  # a new item (the 1-token self-check belongs to the last one)
+            if self.left == 0:
+                raise KeyboardInterrupt
+            self.left -= 1
+        return self.inner.stream(messages, params)
+
+
+def test_interrupted_experiment_resumes_and_replay_matches_the_live_monitor(backend, tmp_path):
+    th = sig.Thresholds(low_confidence=0.9, min_tokens=2, window=3)  # strict: the live monitor fires
+    store = ResultStore(tmp_path / "exp.sqlite")
+    first = Experiment(ITEMS, local=InterruptAfter(backend, 1), max_tokens=12, store=store, thresholds=th)
+    with pytest.raises(KeyboardInterrupt):
+        first.run(progress=False)
+    assert first.computed["local"] == 1 and store.count("default") == 1
+
+    again = Experiment(ITEMS, local=backend, max_tokens=12, store=store, thresholds=th)
+    table = again.run(progress=False)
+    assert again.computed["local"] == 2 and len(table) == 3  # only the rest was computed
+    assert again.run(progress=False).equals(table) and again.computed["local"] == 0  # a re-run is free
+
+    for rec in again.recorded():
+        live = rec.local["live_stop"]
+        outcome = replay.replay_item(rec, "cascade", th, PolicyParams(seed_key=rec.item["prompt"]))
+        assert outcome.stop_index == (live["index"] if live else None)
+        if live:  # the live engine hands off on the first triggered signal: so does the replay
+            fired = sig.Signal(**live["signal"])
+            assert decide("cascade", replay.before_signals(rec, th) + [fired]).route == outcome.route == "cloud"
+    assert any(rec.local["live_stop"] for rec in again.recorded())
+
+
+def test_real_experiment_with_the_stand_in_cloud(backend, cloud_server, tmp_path):
+    from hybrid_magic.cloud import CloudClient
+
+    cloud = CloudClient(cloud_server, "test-key", "default_model", timeout_s=120, max_retries=0,
+                        prices={"default_model": [1000.0, 3000.0]})
+    exp = Experiment(ITEMS, local=backend, cloud=cloud, max_tokens=12, name="real")
+    table = exp.run(progress=False)
+    assert exp.computed == {"local": 3, "cloud": 3} and len(table) == 3
+    assert table.cloud_answer.str.len().gt(0).all() and table.cloud_mode.eq("measured cloud").all()
+    assert table.local_tokens.between(1, 12).all() and table["feature.min_prob"].between(0, 1).all()
+    assert table.cost_usd.gt(0).all()
+    sweep = exp.sweep("cascade")
+    assert {"always-local", "always-cloud", "random", "length"} <= set(sweep.policy)
+    assert sweep.latency_s.notna().all()
+    always_cloud = sweep[sweep.policy == "always-cloud"].iloc[0]
+    assert always_cloud.cost_usd == pytest.approx(table.cost_usd.sum())
+    exp.to_csv(tmp_path / "r.csv")
+    exp.to_parquet(tmp_path / "r.parquet")
+    assert pd.read_parquet(tmp_path / "r.parquet").id.tolist() == ["add", "capital", "json"]
+    summary = exp.summary()
+    assert {"apgr", "cpt50", "cpt80", "cpt95", "auroc"} <= set(summary.columns)
+    chosen = exp.calibrate(target_handoff_rate=0.5)
+    assert chosen.handoff_rate <= 0.5 and chosen.config_line.startswith("%config HybridMagics.threshold")
+    assert exp.plot_cost_quality(chosen=chosen).get_title() == "Cost–quality"
+    assert "oracle" not in exp.plot_roc().get_title()
+    judge = resolve_scorer(llm_judge(cloud))
+    assert judge("Paris", ITEMS[1]) in (0.0, 1.0)
+
+
+def test_oracle_mode_is_labelled_in_tables_and_plots(backend, tmp_path):
+    exp = Experiment(ITEMS[:2], local=backend, max_tokens=12, name="oracle")
+    table = exp.run(progress=False)
+    assert (table.cloud_score == 1.0).all() and table.cloud_mode.eq("upper bound (oracle cloud)").all()
+    assert exp.summary().cloud_mode.eq("upper bound (oracle cloud)").all()
+    assert "upper bound (oracle cloud)" in exp.plot_cost_quality().get_title()
+    assert "upper bound (oracle cloud)" in exp.plot_handoff_reasons().get_title()
