@@ -60,6 +60,10 @@ class Engine:
     # ---- local side -------------------------------------------------------------
     def load(self, request: Request, observer: RunObserver):
         observer.phase("loading", request.model)
+        if request.backend == "server":  # a served model: nothing to resolve on disk
+            from .backends.server import server_model
+
+            return backends.get_backend("server", server_model(request, self.settings))
         resolved = resolve(request.model, self.settings.cache_dir, progress=lambda m: observer.phase("loading", m))
         backend, load_s = backends.get_backend(request.backend, resolved)
         return backend, load_s

@@ -11,6 +11,8 @@ from dataclasses import replace
 from .cloud import CloudClient
 from .errors import CloudError, ContextOverflowError
 from .ledger import utc_now
+from .model_handoff import offer_for, strip_request
+from .reasoning import split_reasoning
 from .router import policy as policies
 from .router import signals as sig
 from .router.privacy import redact
@@ -89,12 +91,13 @@ class Cascade:
         return found
 
     def _after_signals(self, backend, messages, local) -> list[Signal]:
+        answer = split_reasoning(local.text)[1]  # a reasoning model's thinking is not checked as the answer
         p_yes = None
-        if self.settings.self_check and local.text.strip():
+        if self.settings.self_check and answer.strip():
             from .selfcheck import probability_correct
 
-            p_yes = probability_correct(backend, messages, local.text)
-        return sig.after_signals(local.text, local.stats.finish_reason, self.request.format, self.th, p_yes)
+            p_yes = probability_correct(backend, messages, answer)
+        return sig.after_signals(answer, local.stats.finish_reason, self.request.format, self.th, p_yes)
 
     # ---- local --------------------------------------------------------------------
     def _generate(self, backend, messages, before: list[Signal], decision: Decision):
@@ -102,12 +105,16 @@ class Cascade:
             params, _ = self.engine.fit_params(backend, messages, self.request.params)
         except ContextOverflowError as error:
             raise ContextOverflowError(f"{error} The handoff was blocked by {decision.blocked_by}.") from None
-        monitor = sig.DuringMonitor(self.th, params.max_tokens)
+        offer = offer_for(self.request, backend, before, self.settings)  # the model may ask for the handoff
+        monitor = offer.monitor(sig.DuringMonitor(self.th, params.max_tokens))
 
         def hand_off_now(fired: Signal) -> bool:
             return self.settings.early_handoff and self.decide(before + [fired]).route == "cloud"
 
-        return self.engine.generate_local(backend, messages, params, self.observer, monitor, hand_off_now)
+        with offer.offered(backend):
+            local = self.engine.generate_local(backend, offer.messages(messages), params, self.observer,
+                                               monitor, hand_off_now)
+        return offer.settle(local)
 
     # ---- cloud --------------------------------------------------------------------
     def _handoff(self, started_at, backend, messages, cloud: CloudClient, decision: Decision, *, local, load_s):
@@ -128,9 +135,10 @@ class Cascade:
         return self._finish(started_at, failed, local, None, local.text, messages, backend, cloud, error=error)
 
     def _outgoing_messages(self, messages: list[Message], local) -> list[Message]:
-        if not (self.request.with_draft and local is not None and local.text.strip()):
+        draft_text = strip_request(split_reasoning(local.text)[1]) if local is not None else ""
+        if not (self.request.with_draft and draft_text):  # no reasoning, no handoff request in a draft
             return list(messages)
-        draft = {"role": "user", "content": DRAFT_NOTE + local.text}
+        draft = {"role": "user", "content": DRAFT_NOTE + draft_text}
         return list(messages[:-1]) + [draft, messages[-1]]
 
     def _call_cloud(self, cloud: CloudClient, outgoing: list[Message]):
@@ -159,10 +167,11 @@ class Cascade:
     # ---- record -------------------------------------------------------------------
     def _finish(self, started_at, decision, local, cloud_stats, answer, messages, backend, cloud,
                 error=None, interrupted=False) -> RunRecord:
+        reasoning, answer = split_reasoning(answer)
         record = RunRecord(
             "hybrid", decision, local.stats if local else None, cloud_stats, started_at,
             answer=answer, local_text=local.text if local else "", tokens=local.tokens if local else [],
-            error=error, interrupted=interrupted,
+            error=error, interrupted=interrupted, reasoning=reasoning,
         )
         all_cloud = None
         if isinstance(cloud, CloudClient):

@@ -50,6 +50,7 @@ class Request:
     force_cloud: bool = False
     explain: bool = False
     model_handoff: bool = True
+    local_url: str = ""  # --backend server: the loopback server's base URL ("" = config)
 
     def messages(self) -> list[Message]:
         head = [{"role": "system", "content": self.system}] if self.system else []
@@ -158,6 +159,7 @@ class RunRecord:
     error: str | None = None  # one line, e.g. why a handoff failed
     interrupted: bool = False
     run_id: int | None = None  # ledger row id once stored
+    reasoning: str = ""  # a reasoning model's thinking, kept out of the answer (shown collapsed)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -14,6 +14,7 @@ from .base import LocalBackend
 BACKENDS: dict[str, tuple[str, str, str]] = {
     "transformers": ("hybrid_magic.backends.transformers", "TransformersBackend", "transformers"),
     "mlx": ("hybrid_magic.backends.mlx", "MLXBackend", "mlx"),
+    "server": ("hybrid_magic.backends.server", "ServerBackend", "server"),  # a loopback OpenAI-compatible server
 }
 
 _loaded: dict[tuple[str, str], LocalBackend] = {}
