@@ -82,7 +82,7 @@ def test_quickstart_routes_and_cards(quickstart):
     early, _ = provenance(quickstart, "%%hybrid --max-tokens 24 --threshold 0.9")
     assert early["route"] == "cloud" and early["handoff"]["stage"] == "during"
     assert early["local"]["stopped_early"] is True and early["cloud"]["model"] == "default_model"
-    blocked, data = provenance(quickstart, "%%hybrid --max-tokens 12 --threshold 0.9\nMy key")
+    blocked, data = provenance(quickstart, "%%hybrid --max-tokens 16 --threshold 0.9\nMy key")
     assert blocked["route"] == "local" and blocked["handoff"]["blocked_by"] == "privacy"
     assert "sk-proj" not in json.dumps(blocked)
     state = widget_state(quickstart)
