@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
+
 from ..types import GenerationParams, Message, Timings, TokenEvent
 
 REPLACEMENT_CHAR = "\ufffd"  # what a decoder prints for an unfinished multi-byte character
@@ -151,6 +153,23 @@ def template_mentions_tools(tokenizer) -> bool:
 # One generated token as a runtime reports it: (id, logprob, entropy, top ids, top logprobs).
 # All logprobs come from log_softmax of the raw logits, whatever the sampling settings.
 Step = tuple[int, float, float, Sequence[int], Sequence[float]]
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
+
+
+def confidence_step(logprobs: np.ndarray, token: int, shown: int) -> Step:
+    """Chosen logprob, entropy (nats) and the `shown` most likely tokens, from a log-softmax vector.
+
+    numpy, single-threaded, ~0.1 ms for a 49k vocabulary: no thread barriers that
+    a busy machine would stretch, and (on mlx's CPU build) 5x cheaper than mx.exp.
+    """
+    top_ids = np.argpartition(logprobs, -shown)[-shown:] if shown else np.empty(0, dtype=np.int64)
+    top_ids = top_ids[np.argsort(logprobs[top_ids])[::-1]]
+    entropy = -float(np.nansum(np.exp(logprobs) * logprobs))  # nansum: exp(-inf) * -inf is nan, not 0
+    return token, float(logprobs[token]), entropy, top_ids.tolist(), logprobs[top_ids].tolist()
 
 
 def events_from_steps(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator, Sequence
 
+import numpy as np
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
@@ -19,16 +20,18 @@ from ._text import (
     Clock,
     Step,
     chat_prompt_ids,
+    confidence_step,
     events_from_steps,
     first_line,
     hub_unreachable_message,
+    log_softmax,
     process_peak_memory_gb,
     template_mentions_tools,
     validate,
 )
 from .base import LocalBackend
 
-Chooser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (raw logits, top ids) -> token id tensor
+Chooser = Callable[[np.ndarray], int]  # raw logits -> chosen token id
 
 
 class TransformersBackend(LocalBackend):
@@ -68,32 +71,28 @@ class TransformersBackend(LocalBackend):
     def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
         """One forward pass per token, KV cache reused; stops when the consumer stops."""
         choose = _make_chooser(params)
-        top_k, shown = max(params.top_alternatives, 1), params.top_alternatives
         inputs, cache = torch.tensor([prompt_ids]), DynamicCache(config=self.torch_model.config)
         while True:
-            packed = self._step(inputs, cache, choose, top_k)
-            token, top_lps, top_ids = int(packed[0]), packed[3:3 + top_k], packed[3 + top_k:]
-            yield token, packed[1], packed[2], [int(i) for i in top_ids[:shown]], top_lps[:shown]
+            logits = self._next_logits(inputs, cache)
+            token = choose(logits)
+            yield confidence_step(log_softmax(logits), token, params.top_alternatives)
             inputs = torch.tensor([[token]])
 
     @torch.inference_mode()
-    def _step(self, inputs: torch.Tensor, cache: DynamicCache, choose: Chooser, top_k: int) -> list[float]:
-        """Forward one chunk (the prompt, then one token); the cache grows in place."""
+    def _next_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> np.ndarray:
+        """Forward one chunk (the prompt, then one token); the cache grows in place.
+
+        The raw logits leave torch as a numpy view: the per-token statistics run
+        single-threaded there, with no thread barrier for a busy CPU to stretch.
+        """
         out = self.torch_model(input_ids=inputs, **{self._cache_kwarg: cache}, use_cache=True, logits_to_keep=1)
-        logits = out.logits[0, -1].float()
-        logprobs = torch.log_softmax(logits, dim=-1)
-        entropy = -(logprobs.exp() * logprobs).nansum()  # exp(-inf) * -inf is nan, not 0
-        top_lps, top_ids = logprobs.topk(top_k)
-        token = choose(logits, top_ids)
-        # one tensor, one tolist(): the per-token Python overhead stays a few microseconds
-        packed = torch.cat([token.float().view(1), logprobs[token].view(1), entropy.view(1), top_lps, top_ids.float()])
-        return packed.tolist()
+        return out.logits[0, -1].float().numpy()
 
 
 def _make_chooser(params: GenerationParams) -> Chooser:
     """Greedy at temperature 0, else temperature + top-p with a generator seeded by params.seed."""
     if params.temperature <= 0:
-        return lambda logits, top_ids: top_ids[0]
+        return lambda logits: int(logits.argmax())
     generator = torch.Generator()
     if params.seed is None:
         generator.seed()
@@ -101,14 +100,14 @@ def _make_chooser(params: GenerationParams) -> Chooser:
         generator.manual_seed(params.seed)
     temperature, top_p = params.temperature, params.top_p
 
-    def sample(logits: torch.Tensor, top_ids: torch.Tensor) -> torch.Tensor:
-        probs = torch.softmax(logits / temperature, dim=-1)
+    def sample(logits: np.ndarray) -> int:
+        probs = torch.softmax(torch.from_numpy(logits) / temperature, dim=-1)
         if top_p < 1.0:
             sorted_probs, order = probs.sort(descending=True)
             outside = sorted_probs.cumsum(-1) - sorted_probs > top_p  # the top token always stays
             sorted_probs[outside] = 0.0
-            return order[torch.multinomial(sorted_probs, 1, generator=generator)[0]]
-        return torch.multinomial(probs, 1, generator=generator)[0]
+            return int(order[torch.multinomial(sorted_probs, 1, generator=generator)[0]])
+        return int(torch.multinomial(probs, 1, generator=generator)[0])
 
     return sample
 

@@ -1,0 +1,180 @@
+"""Local generation speed: our backends against the raw libraries, same model and prompt.
+
+    python benchmarks/bench_local.py [--backend both] [--runs 3] [--max-tokens 48]
+
+For each backend, interleaved A/B runs (ours, then raw, order alternating) with
+greedy decoding on one loaded model, so load time and warm-up stay out:
+  ours: LocalBackend.stream()  (logprob, entropy, top-5 per token, stop handling)
+  raw:  mlx_lm.stream_generate / transformers model.generate (greedy)
+Prints decode tokens/s (first token excluded), TTFT and the ratios ours/raw.
+Targets: decode >= 0.95x raw; warm TTFT <= 1.10x raw.
+
+Then "second kernel start": a fresh process resolves + loads the cached model
+and reports the time and whether a conversion happened (it must not).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hybrid_magic.backends import get_backend  # noqa: E402
+from hybrid_magic.models import resolve  # noqa: E402
+from hybrid_magic.types import GenerationParams  # noqa: E402
+
+MODEL = "smollm2-135m"
+MESSAGES = [{"role": "user", "content": "Write a long poem about the sea."}]
+TARGET_DECODE, TARGET_TTFT = 0.95, 1.10
+KEYS = ("ttft_s", "decode_tps", "tokens", "cpu_ms_per_token")
+
+
+def cache_dir() -> str:
+    return os.environ.get("HYBRID_MAGIC_CACHE_DIR", str(Path.home() / ".cache" / "hybrid_magic" / "models"))
+
+
+def measure(token_times: list[float], started: float, cpu_started: float) -> dict:
+    """TTFT from the call, decode rate over the tokens after the first.
+
+    cpu_ms_per_token (process CPU time / tokens) is printed too: on a shared,
+    busy machine it moves less than wall time, so small overheads stay visible.
+    """
+    tokens = len(token_times)
+    decode_s = token_times[-1] - token_times[0] if tokens > 1 else 0.0
+    return {"ttft_s": token_times[0] - started, "decode_tps": (tokens - 1) / decode_s if decode_s else 0.0,
+            "tokens": tokens, "cpu_ms_per_token": (time.process_time() - cpu_started) * 1e3 / max(tokens, 1)}
+
+
+def run_ours(backend, max_tokens: int) -> dict:
+    params = GenerationParams(max_tokens=max_tokens)
+    started, cpu_started, times = time.perf_counter(), time.process_time(), []
+    for event in backend.stream(MESSAGES, params):
+        if event.token_id is not None:
+            times.append(time.perf_counter())
+    return measure(times, started, cpu_started)
+
+
+def run_raw_mlx(backend, max_tokens: int) -> dict:
+    import mlx_lm
+
+    started, cpu_started, times = time.perf_counter(), time.process_time(), []
+    prompt = backend.tokenizer.apply_chat_template(MESSAGES, add_generation_prompt=True)  # raw path tokenises too
+    for _ in mlx_lm.stream_generate(backend.mlx_model, backend.tokenizer, prompt, max_tokens=max_tokens):
+        times.append(time.perf_counter())
+    return measure(times, started, cpu_started)
+
+
+class _TimeStreamer:
+    """transformers streamer that only stamps the time of each new token."""
+
+    def __init__(self):
+        self.times: list[float] = []
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first hands over the prompt ids
+            self._prompt_seen = True
+            return
+        self.times.append(time.perf_counter())
+
+    def end(self) -> None:
+        pass
+
+
+def run_raw_transformers(backend, max_tokens: int) -> dict:
+    import torch
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    encoded = backend.tokenizer.apply_chat_template(
+        MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    streamer = _TimeStreamer()
+    with torch.inference_mode():
+        backend.torch_model.generate(**encoded, max_new_tokens=max_tokens, do_sample=False, streamer=streamer,
+                                     pad_token_id=backend.tokenizer.eos_token_id)
+    return measure(streamer.times, started, cpu_started)
+
+
+RAW = {"mlx": run_raw_mlx, "transformers": run_raw_transformers}
+
+
+def compare(name: str, runs: int, max_tokens: int) -> dict:
+    backend, load_s = get_backend(name, resolve(MODEL, cache_dir()))
+    pair = {"ours": lambda: run_ours(backend, max_tokens), "raw": lambda: RAW[name](backend, max_tokens)}
+    pair["ours"](), pair["raw"]()  # warm-up: first-call allocations stay out of the figures
+    results: dict[str, list[dict]] = {"ours": [], "raw": []}
+    for index in range(runs):
+        order = ("ours", "raw") if index % 2 == 0 else ("raw", "ours")
+        for which in order:
+            results[which].append(pair[which]())
+    summary = {which: {key: statistics.median(r[key] for r in rows) for key in KEYS}
+               for which, rows in results.items()}
+    summary["load_s"] = load_s
+    summary["decode_ratio"] = summary["ours"]["decode_tps"] / summary["raw"]["decode_tps"]
+    summary["ttft_ratio"] = summary["ours"]["ttft_s"] / summary["raw"]["ttft_s"]
+    return summary
+
+
+SECOND_START = """
+import json, sys, time
+started = time.perf_counter()
+from hybrid_magic import models
+from hybrid_magic.backends import get_backend
+converted = []
+real_write = models._write_hf_folder
+def spy(gguf, out):
+    converted.append(str(out))
+    real_write(gguf, out)
+models._write_hf_folder = spy
+resolved = models.resolve(sys.argv[1], sys.argv[2], progress=lambda message: None)
+resolved_at = time.perf_counter()
+backend, load_s = get_backend(sys.argv[3], resolved)
+print(json.dumps({"resolve_s": resolved_at - started, "load_s": load_s,
+                  "total_s": time.perf_counter() - started, "converted": bool(converted)}))
+"""
+
+
+def second_kernel_start(name: str) -> dict:
+    """A new process, as a restarted kernel would be: resolve + load only."""
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run([sys.executable, "-c", SECOND_START, MODEL, cache_dir(), name],
+                          capture_output=True, text=True, env=env, check=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(name: str, summary: dict, start: dict) -> None:
+    ours, raw = summary["ours"], summary["raw"]
+    print(f"\n== {name} ==")
+    print(f"{'':8}{'decode tok/s':>14}{'TTFT s':>10}{'tokens':>8}{'CPU ms/token':>14}")
+    for label, row in (("ours", ours), ("raw", raw)):
+        print(f"{label:8}{row['decode_tps']:14.2f}{row['ttft_s']:10.3f}{row['tokens']:8.0f}"
+              f"{row['cpu_ms_per_token']:14.1f}")
+    decode_ok = "ok" if summary["decode_ratio"] >= TARGET_DECODE else "BELOW TARGET"
+    ttft_ok = "ok" if summary["ttft_ratio"] <= TARGET_TTFT else "ABOVE TARGET"
+    print(f"ratio ours/raw: decode {summary['decode_ratio']:.3f} (target >= {TARGET_DECODE}) {decode_ok}; "
+          f"TTFT {summary['ttft_ratio']:.3f} (target <= {TARGET_TTFT}) {ttft_ok}")
+    print(f"second kernel start: resolve {start['resolve_s']:.2f}s + load {start['load_s']:.2f}s "
+          f"= {start['total_s']:.2f}s in a fresh process; converted again: {start['converted']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("both", "transformers", "mlx"), default="both")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--max-tokens", type=int, default=48)
+    args = parser.parse_args()
+    names = ("transformers", "mlx") if args.backend == "both" else (args.backend,)
+    resolve(MODEL, cache_dir())  # convert before timing anything, if this machine never did
+    for name in names:
+        summary = compare(name, args.runs, args.max_tokens)
+        report(name, summary, second_kernel_start(name))
+
+
+if __name__ == "__main__":
+    main()
