@@ -112,7 +112,8 @@ def _generate_local(engine, cascade, backend, messages, before, observer):
     would_stop = _WouldStop()
 
     def note_stop(fired: Signal) -> bool:
-        if would_stop.signals is None and cascade.decide(before + [fired]).route == "cloud":
+        early = getattr(cascade.settings, "early_handoff", True)  # the same rule as Cascade._generate
+        if early and would_stop.signals is None and cascade.decide(before + [fired]).route == "cloud":
             would_stop.signals = monitor.signals()  # %%hybrid would stop here; compare keeps going
         return False
 
