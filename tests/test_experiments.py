@@ -264,3 +264,21 @@ def test_oracle_mode_is_labelled_in_tables_and_plots(backend, tmp_path):
     assert exp.summary().cloud_mode.eq("upper bound (oracle cloud)").all()
     assert "upper bound (oracle cloud)" in exp.plot_cost_quality().get_title()
     assert "upper bound (oracle cloud)" in exp.plot_handoff_reasons().get_title()
+
+
+def test_experiments_notebook_runs_headless(cloud_server, monkeypatch, tmp_path):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("OPENAI_BASE_URL", cloud_server)
+    monkeypatch.setenv("OPENAI_API_KEY", "test-key")
+    monkeypatch.setenv("HYBRID_MAGIC_CLOUD_MODEL", "default_model")
+    monkeypatch.setenv("HYBRID_MAGIC_NOTEBOOK_ITEMS", "6")  # the full 30 run the same code, longer
+    notebook = nbformat.read("notebooks/experiments.ipynb", as_version=4)
+    NotebookClient(notebook, timeout=600, kernel_name="python3", resources={"metadata": {"path": "."}}).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.get("outputs", [])]
+    text = "\n".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "cloud: 127.0.0.1" in text and "%config HybridMagics.threshold" in text
+    assert "measured cloud" in text and "oracle" not in text
+    assert any("image/png" in o.get("data", {}) for o in outputs)
+    assert not any(o.get("output_type") == "error" for o in outputs)
