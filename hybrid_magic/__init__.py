@@ -7,6 +7,8 @@ from __future__ import annotations
 __version__ = "0.1.0"
 __all__ = ["load_ipython_extension", "unload_ipython_extension", "__version__"]
 
+from ._lab import _jupyter_labextension_paths  # noqa: E402  (jupyter labextension develop needs it)
+
 
 def load_ipython_extension(ipython) -> None:
     from .magics import HybridMagics

@@ -49,6 +49,7 @@ class LocalOutcome:
     stats: LocalStats | None = None
     trigger: Signal | None = None  # the during-signal that stopped generation early
     during: list[Signal] = field(default_factory=list)
+    fired: dict[str, Signal] = field(default_factory=dict)  # first firing of each during-signal
     interrupted: bool = False
 
 
@@ -98,9 +99,11 @@ class Engine:
                     break
                 if monitor is not None and outcome.trigger is None:
                     fired = monitor.observe(event, time.perf_counter() - started)
-                    if fired is not None and on_trigger is not None and on_trigger(fired):
-                        outcome.trigger = fired
-                        break
+                    if fired is not None:
+                        outcome.fired.setdefault(fired.name, fired)
+                        if on_trigger is not None and on_trigger(fired):
+                            outcome.trigger = fired
+                            break
         except KeyboardInterrupt:  # landed here rather than inside the backend's loop
             outcome.interrupted = True
         finally:
@@ -110,8 +113,8 @@ class Engine:
             outcome.stats.prompt_tokens = backend.count_prompt_tokens(messages)
             outcome.stats.stopped_early = outcome.trigger is not None
             outcome.stats.finish_reason = "interrupted" if outcome.interrupted else "early_handoff"
-        if monitor is not None:
-            outcome.during = monitor.signals()
+        if monitor is not None:  # a signal that fired once stays fired, even if the window recovered
+            outcome.during = [outcome.fired.get(s.name, s) for s in monitor.signals()]
         return outcome
 
     def run_local(self, request: Request, observer: RunObserver | None = None) -> RunRecord:

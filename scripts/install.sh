@@ -23,6 +23,6 @@ if [ "$WHAT" = "test" ]; then
     apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
   fi
 fi
-pip_install -e ".[$EXTRAS]"
+HYBRID_MAGIC_REQUIRE_LABEXTENSION="${HYBRID_MAGIC_REQUIRE_LABEXTENSION:-1}" pip_install -e ".[$EXTRAS]"
 # Widget renderer + require.js from npm, inlined by hybrid_magic/export.py into offline HTML exports.
 if command -v npm >/dev/null 2>&1; then "$PY" -m hybrid_magic.export install-assets; else echo "npm not found: exported HTML will not render widgets" >&2; fi
