@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,15 +33,13 @@ def cloud_env(out_dir: Path):
 
 def execute(notebook: Path, out_dir: Path, timeout_s: int) -> Path:
     import nbformat
-    from nbclient import NotebookClient
 
-    nb = nbformat.read(notebook, as_version=4)
-    started = time.perf_counter()
-    NotebookClient(nb, timeout=timeout_s, kernel_name="python3",
-                   resources={"metadata": {"path": str(notebook.parent)}}).execute()
+    from hybrid_magic.export import execute_notebook
+
+    nb, seconds = execute_notebook(notebook, timeout_s=timeout_s)  # keeps widget state for the HTML
     executed = out_dir / notebook.name
     nbformat.write(nb, executed)
-    print(f"executed {notebook.name} in {time.perf_counter() - started:.0f}s -> {executed}")
+    print(f"executed {notebook.name} in {seconds:.0f}s -> {executed}")
     return executed
 
 
@@ -57,7 +54,8 @@ def export_html(executed: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("notebooks", nargs="*", default=[str(ROOT / "notebooks" / "quickstart.ipynb")])
+    parser.add_argument("notebooks", nargs="*",
+                        default=[str(ROOT / "notebooks" / name) for name in ("quickstart.ipynb", "compare.ipynb")])
     parser.add_argument("--out", default=str(ROOT / "out"))
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args()
