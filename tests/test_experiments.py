@@ -282,3 +282,16 @@ def test_experiments_notebook_runs_headless(cloud_server, monkeypatch, tmp_path)
     assert "measured cloud" in text and "oracle" not in text
     assert any("image/png" in o.get("data", {}) for o in outputs)
     assert not any(o.get("output_type") == "error" for o in outputs)
+
+
+def test_token_features_on_a_hand_made_answer():
+    from hybrid_magic.experiments.features import token_features
+
+    rec = fake_rec([0.5, 0.9, 0.2, 0.8], False)
+    rec.local["tokens"][0]["text"] = " "  # an opener without letters or digits
+    f = token_features(rec.local["tokens"], "length")
+    assert f["min_prob"] == pytest.approx(0.2) and f["first_prob"] == pytest.approx(0.5)
+    assert f["first_answer_prob"] == pytest.approx(0.9)  # the first token with a letter or digit
+    assert f["content_min_prob"] == pytest.approx(0.2)  # content tokens after the first: 0.2, 0.8
+    assert f["lowest3_logprob"] == pytest.approx(np.mean(np.log([0.2, 0.5, 0.8])))
+    assert f["min_margin"] == pytest.approx(0.4 - 0.2)  # top-1 0.4, top-2 0.2 at the third token and f["length"] == 4 and f["hit_max_tokens"] == 1.0

@@ -21,6 +21,8 @@ FEATURE_DIRECTIONS: dict[str, int] = {
     "first_answer_prob": -1,  # first token that carries a letter or digit
     "min_margin": -1,  # top-1 minus top-2 probability, at the least sure token
     "mean_margin": -1,
+    "content_min_prob": -1,  # least likely content token after the first (openers are style, not facts)
+    "lowest3_logprob": -1,  # mean logprob of the three least likely tokens
     "mean_entropy": +1,
     "max_entropy": +1,
     "length": +1,
@@ -52,6 +54,16 @@ def _first_answer_prob(tokens: Sequence[Token]) -> float:
     return math.exp(token["logprob"]) if token else float("nan")
 
 
+def _content_min_prob(tokens: Sequence[Token]) -> float:
+    content = [t for t in tokens if any(ch.isalnum() for ch in t.get("text", ""))][1:]
+    return min(_probs(content)) if content else float("nan")
+
+
+def _lowest3_logprob(tokens: Sequence[Token]) -> float:
+    lowest = sorted(t["logprob"] for t in tokens)[:3]
+    return sum(lowest) / len(lowest) if lowest else float("nan")
+
+
 def _nan_if_empty(fn: Callable[[list[Token]], float]) -> Callable[[list[Token]], float]:
     return lambda tokens: fn(tokens) if tokens else float("nan")
 
@@ -63,6 +75,8 @@ _FEATURES: dict[str, Callable[[list[Token]], float]] = {
     "first_answer_prob": _first_answer_prob,
     "min_margin": _nan_if_empty(lambda ts: min(_margin(t) for t in ts)),
     "mean_margin": _nan_if_empty(lambda ts: sum(_margin(t) for t in ts) / len(ts)),
+    "content_min_prob": _content_min_prob,
+    "lowest3_logprob": _lowest3_logprob,
     "mean_entropy": _nan_if_empty(lambda ts: sum(t.get("entropy") or 0.0 for t in ts) / len(ts)),
     "max_entropy": _nan_if_empty(lambda ts: max(t.get("entropy") or 0.0 for t in ts)),
     "length": lambda ts: float(len(ts)),

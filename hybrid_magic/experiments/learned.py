@@ -19,7 +19,8 @@ from ..types import Decision, Signal
 from . import replay
 from .metrics import apgr, auroc
 
-FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length")
+FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
+            "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
 _ANSWER_STAGES = ("during", "after")
 
 
@@ -79,10 +80,11 @@ def _vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
     return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
 
 
-def final_signals(rec: replay.Recorded, th: sig.Thresholds) -> list[Signal]:
+def final_signals(rec: replay.Recorded, th: sig.Thresholds, self_check: bool = False) -> list[Signal]:
     """What a policy sees when the local answer ran to the end (self-check off, as by default)."""
+    p_yes = rec.local.get("p_yes") if self_check else None
     return (replay.before_signals(rec, th) + replay.full_during(rec, th)
-            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th))
+            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes))
 
 
 def _split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -103,11 +105,13 @@ def _column_means(X: np.ndarray) -> np.ndarray:
 
 
 def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, test_size: float = 0.5,
-               seed: int = 0) -> FitReport:
+               seed: int = 0, self_check: bool = False) -> FitReport:
+    """self_check=True also learns from the recorded self-check; then run with
+    `%config HybridMagics.self_check = True` so the live policy sees it too."""
     from sklearn.linear_model import LogisticRegression
 
     correct = np.array([r.local_score >= 0.5 for r in recs])
-    X = np.array([_vector(final_signals(r, th), FEATURES) for r in recs])
+    X = np.array([_vector(final_signals(r, th, self_check), FEATURES) for r in recs])
     train, test = _split(correct, test_size, seed)
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
@@ -119,14 +123,14 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     model.fit((filled[train] - means) / scales, correct[train])
     policy = LearnedPolicy(name, FEATURES, means, scales, model.coef_[0], float(model.intercept_[0]))
     register_policy(name, policy)
-    return _report(recs, policy, th, train, test, correct)
+    return _report(recs, policy, th, train, test, correct, self_check)
 
 
-def _report(recs, policy: LearnedPolicy, th, train, test, correct) -> FitReport:
+def _report(recs, policy: LearnedPolicy, th, train, test, correct, self_check: bool) -> FitReport:
     held = [recs[i] for i in test]
     local = np.array([r.local_score for r in held])
     cloud = np.array([r.cloud_score for r in held])
-    learned_risk = np.array([1.0 - policy.p_correct(final_signals(r, th)) for r in held])
+    learned_risk = np.array([1.0 - policy.p_correct(final_signals(r, th, self_check)) for r in held])
     cascade_risk = replay.policy_risk(held, "cascade", th)
     wrong = ~correct[test]
     mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"

@@ -44,11 +44,16 @@ def plot_cost_quality(sweep, chosen: dict | None = None, *, x: str = "handoff_ra
     return ax
 
 
-def plot_roc(curves: dict[str, tuple[Any, Any, float]], *, oracle: bool = False, ax=None):
-    """One ROC curve per signal: {name: (false positive rate, true positive rate, AUROC)}."""
+def plot_roc(curves: dict[str, tuple[Any, Any, float]], *, oracle: bool = False, top: int = 8,
+             always: tuple[str, ...] = ("cascade (default policy)",), ax=None):
+    """ROC per signal, {name: (false positive rate, true positive rate, AUROC)}: the `top` best
+    by AUROC plus those named in `always`. Points are joined linearly (ties = random order)."""
     ax = _axes(ax, f"Signals predicting a wrong local answer{_mode_suffix(oracle)}")
-    for name, (fpr, tpr, area) in sorted(curves.items(), key=lambda kv: -_sortable(kv[1][2])):
-        ax.plot(fpr, tpr, drawstyle="steps-post", label=f"{name} (AUROC {area:.2f})")
+    ranked = sorted(curves.items(), key=lambda kv: -_sortable(kv[1][2]))
+    shown = [kv for i, kv in enumerate(ranked) if i < top or kv[0] in always]
+    for name, (fpr, tpr, area) in shown:
+        width = 2.5 if name in always else 1.2
+        ax.plot(fpr, tpr, lw=width, label=f"{name} (AUROC {area:.2f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", lw=1, label="chance")
     ax.set_xlabel("false positive rate (right answers flagged)")
     ax.set_ylabel("true positive rate (wrong answers flagged)")

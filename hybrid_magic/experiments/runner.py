@@ -153,10 +153,11 @@ class Experiment:
                   policy: str = "cascade"):
         return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
 
-    def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0):
+    def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False):
         from .learned import fit_policy
 
-        return fit_policy(self.recorded(), name, self.thresholds, test_size=test_size, seed=seed)
+        return fit_policy(self.recorded(), name, self.thresholds, test_size=test_size, seed=seed,
+                          self_check=self_check)
 
     def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
         from .plots import plot_cost_quality
