@@ -114,9 +114,16 @@ def compare(name: str, runs: int, max_tokens: int) -> dict:
             results[which].append(pair[which]())
     summary = {which: {key: statistics.median(r[key] for r in rows) for key in KEYS}
                for which, rows in results.items()}
+    # best-of-runs: on a shared CPU other processes only ever add time, so the best run
+    # is the least disturbed one; both views are printed
+    best = {which: {"ttft_s": min(r["ttft_s"] for r in rows), "decode_tps": max(r["decode_tps"] for r in rows)}
+            for which, rows in results.items()}
     summary["load_s"] = load_s
     summary["decode_ratio"] = summary["ours"]["decode_tps"] / summary["raw"]["decode_tps"]
     summary["ttft_ratio"] = summary["ours"]["ttft_s"] / summary["raw"]["ttft_s"]
+    summary["best"] = best
+    summary["best_decode_ratio"] = best["ours"]["decode_tps"] / best["raw"]["decode_tps"]
+    summary["best_ttft_ratio"] = best["ours"]["ttft_s"] / best["raw"]["ttft_s"]
     return summary
 
 
@@ -149,16 +156,17 @@ def second_kernel_start(name: str) -> dict:
 
 
 def report(name: str, summary: dict, start: dict) -> None:
-    ours, raw = summary["ours"], summary["raw"]
-    print(f"\n== {name} ==")
-    print(f"{'':8}{'decode tok/s':>14}{'TTFT s':>10}{'tokens':>8}{'CPU ms/token':>14}")
+    ours, raw, best = summary["ours"], summary["raw"], summary["best"]
+    print(f"\n== {name} ==  (median of runs | best run)")
+    print(f"{'':6}{'decode tok/s':>14}{'TTFT s':>9}{'tokens':>8}{'CPU ms/tok':>12}  | {'tok/s':>7}{'TTFT s':>8}")
     for label, row in (("ours", ours), ("raw", raw)):
-        print(f"{label:8}{row['decode_tps']:14.2f}{row['ttft_s']:10.3f}{row['tokens']:8.0f}"
-              f"{row['cpu_ms_per_token']:14.1f}")
-    decode_ok = "ok" if summary["decode_ratio"] >= TARGET_DECODE else "BELOW TARGET"
-    ttft_ok = "ok" if summary["ttft_ratio"] <= TARGET_TTFT else "ABOVE TARGET"
-    print(f"ratio ours/raw: decode {summary['decode_ratio']:.3f} (target >= {TARGET_DECODE}) {decode_ok}; "
-          f"TTFT {summary['ttft_ratio']:.3f} (target <= {TARGET_TTFT}) {ttft_ok}")
+        print(f"{label:6}{row['decode_tps']:14.2f}{row['ttft_s']:9.3f}{row['tokens']:8.0f}"
+              f"{row['cpu_ms_per_token']:12.1f}  | {best[label]['decode_tps']:7.2f}{best[label]['ttft_s']:8.3f}")
+    for view, prefix in (("median", ""), ("best", "best_")):
+        decode, ttft = summary[prefix + "decode_ratio"], summary[prefix + "ttft_ratio"]
+        print(f"ratio ours/raw ({view}): decode {decode:.3f} "
+              f"({'ok' if decode >= TARGET_DECODE else 'BELOW'} target >= {TARGET_DECODE}); "
+              f"TTFT {ttft:.3f} ({'ok' if ttft <= TARGET_TTFT else 'ABOVE'} target <= {TARGET_TTFT})")
     print(f"second kernel start: resolve {start['resolve_s']:.2f}s + load {start['load_s']:.2f}s "
           f"= {start['total_s']:.2f}s in a fresh process; converted again: {start['converted']}")
 
