@@ -33,6 +33,14 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def shell():
+    """The one real IPython shell of the session (start_ipython returns None once started)."""
+    from IPython.testing.globalipapp import get_ipython, start_ipython
+
+    return start_ipython() or get_ipython()
+
+
+@pytest.fixture(scope="session")
 def model_dir() -> Path:
     """The embedded SmolLM2 converted to an HF folder (once per machine)."""
     from hybrid_magic.models import resolve

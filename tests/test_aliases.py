@@ -83,12 +83,9 @@ def test_human_size(size, text):
     assert human_size(size) == text
 
 
-def test_models_subcommand_on_a_real_shell(model_dir):
-    from IPython.testing.globalipapp import start_ipython
-
+def test_models_subcommand_on_a_real_shell(model_dir, shell):
     from hybrid_magic.magics import HybridMagics
 
-    shell = start_ipython()
     shell.register_magics(HybridMagics(shell=shell))
     with capture_output() as captured:
         shell.run_line_magic("hybrid", "models")

@@ -58,13 +58,6 @@ def test_rows_by_session_and_export_round_trip(tmp_path):
 
 # ---- on a real shell: local, private, blocked and handed-off cells ------------------------
 
-@pytest.fixture(scope="session")
-def shell():
-    from IPython.testing.globalipapp import start_ipython
-
-    return start_ipython()
-
-
 @pytest.fixture
 def magics(shell, isolated_home, cloud_proxy, monkeypatch):
     from hybrid_magic.magics import HybridMagics

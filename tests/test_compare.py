@@ -94,13 +94,6 @@ def test_run_compare_with_cloud_server_down(tmp_path):
     assert failed["ok"] == 0 and failed["run_id"] == result.local.run_id
 
 
-@pytest.fixture(scope="module")
-def shell():
-    from IPython.testing.globalipapp import start_ipython
-
-    return start_ipython()
-
-
 @pytest.fixture
 def magics(shell, isolated_home):
     instance = HybridMagics(shell=shell)

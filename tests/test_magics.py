@@ -16,13 +16,6 @@ from hybrid_magic.magics import HybridMagics
 PARIS = "What is the capital of France?"
 
 
-@pytest.fixture(scope="session")
-def shell():
-    from IPython.testing.globalipapp import start_ipython
-
-    return start_ipython()
-
-
 @pytest.fixture
 def magics(shell, isolated_home):
     """A fresh HybridMagics (fresh settings and ledger) per test; loaded models are shared."""

@@ -183,13 +183,6 @@ WEATHER_TURNS = [
 ROME = "What is the weather in Rome right now?"
 
 
-@pytest.fixture(scope="session")
-def shell():
-    from IPython.testing.globalipapp import start_ipython
-
-    return start_ipython()
-
-
 @pytest.fixture
 def magics(shell, isolated_home, cloud_proxy, monkeypatch):
     from hybrid_magic.magics import HybridMagics

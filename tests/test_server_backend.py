@@ -128,13 +128,6 @@ def _request(url: str):
 
 # ---- through the magics, on a real IPython shell ---------------------------------------
 
-@pytest.fixture(scope="session")
-def shell():
-    from IPython.testing.globalipapp import start_ipython
-
-    return start_ipython()
-
-
 @pytest.fixture
 def magics(shell, isolated_home):
     instance = HybridMagics(shell=shell)
