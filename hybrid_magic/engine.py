@@ -17,6 +17,7 @@ from .config import HybridSettings
 from .errors import CloudError, ContextOverflowError, HybridError
 from .ledger import Ledger, utc_now
 from .models import resolve
+from .reasoning import split_reasoning
 from .router import policy as policies
 from .router import signals as sig
 from .router.privacy import redact
@@ -126,8 +127,10 @@ class Engine:
         outcome = self.generate_local(backend, messages, params, observer)
         outcome.stats.load_s = load_s
         decision = Decision("local", False, False, None, (), "local-only")
-        record = RunRecord("local", decision, outcome.stats, None, started_at, answer=outcome.text,
-                           local_text=outcome.text, tokens=outcome.tokens, interrupted=outcome.interrupted)
+        reasoning, answer = split_reasoning(outcome.text)  # a reasoning model's thinking stays out of the answer
+        record = RunRecord("local", decision, outcome.stats, None, started_at, answer=answer,
+                           local_text=outcome.text, tokens=outcome.tokens, interrupted=outcome.interrupted,
+                           reasoning=reasoning)
         return self._finish(record, messages, observer)
 
     # ---- the cascade -------------------------------------------------------------

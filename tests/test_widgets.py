@@ -159,3 +159,12 @@ def test_median_latency_per_route():
     rows = [{"route": "local", "local_seconds": s, "cloud_seconds": None} for s in (1.0, 3.0, 2.0)]
     rows.append({"route": "cloud", "local_seconds": 0.5, "cloud_seconds": 1.5})
     assert median_latency(rows) == {"cloud": 2.0, "local": 2.0}
+
+
+def test_reasoning_is_collapsed_apart_from_the_answer():
+    record = handed_off()
+    record.reasoning = "First, <b>recall</b> the capital."
+    card = DecisionCard(record)
+    assert card.reasoning in card.children and card.reasoning.selected_index is None
+    assert "&lt;b&gt;recall" in card.reasoning.children[0].value, "reasoning text is escaped"
+    assert DecisionCard(handed_off()).reasoning is None

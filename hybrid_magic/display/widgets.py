@@ -71,7 +71,9 @@ class DecisionCard(widgets.VBox):
         self.metrics = widgets.HTML(metrics_html(record.local, record.cloud))
         self.confidence = widgets.HTML(confidence_html(record.tokens))
         self.draft = self._draft_section()
-        children = [self.badge, self.error, widgets.HBox([self.show_all]), self.signals, self.metrics, self.draft]
+        self.reasoning = self._reasoning_section()
+        children = [self.badge, self.error, widgets.HBox([self.show_all]), self.signals, self.metrics, self.draft,
+                    self.reasoning]
         super().__init__(children=[c for c in children if c is not None],
                          layout=widgets.Layout(border_left="4px solid " + route_label(record)[1],
                                                padding="2px 8px"))
@@ -96,6 +98,17 @@ class DecisionCard(widgets.VBox):
             title = f"token confidence ({len(r.tokens)} local tokens)"
         accordion = widgets.Accordion(children=[self.confidence], titles=(title,))
         accordion.selected_index = None  # collapsed
+        return accordion
+
+
+    def _reasoning_section(self) -> widgets.Accordion | None:
+        """A reasoning model's thinking, collapsed and apart from the answer."""
+        if not self.record.reasoning.strip():
+            return None
+        body = widgets.HTML(f"<pre style='white-space:pre-wrap;font-size:12px'>"
+                            f"{html.escape(self.record.reasoning)}</pre>")
+        accordion = widgets.Accordion(children=[body], titles=("reasoning",))
+        accordion.selected_index = None
         return accordion
 
 
