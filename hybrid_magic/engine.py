@@ -137,7 +137,8 @@ class Engine:
     def thresholds(self, request: Request) -> sig.Thresholds:
         s = self.settings
         return sig.Thresholds(
-            low_confidence=request.threshold if request.threshold is not None else s.threshold,
+            low_confidence=request.threshold if request.threshold is not None and request.policy == "cascade"
+            else s.threshold,
             entropy=s.entropy_threshold, window=s.window, min_tokens=s.min_tokens,
             deadline_s=request.deadline_s, context_budget=s.context_budget,
         )

@@ -31,7 +31,9 @@ class Cascade:
         self.engine, self.request, self.observer = engine, request, observer
         self.settings = engine.settings
         self.th = engine.thresholds(request)
-        self.params = policies.PolicyParams(threshold=None, seed_key=request.prompt)
+        # --threshold is the low_confidence threshold for the cascade, the policy's own knob otherwise
+        own = request.threshold if request.policy != "cascade" else None
+        self.params = policies.PolicyParams(threshold=own, seed_key=request.prompt)
         self.cloud_request_ids: list[int] = []
 
     def decide(self, signals: list[Signal]) -> Decision:

@@ -167,13 +167,13 @@ class HybridMagics(HybridSettings, Magics):
         )
 
     def _hybrid_fields(self, args) -> dict:
-        threshold = args.threshold
-        if threshold is not None and not 0 <= threshold <= 1:
-            raise UsageError(f"--threshold must be between 0 and 1, not {threshold}.")
+        threshold, policy = args.threshold, args.policy or self.policy
+        if threshold is not None and policy == "cascade" and not 0 <= threshold <= 1:
+            raise UsageError(f"--threshold must be between 0 and 1 for the cascade, not {threshold}.")
         if args.deadline is not None and args.deadline <= 0:
             raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline}.")
         return dict(
-            cloud_model=args.cloud_model, policy=args.policy or self.policy, threshold=threshold,
+            cloud_model=args.cloud_model, policy=policy, threshold=threshold,
             deadline_s=args.deadline, private=args.private, allow_sensitive=args.allow_sensitive,
             with_draft=args.with_draft, force_cloud=args.cloud, explain=args.explain,
             model_handoff=not args.no_model_handoff,
