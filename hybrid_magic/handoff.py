@@ -99,14 +99,16 @@ class Cascade:
             from .selfcheck import probability_correct
 
             p_yes = probability_correct(backend, messages, answer)
-        return sig.after_signals(answer, local.stats.finish_reason, self.request.format, self.th, p_yes)
+        return sig.after_signals(answer, local.stats.finish_reason, self.request.format, self.th, p_yes,
+                                 local.tokens)
 
     # ---- local --------------------------------------------------------------------
     def _generate(self, backend, messages, before: list[Signal], decision: Decision):
         try:
             params, _ = self.engine.fit_params(backend, messages, self.request.params)
         except ContextOverflowError as error:
-            raise ContextOverflowError(f"{error} The handoff was blocked by {decision.blocked_by}.") from None
+            why = f"blocked by {decision.blocked_by}" if decision.blocked_by else f"not made ({decision.policy} policy)"
+            raise ContextOverflowError(f"{error} The handoff was {why}.") from None
         offer = offer_for(self.request, backend, before, self.settings)  # the model may ask for the handoff
         monitor = offer.monitor(sig.DuringMonitor(self.th, params.max_tokens))
 

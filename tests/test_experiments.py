@@ -295,3 +295,39 @@ def test_token_features_on_a_hand_made_answer():
     assert f["content_min_prob"] == pytest.approx(0.2)  # content tokens after the first: 0.2, 0.8
     assert f["lowest3_logprob"] == pytest.approx(np.mean(np.log([0.2, 0.5, 0.8])))
     assert f["min_margin"] == pytest.approx(0.4 - 0.2)  # top-1 0.4, top-2 0.2 at the third token and f["length"] == 4 and f["hit_max_tokens"] == 1.0
+
+
+# ---- dev set and the after-stage signals in replay ---------------------------------------------
+
+
+def test_dev_set_is_seeded_graded_and_disjoint_from_the_builtin_sets():
+    from hybrid_magic.experiments.devset import dev_set
+
+    dev = dev_set()
+    assert len(dev) == 60 and dev_set() == dev and dev_set(seed=1) != dev
+    assert {i["category"] for i in dev} == {"arithmetic", "factual", "units", "json"}
+    assert {i["difficulty"] for i in dev} == {1, 2, 3}
+    builtin = {i["prompt"] for name in ("arithmetic", "factual", "units", "json") for i in load_builtin(name)}
+    assert not builtin & {i["prompt"] for i in dev}
+    scorer = resolve_scorer("auto")
+    for item in dev:  # every reference is what its own scorer accepts
+        right = json.dumps(item["reference"]) if item["scorer"] == "json" else str(item["reference"])
+        assert scorer(right, item) == 1.0, item
+    with pytest.raises(UsageError, match="at least 4"):
+        dev_set(2)
+
+
+def test_answer_confidence_and_arithmetic_rank_and_hand_off_in_replay():
+    dip = fake_rec([0.9] * 6 + [0.05] * 2, False, prompt="dip")  # two unlikely tokens: the during mean stays high
+    wrong_sum = fake_rec([0.95] * 6, False, text="20 + 98 = 198", prompt="sum")
+    sure = fake_rec([0.95] * 6, True, prompt="sure")
+    th = sig.Thresholds()
+    outcome = replay.replay_item(dip, "cascade", th, PolicyParams())
+    assert outcome.route == "cloud" and outcome.decision.stage == "after"
+    assert outcome.decision.signals[0].name == "answer_confidence"
+    assert replay.replay_item(wrong_sum, "cascade", th, PolicyParams()).decision.signals[0].name == "arithmetic"
+    assert replay.replay_item(sure, "cascade", th, PolicyParams()).route == "local"
+    risk = replay.policy_risk([wrong_sum, dip, sure], "cascade", th)
+    assert risk[0] > risk[1] > risk[2]  # a wrong calculation first, then the unsure answer
+    json_chatter = fake_rec([0.95] * 6, True, text='{"a": 1} Here is why', finish="length", fmt="json")
+    assert replay.replay_item(json_chatter, "cascade", th, PolicyParams()).route == "local"

@@ -177,7 +177,7 @@ def test_slow(done, elapsed, max_new, deadline, value, triggered, available):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"low_confidence": 1.5}, {"window": 0}, {"min_tokens": 0}, {"repetition_repeats": 1}, {"deadline_s": 0},
+    {"low_confidence": 1.5}, {"answer_confidence": -0.1}, {"answer_lowest": 0}, {"window": 0}, {"min_tokens": 0}, {"repetition_repeats": 1}, {"deadline_s": 0},
 ])
 def test_bad_thresholds_are_usage_errors(kwargs):
     with pytest.raises(UsageError):
@@ -291,6 +291,71 @@ def test_truncated(reason, triggered):
     assert (s.name, s.stage, s.triggered, s.value) == ("truncated", "after", triggered, float(triggered))
 
 
+@pytest.mark.parametrize("reason, fmt, format_ok, value, triggered, words", [
+    ("length", "json", True, 1.0, False, "after a complete json answer"),  # chatter after the JSON was cut
+    ("length", "json", False, 1.0, True, "may be cut off"),
+    ("length", "text", None, 1.0, True, "may be cut off"),  # no check can say the answer was complete
+    ("stop", "json", False, 0.0, False, "ended normally"),
+])
+def test_truncated_asks_for_a_handoff_only_when_the_answer_may_be_incomplete(reason, fmt, format_ok, value,
+                                                                             triggered, words):
+    s = sg.truncated(reason, fmt, format_ok)
+    assert (s.value, s.triggered) == (value, triggered) and words in s.message and one_sentence(s.message)
+
+
+def events(probs, closing=False):
+    made = [TokenEvent(text=f"t{i}", token_id=i, logprob=None if p is None else lp(p)) for i, p in enumerate(probs)]
+    return made + ([TokenEvent(text="", token_id=None, logprob=None, finish_reason="stop")] if closing else [])
+
+
+@pytest.mark.parametrize("probs, value, triggered, available", [
+    ([0.9] * 10, 0.9, False, True),
+    ([0.9] * 8 + [0.1, 0.1], (0.1 * 0.1 * 0.9) ** (1 / 3), True, True),  # two unlikely tokens among sure ones
+    ([0.95, 0.3, 0.3, 0.3], 0.3, False, True),  # at or above 0.25
+    ([0.2], 0.2, True, True),  # fewer tokens than answer_lowest: the ones there are
+    ([0.9, None, 0.9], None, False, False),
+    ([], None, False, False),
+])
+def test_answer_confidence(probs, value, triggered, available):
+    s = sg.answer_confidence(events(probs), TH)
+    assert (s.name, s.stage, s.threshold, s.triggered, s.available) == (
+        "answer_confidence", "after", TH.answer_threshold, triggered, available)
+    assert s.value == (None if value is None else pytest.approx(value)) and one_sentence(s.message)
+
+
+def test_answer_confidence_threshold_follows_the_confidence_knob_unless_set():
+    assert Thresholds().answer_threshold == pytest.approx(0.5 * sg.ANSWER_SCALE)
+    assert Thresholds(low_confidence=0.9).answer_threshold == pytest.approx(0.9 * sg.ANSWER_SCALE)
+    assert Thresholds(low_confidence=0.9, answer_confidence=0.1).answer_threshold == 0.1
+    unsure = events([0.9] * 5 + [0.3] * 3)
+    assert not sg.answer_confidence(unsure, Thresholds(low_confidence=0.5)).triggered
+    assert sg.answer_confidence(unsure, Thresholds(low_confidence=0.95)).triggered
+    assert sg.answer_confidence(unsure, Thresholds(answer_lowest=8)).value == pytest.approx(0.9 ** (5 / 8) * 0.3 ** (3 / 8))
+
+
+def test_answer_confidence_ignores_the_closing_event_like_the_live_cascade():
+    probs = [0.9, 0.4, 0.8]
+    assert sg.answer_confidence(events(probs, closing=True), TH) == sg.answer_confidence(events(probs), TH)
+
+
+@pytest.mark.parametrize("text, value, triggered, words", [
+    ("20 + 98 = 198", 1.0, True, "20 + 98 = 198, but it is 118"),
+    ("9 hours is 9 * 18 = 180 minutes", 1.0, True, "but it is 162"),
+    ("726 - 424 = 28", 1.0, True, "but it is 302"),
+    ("3 x 4 = 13", 1.0, True, "but it is 12"),
+    ("7 - 2 = 5. Then 5 * 2 = 11.", 1.0, True, "(1 of 2 calculations are wrong)"),
+    ("4 years is 4 * 12 = 48 months", 0.0, False, "1 calculation in the local answer checks out"),
+    ("1,000 * 5 = 5,000 and 10 / 3 = 3.33", 0.0, False, "2 calculations"),
+    ("2 + 3 * 4 = 14", 0.0, False, "no calculation"),  # inside a longer expression: not guessed
+    ("x = 3, and 8 / 0 = 1", 0.0, False, "no calculation"),
+    ("The capital of France is Paris.", 0.0, False, "no calculation"),
+])
+def test_arithmetic(text, value, triggered, words):
+    s = sg.arithmetic(text)
+    assert (s.name, s.stage, s.value, s.triggered) == ("arithmetic", "after", value, triggered)
+    assert words in s.message and one_sentence(s.message)
+
+
 @pytest.mark.parametrize("text, triggered", [
     ("I don't know the answer to that.", True),
     ("I’m not able to browse the web.", True),
@@ -342,6 +407,10 @@ def test_self_check(p_yes, value, triggered, available):
 
 
 def test_after_signals_lists_every_after_signal():
-    got = sg.after_signals("I cannot do that.", "length", "json", TH, p_yes=0.1)
-    assert [s.name for s in got] == ["truncated", "refusal", "format", "self_check"]
+    got = sg.after_signals("I cannot do that: 2 + 2 = 5", "length", "json", TH, p_yes=0.1, tokens=events([0.1]))
+    assert [s.name for s in got] == ["truncated", "refusal", "format", "answer_confidence", "arithmetic",
+                                     "self_check"]
     assert all(s.stage == "after" and s.triggered for s in got)
+    fine = sg.after_signals('{"a": 1} and more', "length", "json", TH, tokens=events([0.9] * 6))
+    assert not any(s.triggered for s in fine)  # a complete JSON answer cut off in its chatter stays local
+    assert not sg.after_signals("ok", "stop", "text", TH)[3].available  # no tokens given

@@ -14,14 +14,16 @@ from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
 
 # +1: a higher value means the local answer is more likely wrong; -1: the opposite
 SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "truncated": 1, "refusal": 1,
-                     "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1}
+                     "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1,
+                     "answer_confidence": -1, "arithmetic": 1}
 DEFAULT_POLICY_ROW = "cascade (default policy)"
 
 
 def answer_signals(rec: replay.Recorded, th: sig.Thresholds) -> list:
     """Every signal measured over the whole local answer (self-check included when recorded)."""
     return (replay.before_signals(rec, th) + replay.full_during(rec, th)
-            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, rec.local.get("p_yes")))
+            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, rec.local.get("p_yes"),
+                                rec.events))
 
 
 def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = "cascade") -> replay.Outcome:

@@ -20,7 +20,7 @@ from . import replay
 from .metrics import apgr, auroc
 
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
-            "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
+            "answer_confidence", "arithmetic", "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
 _ANSWER_STAGES = ("during", "after")
 
 
@@ -84,7 +84,7 @@ def final_signals(rec: replay.Recorded, th: sig.Thresholds, self_check: bool = F
     """What a policy sees when the local answer ran to the end (self-check off, as by default)."""
     p_yes = rec.local.get("p_yes") if self_check else None
     return (replay.before_signals(rec, th) + replay.full_during(rec, th)
-            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes))
+            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes, rec.events))
 
 
 def _split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -102,7 +102,7 @@ def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyPa
         if decide(policy, before + [fired], params).route == "cloud":
             return Outcome(decide(policy, before + during, params), stop)
         during = full_during(rec, th)  # the policy let it run on: judge the whole answer
-    after = sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes)
+    after = sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes, rec.events)
     return Outcome(decide(policy, before + during + after, params), None)
 
 

@@ -11,6 +11,7 @@ Nothing here decides a route: that is policy.py.
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -21,6 +22,9 @@ from ..types import FORMATS, Signal, TokenEvent
 from . import formats, privacy as _privacy
 
 NO_LOGPROBS = "unavailable: the local backend returned no token logprobs."
+# answer_confidence, chosen on the dev set (experiments.devset), never on builtin_mix
+ANSWER_LOWEST = 3  # least likely tokens averaged
+ANSWER_SCALE = 0.5  # default threshold = this times the low_confidence threshold
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class Thresholds:
     repetition_max_period: int = 32  # longest pattern (tokens) looked for
     deadline_s: float | None = None  # projected local generation time allowed
     self_check: float = 0.5  # on P(local model says its answer is correct)
+    answer_confidence: float | None = None  # None: low_confidence * ANSWER_SCALE (one knob moves both)
+    answer_lowest: int = ANSWER_LOWEST  # answer_confidence averages this many least likely tokens
     context_budget: int = 0  # 0 = the local model's own context length
 
     def __post_init__(self) -> None:
@@ -45,6 +51,15 @@ class Thresholds:
             raise UsageError("repetition_repeats must be at least 2 and repetition_max_period at least 1.")
         if self.deadline_s is not None and self.deadline_s <= 0:
             raise UsageError(f"The deadline must be positive seconds, not {self.deadline_s}.")
+        if self.answer_confidence is not None and not 0.0 <= self.answer_confidence <= 1.0:
+            raise UsageError(f"The answer confidence threshold must be between 0 and 1, not {self.answer_confidence}.")
+        if self.answer_lowest < 1:
+            raise UsageError("answer_lowest must be at least 1.")
+
+    @property
+    def answer_threshold(self) -> float:
+        """The answer_confidence threshold: set explicitly, or derived from low_confidence."""
+        return self.low_confidence * ANSWER_SCALE if self.answer_confidence is None else self.answer_confidence
 
 
 def _usd(amount: float) -> str:
@@ -280,11 +295,17 @@ _REFUSAL = re.compile(
 _REFUSAL_WINDOW = 120  # characters: a refusal opens the answer, it is not buried in it
 
 
-def truncated(finish_reason: str | None) -> Signal:
+def truncated(finish_reason: str | None, fmt: str = "text", format_ok: bool | None = None) -> Signal:
+    """Cut off at max-tokens; no handoff when the format check found the complete answer before the cut."""
     cut = finish_reason == "length"
-    message = ("The local answer hit the max-tokens limit and may be cut off." if cut
-               else f"The local answer ended normally (finish reason: {finish_reason or 'unknown'}).")
-    return _flag("truncated", "after", cut, message)
+    if not cut:
+        return _flag("truncated", "after", False,
+                     f"The local answer ended normally (finish reason: {finish_reason or 'unknown'}).")
+    if format_ok:
+        return Signal("truncated", "after", 1.0, None, False,
+                      f"The local answer hit the max-tokens limit after a complete {fmt} answer, "
+                      "so only what followed it was cut off.")
+    return _flag("truncated", "after", True, "The local answer hit the max-tokens limit and may be cut off.")
 
 
 def refusal(text: str) -> Signal:
@@ -319,6 +340,76 @@ def self_check(p_yes: float | None, th: Thresholds) -> Signal:
     return Signal("self_check", "after", p_yes, th.self_check, low, message)
 
 
+def answer_tokens(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
+    """The generated tokens (a closing event without a token is not one)."""
+    return [t for t in tokens if t.token_id is not None or t.text]
+
+
+def answer_confidence(tokens: Sequence[TokenEvent], th: Thresholds) -> Signal:
+    """Geometric mean probability of the answer's `answer_lowest` least likely tokens: one wrong
+    number or name is a few unlikely tokens that a mean over the whole answer hides."""
+    threshold, generated = th.answer_threshold, answer_tokens(tokens)
+    if not generated:
+        return Signal("answer_confidence", "after", None, threshold, False, "The local answer has no tokens.",
+                      available=False)
+    if any(t.logprob is None for t in generated):
+        return Signal("answer_confidence", "after", None, threshold, False, NO_LOGPROBS, available=False)
+    lowest = sorted(t.logprob for t in generated)[:th.answer_lowest]
+    value = math.exp(sum(lowest) / len(lowest))
+    low = value < threshold
+    message = (f"The {len(lowest)} least likely tokens of the local answer have a mean probability of {value:.2f}, "
+               f"{'below' if low else 'at or above'} {threshold:.2f}.")
+    return Signal("answer_confidence", "after", value, threshold, low, message)
+
+
+_NUM = r"-?\d[\d,]*(?:\.\d+)?"
+_EQUATION = re.compile(rf"({_NUM})\s*([+\-*/×÷]|\s[xX]\s)\s*({_NUM})\s*=\s*({_NUM})")
+_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "×": operator.mul, "x": operator.mul,
+              "X": operator.mul, "/": operator.truediv, "÷": operator.truediv}
+
+
+def _number(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _inside_longer_expression(text: str, start: int, end: int) -> bool:
+    before, after = text[:start].rstrip(), text[end:].lstrip()
+    return bool(before and before[-1] in "+-*/×÷^(=") or bool(after and (after[0] in "+-*/×÷^(" or after[0].isdigit()))
+
+
+def wrong_equations(text: str) -> tuple[int, list[str]]:
+    """(how many plain `a op b = c` the text states, the wrong ones as "a op b = c, but it is d").
+    One inside a longer expression (2 + 3 * 4 = 14) is skipped: precedence is not guessed."""
+    checked, wrong = 0, []
+    for found in _EQUATION.finditer(text):
+        a, op, b, c = found.group(1), found.group(2).strip(), found.group(3), found.group(4)
+        if _inside_longer_expression(text, found.start(), found.end()) or (op in "/÷" and _number(b) == 0):
+            continue
+        actual = _OPERATORS[op](_number(a), _number(b))
+        decimals = len(c.split(".")[1]) if "." in c else 0
+        checked += 1
+        if abs(actual - _number(c)) > 0.5 * 10 ** -decimals + 1e-9:
+            wrong.append(f"{a} {op} {b} = {c}, but it is {actual:g}")
+    return checked, wrong
+
+
+def arithmetic(text: str) -> Signal:
+    """The local answer's own arithmetic, recomputed: a wrong `a op b = c` means a wrong answer."""
+    checked, wrong = wrong_equations(text)
+    if wrong:
+        more = f" ({len(wrong)} of {checked} calculations are wrong)" if checked > 1 else ""
+        message = f"The local answer states {wrong[0]}{more}."
+    elif checked:
+        message = f"The {checked} calculation{'s' if checked > 1 else ''} in the local answer check{'' if checked > 1 else 's'} out."
+    else:
+        message = "The local answer states no calculation to check."
+    return Signal("arithmetic", "after", float(len(wrong)), 0.0, bool(wrong), message)
+
+
 def after_signals(text: str, finish_reason: str | None, fmt: str, th: Thresholds,
-                  p_yes: float | None = None) -> list[Signal]:
-    return [truncated(finish_reason), refusal(text), format_check(text, fmt), self_check(p_yes, th)]
+                  p_yes: float | None = None, tokens: Sequence[TokenEvent] = ()) -> list[Signal]:
+    """Every after-signal; without `tokens` (or their logprobs) answer_confidence is unavailable."""
+    checked_format = format_check(text, fmt)
+    format_ok = None if not checked_format.available else not checked_format.triggered
+    return [truncated(finish_reason, fmt, format_ok), refusal(text), checked_format, answer_confidence(tokens, th),
+            arithmetic(text), self_check(p_yes, th)]
