@@ -4,7 +4,8 @@
 
 For each backend, interleaved A/B runs (ours, then raw, order alternating) with
 greedy decoding on one loaded model, so load time and warm-up stay out:
-  ours: LocalBackend.stream()  (logprob, entropy, top-5 per token, stop handling)
+  ours: the %%local engine path, Engine.run_local (resolve, cached backend, logprob/entropy/top-5
+        per token, stop handling, ledger write)
   raw:  mlx_lm.stream_generate / transformers model.generate (greedy)
 Prints decode tokens/s (first token excluded), TTFT and the ratios ours/raw.
 Targets: decode >= 0.95x raw; warm TTFT <= 1.10x raw.
@@ -51,13 +52,44 @@ def measure(token_times: list[float], started: float, cpu_started: float) -> dic
             "tokens": tokens, "cpu_ms_per_token": (time.process_time() - cpu_started) * 1e3 / max(tokens, 1)}
 
 
-def run_ours(backend, max_tokens: int) -> dict:
-    params = GenerationParams(max_tokens=max_tokens)
-    started, cpu_started, times = time.perf_counter(), time.process_time(), []
-    for event in backend.stream(MESSAGES, params):
+class _TokenClock:
+    """A RunObserver that timestamps each local token as the display would see it."""
+
+    def __init__(self):
+        self.times: list[float] = []
+
+    def phase(self, name: str, detail: str = "") -> None:
+        pass
+
+    def local_token(self, event) -> None:
         if event.token_id is not None:
-            times.append(time.perf_counter())
-    return measure(times, started, cpu_started)
+            self.times.append(time.perf_counter())
+
+    def cloud_token(self, event) -> None:
+        pass
+
+
+def make_engine(name: str):
+    """The %%local engine path: resolve, cached backend, prompt check, stream, ledger write."""
+    import tempfile
+
+    from hybrid_magic.config import HybridSettings
+    from hybrid_magic.engine import Engine
+    from hybrid_magic.ledger import Ledger
+
+    settings = HybridSettings(backend=name, cache_dir=cache_dir())
+    return Engine(settings, Ledger(Path(tempfile.mkdtemp(prefix="bench_local_")) / "ledger.sqlite"))
+
+
+def run_ours(engine, name: str, max_tokens: int) -> dict:
+    from hybrid_magic.types import Request
+
+    request = Request(magic="local", prompt=MESSAGES[-1]["content"], model=MODEL, backend=name,
+                      params=GenerationParams(max_tokens=max_tokens))
+    clock = _TokenClock()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    engine.run_local(request, clock)
+    return measure(clock.times, started, cpu_started)
 
 
 def run_raw_mlx(backend, max_tokens: int) -> dict:
@@ -105,7 +137,8 @@ RAW = {"mlx": run_raw_mlx, "transformers": run_raw_transformers}
 
 def compare(name: str, runs: int, max_tokens: int) -> dict:
     backend, load_s = get_backend(name, resolve(MODEL, cache_dir()))
-    pair = {"ours": lambda: run_ours(backend, max_tokens), "raw": lambda: RAW[name](backend, max_tokens)}
+    engine = make_engine(name)
+    pair = {"ours": lambda: run_ours(engine, name, max_tokens), "raw": lambda: RAW[name](backend, max_tokens)}
     pair["ours"](), pair["raw"]()  # warm-up: first-call allocations stay out of the figures
     results: dict[str, list[dict]] = {"ours": [], "raw": []}
     for index in range(runs):
