@@ -137,11 +137,22 @@ def process_peak_memory_gb() -> float:
     return peak / 1e9 if sys.platform == "darwin" else peak * 1024 / 1e9
 
 
+_last_prompt: list = [None, None]  # (key, ids) of the last prompt templated
+
+
 def chat_prompt_ids(tokenizer, messages: Sequence[Message]) -> list[int]:
-    """The chat-templated prompt as token ids, generation prompt included."""
+    """The chat-templated prompt as token ids, generation prompt included.
+
+    The engine counts the prompt's tokens just before streaming it; remembering the
+    last prompt saves templating it twice on the path to the first token.
+    """
+    key = (id(tokenizer), tuple((m["role"], m["content"]) for m in messages))
+    if _last_prompt[0] == key:
+        return list(_last_prompt[1])
     encoded = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
     if hasattr(encoded, "keys") and "input_ids" in encoded:  # transformers 5 returns a BatchEncoding
         encoded = encoded["input_ids"]
+    _last_prompt[:] = [key, list(encoded)]
     return list(encoded)
 
 
