@@ -3,7 +3,7 @@
 before: the prompt alone (context, flags, privacy, budget, length).
 during: the streamed tokens (confidence, entropy, loops, speed); `DuringMonitor`
         keeps them incrementally and `replay_during` re-runs it on recorded tokens.
-after:  the finished local answer (truncation, refusal, format, self-check).
+after:  the finished local answer (truncation, refusal, format, confidence, arithmetic, self-check).
 
 Each message is one sentence a user reads, with the value and its threshold.
 Nothing here decides a route: that is policy.py.
@@ -11,7 +11,6 @@ Nothing here decides a route: that is policy.py.
 from __future__ import annotations
 
 import math
-import operator
 import re
 from collections import deque
 from collections.abc import Hashable, Sequence
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from ..errors import UsageError
 from ..types import FORMATS, Signal, TokenEvent
 from . import formats, privacy as _privacy
+from .arithmetic import wrong_equations
 
 NO_LOGPROBS = "unavailable: the local backend returned no token logprobs."
 # answer_confidence, chosen on the dev set (experiments.devset), never on builtin_mix
@@ -360,37 +360,6 @@ def answer_confidence(tokens: Sequence[TokenEvent], th: Thresholds) -> Signal:
     message = (f"The {len(lowest)} least likely tokens of the local answer have a mean probability of {value:.2f}, "
                f"{'below' if low else 'at or above'} {threshold:.2f}.")
     return Signal("answer_confidence", "after", value, threshold, low, message)
-
-
-_NUM = r"-?\d[\d,]*(?:\.\d+)?"
-_EQUATION = re.compile(rf"({_NUM})\s*([+\-*/×÷]|\s[xX]\s)\s*({_NUM})\s*=\s*({_NUM})")
-_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "×": operator.mul, "x": operator.mul,
-              "X": operator.mul, "/": operator.truediv, "÷": operator.truediv}
-
-
-def _number(text: str) -> float:
-    return float(text.replace(",", ""))
-
-
-def _inside_longer_expression(text: str, start: int, end: int) -> bool:
-    before, after = text[:start].rstrip(), text[end:].lstrip()
-    return bool(before and before[-1] in "+-*/×÷^(=") or bool(after and (after[0] in "+-*/×÷^(" or after[0].isdigit()))
-
-
-def wrong_equations(text: str) -> tuple[int, list[str]]:
-    """(how many plain `a op b = c` the text states, the wrong ones as "a op b = c, but it is d").
-    One inside a longer expression (2 + 3 * 4 = 14) is skipped: precedence is not guessed."""
-    checked, wrong = 0, []
-    for found in _EQUATION.finditer(text):
-        a, op, b, c = found.group(1), found.group(2).strip(), found.group(3), found.group(4)
-        if _inside_longer_expression(text, found.start(), found.end()) or (op in "/÷" and _number(b) == 0):
-            continue
-        actual = _OPERATORS[op](_number(a), _number(b))
-        decimals = len(c.split(".")[1]) if "." in c else 0
-        checked += 1
-        if abs(actual - _number(c)) > 0.5 * 10 ** -decimals + 1e-9:
-            wrong.append(f"{a} {op} {b} = {c}, but it is {actual:g}")
-    return checked, wrong
 
 
 def arithmetic(text: str) -> Signal:
