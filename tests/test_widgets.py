@@ -168,3 +168,18 @@ def test_reasoning_is_collapsed_apart_from_the_answer():
     assert card.reasoning in card.children and card.reasoning.selected_index is None
     assert "&lt;b&gt;recall" in card.reasoning.children[0].value, "reasoning text is escaped"
     assert DecisionCard(handed_off()).reasoning is None
+
+
+def test_secrets_are_masked_in_every_shown_text():
+    from hybrid_magic.display.render import answer_bundle
+    from hybrid_magic.display.safe import for_prompt, masked_token_texts, shown
+
+    key = "sk-proj-Zx8vQ2mN4bT7yR1wK9pL3sD6fG0hJ5cE"
+    assert key not in answer_bundle(f"Your key is {key}.", "text")["text/plain"]
+    echoed = "The key is sk-proj-Zx8vQ2mN4"  # cut short: no detector matches it alone
+    assert shown(echoed) == echoed
+    with for_prompt(f"My key is {key}. Write a limerick."):
+        assert "Zx8vQ2mN4" not in shown(echoed) and shown(echoed).startswith("The key is")
+        tokens = masked_token_texts(["The key", " is sk", "-proj-Zx8", "vQ2mN4", " ok"])
+        assert "".join(tokens).endswith(" ok") and "Zx8" not in "".join(tokens)
+    assert shown(echoed) == echoed, "the prompt's secrets are forgotten after the cell"

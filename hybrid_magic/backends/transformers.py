@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -112,11 +113,25 @@ def _make_chooser(params: GenerationParams) -> Chooser:
     return sample
 
 
+@contextmanager
+def _quiet_progress():
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _load(model: ResolvedModel):
     """Tokenizer and model in eval mode; an unreachable hub id becomes one clear line."""
     try:
         tokenizer = AutoTokenizer.from_pretrained(model.path)
-        torch_model = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
+        with _quiet_progress():  # the card shows "loading model"; a progress bar would stay in the output
+            torch_model = AutoModelForCausalLM.from_pretrained(model.path, dtype=torch.float32)
     except Exception as error:  # hub errors come as OSError, httpx or hub types: all mean "not reachable"
         if model.kind == "hub":
             raise ModelNotFoundError(hub_unreachable_message(model.path)) from None

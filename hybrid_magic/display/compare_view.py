@@ -16,6 +16,7 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from ..compare import CompareResult, record_vote, run_compare
+from .safe import shown
 from ..types import RunRecord, TokenEvent
 from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
 from .render import route_label, widget_view
@@ -49,7 +50,7 @@ class _Pane(widgets.VBox):
                          layout=widgets.Layout(width="50%", padding="0 6px", border="1px solid #ddd"))
 
     def show(self) -> None:
-        self.answer.value = _PRE.format(html.escape(self.text))
+        self.answer.value = _PRE.format(html.escape(shown(self.text)))
 
 
 class CompareView(widgets.VBox):
@@ -107,7 +108,7 @@ class CompareView(widgets.VBox):
         self.metrics.value = metrics_html(result.local.local, cloud_stats)
         self.would.value = would_html(result, explain=self.explain)
         if result.cloud is not None:
-            self.diff.value = word_diff_html(result.local.answer, result.cloud.answer)
+            self.diff.value = word_diff_html(shown(result.local.answer), shown(result.cloud.answer))
             self.diff_toggle.disabled = False
         for button in self.vote_buttons:
             button.disabled = False
@@ -167,7 +168,7 @@ def compare_bundle(result: CompareResult, view: CompareView | None = None) -> di
 def _fallback_html(result: CompareResult) -> str:
     cloud = result.cloud.answer if result.cloud else f"[{result.cloud_error}]"
     return ("<table class='hm-compare'><tr><th>local</th><th>cloud</th></tr><tr>"
-            f"<td>{_PRE.format(html.escape(result.local.answer))}</td><td>{_PRE.format(html.escape(cloud))}</td>"
+            f"<td>{_PRE.format(html.escape(shown(result.local.answer)))}</td><td>{_PRE.format(html.escape(shown(cloud)))}</td>"
             "</tr></table>")
 
 

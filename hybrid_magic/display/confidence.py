@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from ..types import TokenEvent
+from .safe import masked_token_texts
 
 LEGEND = ("<div style='font-size:11px;opacity:.7;margin-top:2px'>shade = token probability "
           "(darker = less sure); hover a token for its logprob and alternatives</div>")
@@ -31,18 +32,21 @@ def token_tooltip(event: TokenEvent) -> str:
     return "\n".join(lines)
 
 
-def token_span(event: TokenEvent) -> str:
+def token_span(event: TokenEvent, text: str | None = None) -> str:
+    """One shaded token; `text` is what to show (masked when part of a secret)."""
+    text = event.text if text is None else text
     probability = None if event.logprob is None else math.exp(event.logprob)
     p = "" if probability is None else f"{probability:.4f}"
-    return (f"<span class='hm-token' data-p='{p}' title='{html.escape(token_tooltip(event), quote=True)}' "
-            f"style='background:{_shade(probability)};border-radius:2px'>{html.escape(event.text)}</span>")
+    tooltip = token_tooltip(event) if text == event.text else "part of a detected secret (masked)"
+    return (f"<span class='hm-token' data-p='{p}' title='{html.escape(tooltip, quote=True)}' "
+            f"style='background:{_shade(probability)};border-radius:2px'>{html.escape(text)}</span>")
 
 
 def confidence_html(tokens: Sequence[TokenEvent]) -> str:
     shown = [t for t in tokens if t.text]
     if not shown:
         return "<div class='hm-confidence'><i>no local tokens</i></div>"
-    body = "".join(token_span(t) for t in shown)
+    body = "".join(token_span(t, text) for t, text in zip(shown, masked_token_texts([t.text for t in shown])))
     return (f"<div class='hm-confidence' style='white-space:pre-wrap;font-family:monospace;font-size:12px;"
             f"line-height:1.6'>{body}</div>{LEGEND}")
 

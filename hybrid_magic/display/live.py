@@ -13,6 +13,7 @@ import time
 
 from IPython.display import display
 
+from .safe import shown
 from ..types import TokenEvent
 from .render import widget_view
 
@@ -72,15 +73,15 @@ class LiveText:
 
     def text(self) -> str:
         if self.cloud_tokens or self.cloud_text:
-            return f"{self.head()}\n{self.cloud_text}\n\n--- local draft ---\n{self.local_text}"
-        return f"{self.head()}\n{self.local_text}"
+            return f"{self.head()}\n{shown(self.cloud_text)}\n\n--- local draft ---\n{shown(self.local_text)}"
+        return f"{self.head()}\n{shown(self.local_text)}"
 
     def _answer_html(self) -> str:
         pre = "<pre style='white-space:pre-wrap;margin:2px 0'>{}</pre>"
         if self.cloud_tokens or self.cloud_text:
-            return (pre.format(html.escape(self.cloud_text)) + "<details><summary>local draft</summary>"
-                    + pre.format(html.escape(self.local_text)) + "</details>")
-        return pre.format(html.escape(self.local_text))
+            return (pre.format(html.escape(shown(self.cloud_text))) + "<details><summary>local draft</summary>"
+                    + pre.format(html.escape(shown(self.local_text))) + "</details>")
+        return pre.format(html.escape(shown(self.local_text)))
 
     def _bundle(self) -> dict:
         bundle = {"text/plain": self.text()}

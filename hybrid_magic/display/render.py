@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 import json
 
+from .safe import shown
 from ..types import RunRecord, Signal
 from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
 
@@ -15,6 +16,7 @@ from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
 def answer_bundle(text: str, fmt: str, *, interrupted: bool = False) -> dict[str, str]:
     """The answer as a MIME bundle in the requested display format."""
     note = "\n\n[interrupted: partial answer]" if interrupted else ""
+    text = shown(text)
     bundle = {"text/plain": text + note}
     if fmt == "markdown":
         bundle["text/markdown"] = text + note.replace("[", "*[").replace("]", "]*")
@@ -97,7 +99,7 @@ def card_html(record: RunRecord, *, explain: bool = False) -> str:
     if record.decision.handoff_performed and record.local_text:
         draft = (f"<details><summary>local draft ({len(record.tokens)} tokens, stopped early: "
                  f"{record.local.stopped_early if record.local else False})</summary>"
-                 f"<pre style='white-space:pre-wrap'>{html.escape(record.local_text)}</pre></details>")
+                 f"<pre style='white-space:pre-wrap'>{html.escape(shown(record.local_text))}</pre></details>")
     error = f"<div style='color:{_ROUTE_COLORS['failed']}'>{html.escape(record.error)}</div>" if record.error else ""
     return (f"<div class='hybrid-magic-card' style='border-left:4px solid {color};padding:4px 8px;font-size:12px'>"
             f"<span style='background:{color};color:white;padding:1px 6px;border-radius:3px'>{label}</span> "

@@ -12,6 +12,7 @@ from IPython.display import display
 from ..types import Request, RunRecord
 from .live import LiveText
 from .render import answer_bundle, card_bundle
+from .safe import for_prompt
 
 RunListener = Callable[[], None]
 _LISTENERS: dict[int, list[RunListener]] = {}  # id(magics) -> callbacks
@@ -40,18 +41,19 @@ def notify_run(magics) -> None:
 
 
 def show_run(magics, request: Request, magic: str) -> RunRecord | None:
-    if magic == "compare":
-        from .compare_view import show_compare
+    with for_prompt(request.prompt):  # an echoed secret from the prompt is masked in every view
+        if magic == "compare":
+            from .compare_view import show_compare
 
-        result = show_compare(magics, request)
+            result = show_compare(magics, request)
+            notify_run(magics)
+            return result.local
+        live = LiveText(interval_s=magics.stream_interval_s)
+        engine = magics.engine
+        record = {"local": engine.run_local, "hybrid": engine.run_hybrid}[magic](request, live)
+        live.replace(answer_bundle(record.answer, request.format, interrupted=record.interrupted))
+        show_card(record, explain=request.explain)
         notify_run(magics)
-        return result.local
-    live = LiveText(interval_s=magics.stream_interval_s)
-    engine = magics.engine
-    record = {"local": engine.run_local, "hybrid": engine.run_hybrid}[magic](request, live)
-    live.replace(answer_bundle(record.answer, request.format, interrupted=record.interrupted))
-    show_card(record, explain=request.explain)
-    notify_run(magics)
     if record.interrupted:
         raise KeyboardInterrupt  # stop the rest of a "run all", as an interrupt should
     return record
