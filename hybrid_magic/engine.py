@@ -18,7 +18,6 @@ from .errors import CloudError, ContextOverflowError, HybridError
 from .ledger import Ledger, utc_now
 from .models import resolve
 from .reasoning import split_reasoning
-from .router import policy as policies
 from .router import signals as sig
 from .router.privacy import redact
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, Signal, TokenEvent

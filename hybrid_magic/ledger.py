@@ -68,6 +68,15 @@ MIGRATIONS.append(
 MIGRATIONS.append("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
 
 
+def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
+    """Run the migrations this database has not seen yet; PRAGMA user_version counts them."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    for number, statement in enumerate(migrations[version:], start=version + 1):
+        with db:
+            db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -94,11 +103,7 @@ class Ledger:
         self._migrate()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._db:
-                self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+        apply_migrations(self._db, MIGRATIONS)
 
     def close(self) -> None:
         self._db.close()

@@ -6,14 +6,11 @@ everything else a test writes (ledger, config) goes to a temp HYBRID_MAGIC_HOME.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from hybrid_magic.standin import free_port  # noqa: F401  (tests import it from here)
 
 ARTIFACTS = Path(__file__).parent / "artifacts"  # screenshots and exported files tests keep
 SHARED_CACHE = os.environ.get(
@@ -48,57 +45,13 @@ def model_dir() -> Path:
     return Path(resolve("smollm2-135m", SHARED_CACHE).path)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_http(url: str, timeout_s: float = 120.0, process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before answering {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"{url} did not answer in {timeout_s}s")
-
-
-def start_mlx_server(model_dir: Path, log_path: Path) -> tuple[subprocess.Popen, str]:
-    """A real OpenAI-compatible server on 127.0.0.1 (mlx_lm.server); returns (process, base_url)."""
-    port = free_port()
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlx_lm", "server", "--model", str(model_dir),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT,
-    )
-    base_url = f"http://127.0.0.1:{port}/v1"
-    wait_for_http(f"{base_url}/models", process=process)
-    return process, base_url
-
-
-def stop_process(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture(scope="session")
 def cloud_server(model_dir, tmp_path_factory):
     """mlx_lm.server with the embedded model standing in for the cloud. Yields the base URL."""
-    log_path = tmp_path_factory.mktemp("cloud") / "mlx_server.log"
-    process, base_url = start_mlx_server(model_dir, log_path)
-    try:
+    from hybrid_magic.standin import stand_in_cloud
+
+    with stand_in_cloud(model_dir, tmp_path_factory.mktemp("cloud") / "mlx_server.log") as base_url:
         yield base_url
-    finally:
-        stop_process(process)
 
 
 @pytest.fixture
@@ -108,3 +61,16 @@ def cloud_proxy(cloud_server):
 
     with LoopbackProxy(cloud_server) as proxy:
         yield proxy
+
+
+@pytest.fixture
+def cloud_magics(shell, isolated_home, cloud_proxy, monkeypatch):
+    """HybridMagics on the real shell, its cloud the stand-in server behind the counting proxy."""
+    from hybrid_magic.magics import HybridMagics
+
+    monkeypatch.setenv("OPENAI_BASE_URL", cloud_proxy.base_url)
+    monkeypatch.setenv("HYBRID_MAGIC_CLOUD_MODEL", "default_model")
+    instance = HybridMagics(shell=shell)
+    instance.backend = "transformers"
+    shell.register_magics(instance)
+    return instance

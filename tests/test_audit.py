@@ -59,15 +59,8 @@ def test_rows_by_session_and_export_round_trip(tmp_path):
 # ---- on a real shell: local, private, blocked and handed-off cells ------------------------
 
 @pytest.fixture
-def magics(shell, isolated_home, cloud_proxy, monkeypatch):
-    from hybrid_magic.magics import HybridMagics
-
-    monkeypatch.setenv("OPENAI_BASE_URL", cloud_proxy.base_url)
-    monkeypatch.setenv("HYBRID_MAGIC_CLOUD_MODEL", "default_model")
-    instance = HybridMagics(shell=shell)
-    instance.backend = "transformers"
-    shell.register_magics(instance)
-    return instance
+def magics(cloud_magics):
+    return cloud_magics
 
 
 CELLS = [  # (options, prompt, leaves the machine)

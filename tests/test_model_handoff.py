@@ -184,15 +184,8 @@ ROME = "What is the weather in Rome right now?"
 
 
 @pytest.fixture
-def magics(shell, isolated_home, cloud_proxy, monkeypatch):
-    from hybrid_magic.magics import HybridMagics
-
-    monkeypatch.setenv("OPENAI_BASE_URL", cloud_proxy.base_url)
-    monkeypatch.setenv("HYBRID_MAGIC_CLOUD_MODEL", "default_model")
-    instance = HybridMagics(shell=shell)
-    instance.backend = "transformers"
-    shell.register_magics(instance)
-    return instance
+def magics(cloud_magics):
+    return cloud_magics
 
 
 def hybrid_bundle(shell, line: str) -> dict:

@@ -183,3 +183,12 @@ def test_secrets_are_masked_in_every_shown_text():
         tokens = masked_token_texts(["The key", " is sk", "-proj-Zx8", "vQ2mN4", " ok"])
         assert "".join(tokens).endswith(" ok") and "Zx8" not in "".join(tokens)
     assert shown(echoed) == echoed, "the prompt's secrets are forgotten after the cell"
+
+
+def test_html_card_of_a_handoff_shows_the_draft_masked():
+    from hybrid_magic.display.render import card_html
+
+    record = handed_off()
+    record.local_text = "Par sk-proj-Zx8vQ2mN4bT7yR1wK9pL3sD6fG0hJ5cE"
+    page = card_html(record)
+    assert "local draft" in page and "[REDACTED:openai_key]" in page and "Zx8vQ2" not in page

@@ -7,7 +7,7 @@ figures match the transformers backend whatever temperature is used.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import mlx.core as mx
 import numpy as np
@@ -16,24 +16,19 @@ from mlx_lm.sample_utils import make_sampler
 
 from ..errors import ModelNotFoundError
 from ..models import ResolvedModel
-from ..types import GenerationParams, Message, TokenEvent
+from ..types import GenerationParams
 from ._text import (
-    Clock,
     Step,
-    chat_prompt_ids,
     confidence_step,
-    events_from_steps,
     first_line,
     hub_unreachable_message,
-    template_mentions_tools,
-    validate,
 )
-from .base import LocalBackend
+from .templated import TemplatedBackend
 
 DEFAULT_CONTEXT = 2048  # when a config names no max_position_embeddings
 
 
-class MLXBackend(LocalBackend):
+class MLXBackend(TemplatedBackend):
     name = "mlx"
 
     def __init__(self, model: ResolvedModel):
@@ -48,24 +43,8 @@ class MLXBackend(LocalBackend):
     def context_length(self) -> int:
         return int(self._config.get("max_position_embeddings") or DEFAULT_CONTEXT)
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return len(chat_prompt_ids(self.tokenizer, messages))
-
-    def supports_tools(self) -> bool:
-        return template_mentions_tools(self.tokenizer)
-
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
-        clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
-        validate(params)
-        prompt_ids = chat_prompt_ids(self.tokenizer, messages)
-        clock.prompt_tokens = len(prompt_ids)
-        return events_from_steps(
-            self._steps(prompt_ids, params), params, clock,
-            decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=_peak_memory_gb,
-        )
-
-    def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+    def _peak_memory_gb(self) -> float | None:
+        return _peak_memory_gb()
 
     def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
         """stream_generate with no length limit: events_from_steps stops at max_tokens or a stop string."""

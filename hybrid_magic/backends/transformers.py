@@ -7,7 +7,7 @@ the computation at once (early handoff).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import numpy as np
@@ -16,26 +16,21 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache
 
 from ..errors import ModelNotFoundError
 from ..models import ResolvedModel
-from ..types import GenerationParams, Message, TokenEvent
+from ..types import GenerationParams
 from ._text import (
-    Clock,
     Step,
-    chat_prompt_ids,
     confidence_step,
-    events_from_steps,
     first_line,
     hub_unreachable_message,
     log_softmax,
     process_peak_memory_gb,
-    template_mentions_tools,
-    validate,
 )
-from .base import LocalBackend
+from .templated import TemplatedBackend
 
 Chooser = Callable[[np.ndarray], int]  # raw logits -> chosen token id
 
 
-class TransformersBackend(LocalBackend):
+class TransformersBackend(TemplatedBackend):
     name = "transformers"
 
     def __init__(self, model: ResolvedModel):
@@ -50,24 +45,8 @@ class TransformersBackend(LocalBackend):
     def context_length(self) -> int:
         return int(getattr(self.torch_model.config, "max_position_embeddings", 2048))
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return len(chat_prompt_ids(self.tokenizer, messages))
-
-    def supports_tools(self) -> bool:
-        return template_mentions_tools(self.tokenizer)
-
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
-        clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
-        validate(params)
-        prompt_ids = chat_prompt_ids(self.tokenizer, messages)
-        clock.prompt_tokens = len(prompt_ids)
-        return events_from_steps(
-            self._steps(prompt_ids, params), params, clock,
-            decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=process_peak_memory_gb,
-        )
-
-    def _decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids, skip_special_tokens=False)
+    def _peak_memory_gb(self) -> float | None:
+        return process_peak_memory_gb()
 
     def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
         """One forward pass per token, KV cache reused; stops when the consumer stops."""

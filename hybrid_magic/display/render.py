@@ -92,8 +92,8 @@ def card_html(record: RunRecord, *, explain: bool = False) -> str:
     label, color = route_label(record)
     why = reason_text(record)
     signals = sorted(record.decision.signals, key=lambda s: not s.triggered)
-    shown = signals if explain else [s for s in signals if s.triggered]
-    table = signal_table(shown) if shown else ""
+    listed = signals if explain else [s for s in signals if s.triggered]
+    table = signal_table(listed) if listed else ""
     facts = html.escape(summary_line(record))
     draft = ""
     if record.decision.handoff_performed and record.local_text:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import home_dir
+from ..ledger import apply_migrations
 
 # Append-only: a new schema change is a new entry, never an edit of an old one.
 MIGRATIONS: list[str] = []
@@ -52,11 +53,7 @@ class ResultStore:
         self._migrate()
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, statement in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._db:
-                self._db.execute(statement)
-                self._db.execute(f"PRAGMA user_version = {number}")
+        apply_migrations(self._db, MIGRATIONS)
 
     def get(self, key: GenerationKey) -> dict[str, Any] | None:
         row = self._db.execute(
