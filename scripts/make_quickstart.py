@@ -25,8 +25,8 @@ cells = [
     new_markdown_cell("Every token of a local answer carries its probability: hover a token for its logprob "
                       "and the alternatives the model considered."),
     new_code_cell("fact.confidence_view()"),
-    new_code_cell('%%local --max-tokens 32 --format json\n'
-                  'Return a JSON object with keys "city" and "country" for the Eiffel Tower.'),
+    new_code_cell('%%local --max-tokens 32 --format json --system "You reply with one JSON object and nothing else."\n'
+                  'Give the city and country of the Eiffel Tower as JSON with keys "city" and "country".'),
     new_markdown_cell(
         "## `%%hybrid`: local first, cloud when needed\n\n"
         "An easy prompt stays local. The card lists the signals that were measured."),
