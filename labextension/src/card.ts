@@ -6,7 +6,8 @@
 import { CloudRun, LocalRun, RunBundle, RunSignal } from './provenance';
 import { describeRun, formatCost, formatSignal } from './describe';
 
-function el(tag: string, className: string, text?: string): HTMLElement {
+/** An element with a class and, optionally, text (never HTML). */
+export function el(tag: string, className: string, text?: string): HTMLElement {
   const node = document.createElement(tag);
   node.className = className;
   if (text !== undefined) {

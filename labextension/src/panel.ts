@@ -1,19 +1,11 @@
 /** The "Hybrid: handoff summary" side panel: one entry per hybrid cell. */
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { Widget } from '@lumino/widgets';
+import { el } from './card';
 import { describeRun } from './describe';
 import { runsByCell } from './notebook';
 
 export const SUMMARY_PANEL_ID = 'hybrid-magic-summary';
-
-function el(tag: string, className: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  node.className = className;
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
-}
 
 export class HandoffSummaryPanel extends Widget {
   constructor() {
