@@ -10,17 +10,16 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from . import backends
 from .config import HybridSettings
-from .errors import CloudError, ContextOverflowError, HybridError
+from .errors import ContextOverflowError
 from .ledger import Ledger, utc_now
 from .models import resolve
 from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.privacy import redact
-from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, Signal, TokenEvent
+from .types import Decision, GenerationParams, LocalStats, Message, Request, RunRecord, Signal, TokenEvent
 
 
 class RunObserver(Protocol):
@@ -178,9 +177,4 @@ def _partial_stats(backend, outcome: LocalOutcome, started: float, first_token_a
                       seconds=now - started, stopped_early=True, finish_reason="early_handoff")
 
 
-def host_of(base_url: str) -> str:
-    parts = urlsplit(base_url)
-    return parts.hostname + (f":{parts.port}" if parts.port else "") if parts.hostname else "unknown"
-
-
-__all__ = ["Engine", "RunObserver", "SilentObserver", "HybridError", "CloudError", "CloudStats"]
+__all__ = ["Engine", "RunObserver", "SilentObserver", "LocalOutcome"]

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from IPython.display import display
 
 from .config import HybridSettings
 from .errors import HybridError, UsageError
@@ -185,7 +184,3 @@ def _check(value, fallback, flag: str, valid, expected: str):
     if not valid(value):
         raise UsageError(f"{flag} must be {expected}, not {value}.")
     return value
-
-
-def display_raw(bundle: dict) -> None:
-    display(bundle, raw=True)
