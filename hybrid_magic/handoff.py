@@ -123,8 +123,8 @@ class Cascade:
     # ---- cloud --------------------------------------------------------------------
     def _handoff(self, started_at, backend, messages, cloud: CloudClient, decision: Decision, *, local, load_s):
         r = self.request
-        reason = next((s.message for s in decision.signals if s.triggered and not s.blocks_handoff), "")
-        self.observer.phase("handoff", reason)
+        deciding = policies.deciding_signal(decision.signals)
+        self.observer.phase("handoff", deciding.message if deciding else "")
         outgoing = self._outgoing_messages(messages, local)
         answer, stats, error, interrupted = self._call_cloud(cloud, outgoing)
         if error is None:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .router.policy import deciding_signal
 from .types import RunRecord
 
 MIGRATIONS: list[str] = []
@@ -84,11 +85,11 @@ def utc_now() -> str:
 def reason_of(record: RunRecord) -> str:
     """The short 'why' of a run: the deciding signal, or what blocked the handoff."""
     decision = record.decision
-    triggered = [s for s in decision.signals if s.triggered and not s.blocks_handoff]
+    deciding = deciding_signal(decision.signals)
     if decision.blocked_by:
         return f"blocked by {decision.blocked_by}"
-    if decision.route == "cloud" and triggered:
-        return triggered[0].name
+    if decision.route == "cloud" and deciding is not None:
+        return deciding.name
     return "local answer accepted" if record.magic != "local" else "local"
 
 

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from hybrid_magic.config import HybridSettings
-from hybrid_magic.display.mime import provenance_bundle
+from hybrid_magic.display.mime import provenance_bundle, reason_text
 from hybrid_magic.engine import Engine
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.types import GenerationParams, Request
@@ -105,6 +105,10 @@ def test_secret_blocks_the_handoff_and_keeps_the_local_answer(engine, cloud_prox
 def test_allow_sensitive_lets_it_go(engine, cloud_proxy):
     record = engine.run_hybrid(hybrid(f"My key is {SECRET}. {HARD}", 16, threshold=0.95, allow_sensitive=True))
     assert record.decision.route == "cloud" and cloud_proxy.request_count == 1
+    assert "privacy" in triggered(record), "the allowed secret is still reported"
+    reason = engine.ledger.runs()[0]["reason"]
+    assert reason == "low_confidence", "the reason is what asked for the handoff, not the allowed secret"
+    assert reason_text(record).startswith("low_confidence")
     audit = engine.ledger.cloud_requests()
     assert SECRET not in json.dumps(audit), "the audit log stores redacted messages"
 

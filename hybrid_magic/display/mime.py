@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..router.policy import deciding_signal
 from ..types import RunRecord, Signal
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
@@ -68,10 +69,9 @@ def reason_text(record: RunRecord) -> str:
     d = record.decision
     if d.blocked_by:
         return f"handoff blocked · {d.blocked_by}" if d.blocked_by != "cloud_error" else "handoff failed · cloud error"
-    triggered = [s for s in d.signals if s.triggered and not s.blocks_handoff]
-    if d.route == "cloud" and triggered:
-        s = triggered[0]
-        return f"{s.name} {_fmt(s.value)} vs {_fmt(s.threshold)}"
+    deciding = deciding_signal(d.signals)
+    if d.route == "cloud" and deciding is not None:
+        return f"{deciding.name} {_fmt(deciding.value)} vs {_fmt(deciding.threshold)}"
     return ""
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..router import signals as sig
-from ..router.policy import PolicyParams, requests_handoff
+from ..router.policy import PolicyParams, deciding_signal
 from . import replay
 from .features import FEATURE_DIRECTIONS, token_features
 from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
@@ -33,7 +33,7 @@ def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = "ca
 def handoff_reason(outcome: replay.Outcome) -> str | None:
     if outcome.route != "cloud":
         return None
-    deciding = next((s for s in outcome.decision.signals if requests_handoff(s)), None)
+    deciding = deciding_signal(outcome.decision.signals)
     return deciding.name if deciding else outcome.decision.policy
 
 

@@ -42,6 +42,11 @@ def requests_handoff(signal: Signal) -> bool:
             and signal.name not in GUARD_SIGNALS and signal.name not in INFORMATIONAL_SIGNALS)
 
 
+def deciding_signal(signals: Sequence[Signal]) -> Signal | None:
+    """The signal a handoff is for: the earliest one that requests it (never a guard)."""
+    return next((s for s in ordered(signals) if requests_handoff(s)), None)
+
+
 def first_blocker(signals: Sequence[Signal]) -> Signal | None:
     return next((s for s in ordered(signals) if s.triggered and s.blocks_handoff), None)
 
@@ -57,7 +62,7 @@ def _decision(signals: Sequence[Signal], policy: str, *, requested: bool, stage=
 
 def cascade(signals: Sequence[Signal], params: PolicyParams) -> Decision:
     """Hand off at the earliest stage where any signal asks for it; score = that signal's value."""
-    deciding = next((s for s in ordered(signals) if requests_handoff(s)), None)
+    deciding = deciding_signal(signals)
     if deciding is None:
         return _decision(signals, "cascade", requested=False)
     return _decision(signals, "cascade", requested=True, stage=deciding.stage, score=deciding.value)
