@@ -16,11 +16,11 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from ..compare import CompareResult, record_vote, run_compare
-from .safe import shown
 from ..types import RunRecord, TokenEvent
-from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
-from .render import route_label, widget_view
-from .widgets import cost_text, metrics_html, shown_signals, signal_table
+from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
+from .render import route_label, shown_signals, signal_table, widget_view
+from .safe import shown
+from .widgets import metrics_html
 
 _PRE = "<pre style='white-space:pre-wrap;margin:2px 0;font-size:12px'>{}</pre>"
 

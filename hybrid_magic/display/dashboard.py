@@ -15,7 +15,7 @@ from IPython.display import display
 
 from . import session
 from .render import widget_view
-from .widgets import cost_text
+from .mime import cost_text
 
 _COLUMNS = ("cell #", "magic", "route", "reason", "time", "tokens", "cost")
 _ACTIVE: dict[int, "Dashboard"] = {}  # id(magics) -> the dashboard that is listening

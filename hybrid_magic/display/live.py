@@ -13,9 +13,9 @@ import time
 
 from IPython.display import display
 
-from .safe import shown
 from ..types import TokenEvent
 from .render import widget_view
+from .safe import shown
 
 _PHASE_TEXT = {
     "loading": "loading model",
@@ -67,9 +67,12 @@ class LiveText:
         self._refresh()
 
     # ---- rendering ----------------------------------------------------------------
+    def progress(self) -> str:
+        done = f"{self.status} · local {self.local_tokens} tok"
+        return done + (f" · cloud {self.cloud_tokens} tok" if self.cloud_tokens or self.cloud_text else "")
+
     def head(self) -> str:
-        head = f"[hybrid_magic] {self.status} · local {self.local_tokens} tok"
-        return head + (f" · cloud {self.cloud_tokens} tok" if self.cloud_tokens or self.cloud_text else "")
+        return f"[hybrid_magic] {self.progress()}"
 
     def text(self) -> str:
         if self.cloud_tokens or self.cloud_text:
@@ -95,7 +98,7 @@ class LiveText:
             return
         self._last_update = now
         if self.widget is not None:
-            self._status.value = f"<b>[hybrid_magic]</b> {html.escape(self.head()[15:])}"
+            self._status.value = f"<b>[hybrid_magic]</b> {html.escape(self.progress())}"
             self._answer.value = self._answer_html()
         self._handle.update(self._bundle(), raw=True)
 

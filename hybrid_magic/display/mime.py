@@ -60,6 +60,11 @@ def provenance_bundle(record: RunRecord) -> dict[str, Any]:
     }
 
 
+def cost_text(cost_usd: float | None) -> str:
+    """Unknown is said as such, never shown as $0."""
+    return "cost unknown" if cost_usd is None else f"${cost_usd:.6f}"
+
+
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
@@ -87,8 +92,7 @@ def summary_line(record: RunRecord) -> str:
         parts.append(f"local {local.model} ({local.backend}): {local.completion_tokens} tok, "
                      f"{local.tokens_per_s:.1f} tok/s, TTFT {local.ttft_s:.2f}s{early}")
     if cloud is not None:
-        cost = "cost unknown" if cloud.cost_usd is None else f"${cloud.cost_usd:.6f}"
-        parts.append(f"cloud {cloud.model} @ {cloud.host}: {cloud.completion_tokens} tok, {cost}")
+        parts.append(f"cloud {cloud.model} @ {cloud.host}: {cloud.completion_tokens} tok, {cost_text(cloud.cost_usd)}")
     if record.interrupted:
         parts.append("INTERRUPTED")
     if record.error:

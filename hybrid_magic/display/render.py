@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Sequence
 
-from .safe import shown
 from ..types import RunRecord, Signal
 from .mime import MIME_TYPE, provenance_bundle, reason_text, summary_line
+from .safe import shown
 
 
 def answer_bundle(text: str, fmt: str, *, interrupted: bool = False) -> dict[str, str]:
@@ -88,11 +89,16 @@ def signal_table(signals) -> str:
             f"<th>value</th><th>threshold</th><th>why</th></tr>{rows}</table>")
 
 
+def shown_signals(signals: Sequence[Signal], show_all: bool) -> list[Signal]:
+    """Triggered first; all of them when show_all, else only the triggered ones."""
+    ordered = sorted(signals, key=lambda s: not s.triggered)
+    return ordered if show_all else [s for s in ordered if s.triggered]
+
+
 def card_html(record: RunRecord, *, explain: bool = False) -> str:
     label, color = route_label(record)
     why = reason_text(record)
-    signals = sorted(record.decision.signals, key=lambda s: not s.triggered)
-    listed = signals if explain else [s for s in signals if s.triggered]
+    listed = shown_signals(record.decision.signals, explain)
     table = signal_table(listed) if listed else ""
     facts = html.escape(summary_line(record))
     draft = ""

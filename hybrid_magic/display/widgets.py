@@ -11,29 +11,16 @@ import html
 
 import ipywidgets as widgets
 
-from ..types import CloudStats, LocalStats, RunRecord, Signal
+from ..types import CloudStats, LocalStats, RunRecord
 from .confidence import confidence_html
-from .mime import reason_text
-from .render import route_label, signal_table, widget_view  # noqa: F401 (re-exported)
-
-COST_UNKNOWN = "cost unknown"
-
+from .mime import cost_text, reason_text
+from .render import route_label, shown_signals, signal_table
 
 def badge_html(record: RunRecord) -> str:
     label, color = route_label(record)
     why = html.escape(reason_text(record))
     return (f"<span class='hm-badge' style='background:{color};color:white;padding:1px 8px;"
             f"border-radius:3px;font-weight:bold'>{label}</span> <span class='hm-why'>{why}</span>")
-
-
-def shown_signals(signals: tuple[Signal, ...], show_all: bool) -> list[Signal]:
-    """Triggered first; all of them when show_all, else only the triggered ones."""
-    ordered = sorted(signals, key=lambda s: not s.triggered)
-    return ordered if show_all else [s for s in ordered if s.triggered]
-
-
-def cost_text(cost_usd: float | None) -> str:
-    return COST_UNKNOWN if cost_usd is None else f"${cost_usd:.6f}"
 
 
 def _local_row(s: LocalStats) -> str:
