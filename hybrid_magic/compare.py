@@ -62,7 +62,8 @@ def run_compare(engine, request: Request, observer) -> CompareResult:
     backend, load_s = engine.load(request, observer)
     messages = request.messages()
     cloud = cascade._cloud_client()
-    before = cascade._before_signals(backend, messages, backend.count_prompt_tokens(messages), cloud)
+    cascade.prompt_tokens = backend.count_prompt_tokens(messages)
+    before = cascade._before_signals(backend, messages, cascade.prompt_tokens, cloud)
     side, thread = _start_cloud(cascade, cloud, before, messages, observer, started)
     local, would_stop = _generate_local(engine, cascade, backend, messages, before, observer)
     local.stats.load_s = load_s
@@ -147,7 +148,7 @@ def _record(engine, cascade, cloud, backend, messages, observer, result: Compare
     local_all_cloud = None
     if isinstance(cloud, CloudClient):  # the cell did go to the cloud: nothing avoided
         local_all_cloud = 0.0 if result.cloud else cloud.cost(
-            backend.count_prompt_tokens(messages), result.local.local.completion_tokens)
+            cascade.prompt_tokens, result.local.local.completion_tokens)
     engine._finish(result.local, messages, observer, local_all_cloud)
     result.run_ids.append(result.local.run_id)
     if result.cloud is not None:

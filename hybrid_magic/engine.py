@@ -110,8 +110,6 @@ class Engine:
         if outcome.stats is None:  # stopped early or interrupted: no final event came
             outcome.stats = _partial_stats(backend, outcome, started, first_token_at)
             outcome.stats.prompt_tokens = backend.count_prompt_tokens(messages)
-            outcome.stats.stopped_early = outcome.trigger is not None
-            outcome.stats.finish_reason = "interrupted" if outcome.interrupted else "early_handoff"
         if monitor is not None:  # a signal that fired once stays fired, even if the window recovered
             outcome.during = [outcome.fired.get(s.name, s) for s in monitor.signals()]
         return outcome
@@ -174,7 +172,8 @@ def _partial_stats(backend, outcome: LocalOutcome, started: float, first_token_a
     decode_s = (now - first_token_at) if first_token_at else 0.0
     return LocalStats(backend=backend.name, model=backend.model.name, completion_tokens=n,
                       ttft_s=ttft, tokens_per_s=((n - 1) / decode_s) if n > 1 and decode_s > 0 else 0.0,
-                      seconds=now - started, stopped_early=True, finish_reason="early_handoff")
+                      seconds=now - started, stopped_early=outcome.trigger is not None,
+                      finish_reason="interrupted" if outcome.interrupted else "early_handoff")
 
 
 __all__ = ["Engine", "RunObserver", "SilentObserver", "LocalOutcome"]

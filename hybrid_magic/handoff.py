@@ -35,6 +35,7 @@ class Cascade:
         own = request.threshold if request.policy != "cascade" else None
         self.params = policies.PolicyParams(threshold=own, seed_key=request.prompt)
         self.cloud_request_ids: list[int] = []
+        self.prompt_tokens = 0  # of the user's messages, counted once per run
 
     def decide(self, signals: list[Signal]) -> Decision:
         return policies.decide(self.request.policy, signals, self.params)
@@ -44,9 +45,9 @@ class Cascade:
         started_at = utc_now()
         backend, load_s = self.engine.load(r, self.observer)
         messages = r.messages()
-        prompt_tokens = backend.count_prompt_tokens(messages)
+        self.prompt_tokens = backend.count_prompt_tokens(messages)
         cloud = self._cloud_client()
-        before = self._before_signals(backend, messages, prompt_tokens, cloud)
+        before = self._before_signals(backend, messages, self.prompt_tokens, cloud)
         decision = self.decide(before)
         if decision.route == "cloud":  # handed off before generating anything
             return self._handoff(started_at, backend, messages, cloud, decision, local=None, load_s=load_s)
@@ -180,7 +181,7 @@ class Cascade:
         all_cloud = None
         if isinstance(cloud, CloudClient):
             completion = cloud_stats.completion_tokens if cloud_stats else (local.stats.completion_tokens if local else 0)
-            all_cloud = cloud.cost(backend.count_prompt_tokens(messages), completion)
+            all_cloud = cloud.cost(self.prompt_tokens, completion)
         record = self.engine._finish(record, messages, self.observer, all_cloud)
         if self.cloud_request_ids:
             self.engine.ledger.link_cloud_requests(record.run_id, self.cloud_request_ids)

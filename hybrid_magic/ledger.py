@@ -184,9 +184,9 @@ class Ledger:
                                    (self.session,)).fetchone()
         return float(row[0])
 
-    def totals(self) -> dict[str, Any]:
-        """Session totals for `%hybrid status` and the dashboard."""
-        runs = self.runs()
+    def totals(self, runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Session totals for `%hybrid status` and the dashboard (pass `runs()` if already read)."""
+        runs = self.runs() if runs is None else runs
         spend = self.session_spend()
         all_cloud = sum(r["all_cloud_cost_usd"] or 0.0 for r in runs)
         unknown = sum(1 for r in runs if r["all_cloud_cost_usd"] is None)

@@ -156,13 +156,12 @@ class HybridMagics(HybridSettings, Magics):
             top_p=_check(args.top_p, self.top_p, "--top-p", lambda v: 0 < v <= 1, "in (0, 1]"),
             seed=args.seed, stop=tuple(args.stop),
         )
-        hybrid = getattr(args, "policy", None) is not None or magic != "local"
         return Request(
             magic=magic, prompt=prompt.strip(), model=args.model or self.local_model,
             backend=args.backend or self.backend, params=params, system=args.system,
             local_url=args.local_url or self.local_url,
             history=list(self.chat_history) if args.chat else [], format=args.format,
-            **(self._hybrid_fields(args) if hybrid else {}),
+            **(self._hybrid_fields(args) if magic != "local" else {}),
         )
 
     def _hybrid_fields(self, args) -> dict:

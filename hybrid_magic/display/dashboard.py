@@ -70,7 +70,7 @@ class Dashboard(widgets.VBox):
     def refresh(self) -> None:
         ledger = self.magics.engine.ledger
         rows = ledger.runs()
-        self.totals.value = totals_html(ledger.totals(), median_latency(rows))
+        self.totals.value = totals_html(ledger.totals(rows), median_latency(rows))
         self.runs.value = runs_html(rows)
 
     def close(self) -> None:
