@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 from .cloud import CloudClient
-from .errors import CloudError
-from .handoff import Cascade
+from .handoff import Cascade, stream_cloud
 from .ledger import Ledger, utc_now
 from .router import policy as policies
 from .router import signals as sig
@@ -96,12 +95,7 @@ def _cloud_worker(cloud: CloudClient, messages, params, observer, side: CloudSid
     side.started_s = time.perf_counter() - started
     observer.phase("cloud", cloud.model)
     try:
-        for event in cloud.stream(messages, params):
-            side.text += event.text
-            observer.cloud_token(event)
-        side.stats = cloud.last_stats()
-    except CloudError as failure:
-        side.error = str(failure)
+        side.text, side.stats, side.error, _ = stream_cloud(cloud, messages, params, observer)
     except Exception as failure:  # a bug in the thread must still reach the user
         side.error = f"The cloud side failed: {type(failure).__name__}: {failure}"
     side.finished_s = time.perf_counter() - started
@@ -113,8 +107,7 @@ def _generate_local(engine, cascade, backend, messages, before, observer):
     would_stop = _WouldStop()
 
     def note_stop(fired: Signal) -> bool:
-        early = getattr(cascade.settings, "early_handoff", True)  # the same rule as Cascade._generate
-        if early and would_stop.signals is None and cascade.decide(before + [fired]).route == "cloud":
+        if would_stop.signals is None and cascade.hands_off_on(before, fired):
             would_stop.signals = monitor.signals()  # %%hybrid would stop here; compare keeps going
         return False
 

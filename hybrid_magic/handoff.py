@@ -22,6 +22,21 @@ DRAFT_NOTE = ("A smaller local model drafted the answer below. Use it if it help
               "answer the user's request yourself.\n\nDraft:\n")
 
 
+def stream_cloud(cloud: CloudClient, messages: list[Message], params, observer):
+    """Stream a cloud answer into the observer -> (text, stats, error, interrupted); never raises CloudError."""
+    text, error, stats, interrupted = "", None, None, False
+    try:
+        for event in cloud.stream(messages, params):
+            text += event.text
+            observer.cloud_token(event)
+        stats = cloud.last_stats()
+    except CloudError as failure:
+        error = str(failure)
+    except KeyboardInterrupt:  # keep what the cloud sent so far; the display re-raises
+        stats, interrupted = cloud.last_stats(), True
+    return text, stats, error, interrupted
+
+
 def no_cloud_signal(problem: str) -> Signal:
     return Signal("cloud_unavailable", "before", None, None, True, problem, blocks_handoff=True)
 
@@ -39,6 +54,10 @@ class Cascade:
 
     def decide(self, signals: list[Signal]) -> Decision:
         return policies.decide(self.request.policy, signals, self.params)
+
+    def hands_off_on(self, before: list[Signal], fired: Signal) -> bool:
+        """The early-handoff rule: this during-signal stops local generation and goes to the cloud."""
+        return self.settings.early_handoff and self.decide(before + [fired]).route == "cloud"
 
     def run(self) -> RunRecord:
         r = self.request
@@ -113,12 +132,9 @@ class Cascade:
         offer = offer_for(self.request, backend, before, self.settings)  # the model may ask for the handoff
         monitor = offer.monitor(sig.DuringMonitor(self.th, params.max_tokens))
 
-        def hand_off_now(fired: Signal) -> bool:
-            return self.settings.early_handoff and self.decide(before + [fired]).route == "cloud"
-
         with offer.offered(backend):
             local = self.engine.generate_local(backend, offer.messages(messages), params, self.observer,
-                                               monitor, hand_off_now)
+                                               monitor, lambda fired: self.hands_off_on(before, fired))
         return offer.settle(local)
 
     # ---- cloud --------------------------------------------------------------------
@@ -148,16 +164,7 @@ class Cascade:
 
     def _call_cloud(self, cloud: CloudClient, outgoing: list[Message]):
         self.observer.phase("cloud", cloud.model)
-        text, error, stats, interrupted = "", None, None, False
-        try:
-            for event in cloud.stream(outgoing, self.request.params):
-                text += event.text
-                self.observer.cloud_token(event)
-            stats = cloud.last_stats()
-        except CloudError as failure:
-            error = str(failure)
-        except KeyboardInterrupt:  # keep what the cloud sent so far; the display re-raises
-            stats, interrupted = cloud.last_stats(), True
+        text, stats, error, interrupted = stream_cloud(cloud, outgoing, self.request.params, self.observer)
         self._log_request(cloud, outgoing, stats, error)
         return text, stats, error, interrupted
 
