@@ -1,7 +1,7 @@
 """Research layer: datasets, recorded runs, offline policy sweeps, RouteLLM metrics, plots.
 
     from hybrid_magic.experiments import Experiment, builtin_mix
-    exp = Experiment(builtin_mix(30), max_tokens=24)
+    exp = Experiment(builtin_mix(30), max_tokens=24)   # or corpus(40): 28 generated task families
     exp.run(); exp.sweep("cascade"); exp.calibrate(target_handoff_rate=0.3)
 
 Imports are lazy so `import hybrid_magic` never pulls pandas or matplotlib.
@@ -15,6 +15,8 @@ _EXPORTS = {
     "load_dataset": ".datasets",
     "load_builtin": ".datasets",
     "builtin_mix": ".datasets",
+    "corpus": ".corpus",
+    "leave_family_out": ".corpus",
     "SCORERS": ".scorers",
     "llm_judge": ".scorers",
     "numeric_scorer": ".scorers",

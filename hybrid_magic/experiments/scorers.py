@@ -4,7 +4,8 @@ answers when results are read, so changing the scorer never re-runs a model.
 Named scorers live in SCORERS; `auto` picks each item's own `scorer` field (the
 built-in sets set it), falling back to `contains`. Any callable
 `fn(answer, reference) -> bool | float` works too, and `llm_judge(client)` asks a
-CloudClient.
+CloudClient. `choice` and `option` read the item's `options`; every extractor
+matches whole words (yes/no, an option, a letter, a number), never a raw substring.
 """
 from __future__ import annotations
 
@@ -94,6 +95,80 @@ def first_json_value(text: str) -> Any | None:
     return None
 
 
+_YES_NO = re.compile(r"\b(yes|no)\b")
+_OPTION_LETTER = re.compile(r"(?<![A-Za-z])([A-H])(?![A-Za-z'])")
+_QUOTED_LETTER = re.compile(r"[\"'\u201c\u2018]([a-z])[\"'\u201d\u2019]")
+_SINGLE_LETTER = re.compile(r"(?<![a-z'])([a-z])(?![a-z'])")
+
+
+def first_yes_no(text: str) -> str | None:
+    """The first whole word yes or no, lower case."""
+    found = _YES_NO.search(str(text).lower())
+    return found.group(1) if found else None
+
+
+def yes_no(answer: str, reference: Any) -> float:
+    return float(first_yes_no(answer) == normalise_text(reference))
+
+
+def first_option(text: str, options) -> str | None:
+    """The option named first in the text (whole words, normalised); None when none is named."""
+    padded = f" {normalise_text(text)} "
+    found = [(padded.find(f" {normalise_text(o)} "), str(o)) for o in options if normalise_text(o)]
+    named = [(at, option) for at, option in found if at >= 0]
+    return min(named)[1] if named else None
+
+
+def choice(answer: str, item: dict) -> float:
+    """One of item["options"]: the option the answer names first must be the reference."""
+    picked = first_option(answer, item.get("options") or [item.get("reference")])
+    return float(picked is not None and normalise_text(picked) == normalise_text(item.get("reference")))
+
+
+def option_letter(text: str, options: dict) -> str | None:
+    """A lettered choice: the first standalone capital option letter, else the letter of the first option text."""
+    for found in _OPTION_LETTER.finditer(str(text)):
+        if found.group(1) in options:
+            return found.group(1)
+    picked = first_option(text, list(options.values()))
+    return next((letter for letter, value in options.items() if value == picked), None)
+
+
+def option(answer: str, item: dict) -> float:
+    return float(option_letter(answer, item.get("options") or {}) == str(item.get("reference")))
+
+
+def single_letter(text: str) -> str | None:
+    """A one-letter answer: the whole answer, else a quoted letter, else the last lone letter
+    (answers restate the question first: "The last letter of the word is e.")."""
+    text = str(text).strip().lower()
+    if len(text.rstrip(".")) == 1 and text[0].isalpha():
+        return text[0]
+    quoted = _QUOTED_LETTER.search(text)
+    if quoted:
+        return quoted.group(1)
+    lone = _SINGLE_LETTER.findall(text)
+    return lone[-1] if lone else None
+
+
+def letter(answer: str, reference: Any) -> float:
+    return float(single_letter(answer) == str(reference).strip().lower())
+
+
+def sequence(answer: str, reference: Any) -> float:
+    """The reference list appears in the answer in order, as consecutive words or numbers."""
+    words, wanted = normalise_text(answer).split(), [normalise_text(v) for v in reference]
+    return float(any(words[i:i + len(wanted)] == wanted for i in range(len(words) - len(wanted) + 1)))
+
+
+def token(answer: str, reference: Any) -> float:
+    """The reference (e.g. 7:30 or 18/10/2003) appears whole: not inside a longer number or word."""
+    pattern = rf"(?<![\w/:.]){re.escape(str(reference).strip())}(?![\w/:]|\.\d)"
+    return float(re.search(pattern, answer, flags=re.IGNORECASE) is not None)
+
+
+choice.takes_item = option.takes_item = True  # they need the item's options, not only the reference
+
 SCORERS: dict[str, ScoreFn] = {
     "exact": exact,
     "normalised": normalised,
@@ -101,6 +176,12 @@ SCORERS: dict[str, ScoreFn] = {
     "numeric": numeric,
     "regex": regex,
     "json": json_equal,
+    "yesno": yes_no,
+    "choice": choice,
+    "option": option,
+    "letter": letter,
+    "sequence": sequence,
+    "token": token,
 }
 
 
@@ -111,8 +192,14 @@ def resolve_scorer(spec: str | Callable) -> Callable[[str, dict], float]:
     if callable(spec):
         return lambda answer, item: _as_score(spec(answer, item.get("reference")))
     if spec == "auto":
-        return lambda answer, item: _by_name(item.get("scorer", "contains"))(answer, item.get("reference"))
-    fn = _by_name(spec)
+        return lambda answer, item: _by_name_on_item(item.get("scorer", "contains"))(answer, item)
+    return _by_name_on_item(spec)
+
+
+def _by_name_on_item(name: str) -> Callable[[str, dict], float]:
+    fn = _by_name(name)
+    if getattr(fn, "takes_item", False):
+        return fn
     return lambda answer, item: fn(answer, item.get("reference"))
 
 
