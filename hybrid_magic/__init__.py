@@ -11,9 +11,13 @@ from ._lab import _jupyter_labextension_paths  # noqa: E402  (jupyter labextensi
 
 
 def load_ipython_extension(ipython) -> None:
+    from ._lab import lab_extension_problem
     from .magics import HybridMagics
 
     ipython.register_magics(HybridMagics(shell=ipython))
+    problem = lab_extension_problem()
+    if problem:
+        print(problem)
 
 
 def unload_ipython_extension(ipython) -> None:

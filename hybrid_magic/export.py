@@ -58,12 +58,13 @@ def offline_js(directory: Path | None = None) -> dict[str, str]:
     return {name: p.read_text(encoding="utf-8").replace("</script", "<\\/script") for name, p in paths.items()}
 
 
-def notebook_to_html(path: str | Path) -> str:
+def notebook_to_html(path: str | Path, *, theme: str = "light") -> str:
+    """`theme`: the JupyterLab theme of the page, "light" or "dark" (the cards follow it)."""
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(path), as_version=4)
-    exporter = HTMLExporter(template_name="hybrid_offline", extra_template_basedirs=[str(TEMPLATES)])
+    exporter = HTMLExporter(template_name="hybrid_offline", extra_template_basedirs=[str(TEMPLATES)], theme=theme)
     resources = {"offline_js": offline_js()} if "widgets" in nb.metadata else {}
     body, _ = exporter.from_notebook_node(nb, resources=resources)
     return body

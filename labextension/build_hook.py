@@ -20,7 +20,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUTPUT = HERE.parent / "hybrid_magic" / "labextension"
 MARKER = OUTPUT / "build-complete.json"
-SOURCES = ("src", "style", "scripts", "package.json", "package-lock.json", "tsconfig.json")
+SOURCES = ("src", "style", "scripts", "package.json", "package-lock.json", "tsconfig.json",
+           "../hybrid_magic/display/card.css")  # the card stylesheet style/index.js imports
 
 
 def _newest_source_mtime() -> float:

@@ -82,3 +82,33 @@ def test_jupyterlab_shows_saved_and_live_provenance(built_extension: Path) -> No
     assert "saved notebook: OK" in result.stdout
     assert "live %%local run: OK" in result.stdout
     assert (ROOT / "tests" / "artifacts" / "lab" / "saved-dark.png").is_file()
+
+
+def _load_ext_output(shell) -> str:
+    """What `%load_ext hybrid_magic` prints (called directly: the session shell may have it loaded)."""
+    import hybrid_magic
+    from IPython.utils.capture import capture_output
+
+    with capture_output() as captured:
+        hybrid_magic.load_ipython_extension(shell)
+    return captured.stdout
+
+
+def test_load_ext_says_in_one_line_when_lab_will_not_load_the_extension(shell, tmp_path, monkeypatch):
+    from hybrid_magic import _lab
+
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    assert _load_ext_output(shell) == "", "outside a Jupyter server's kernel (terminal, nbclient) nothing is said"
+    monkeypatch.setenv("JPY_SESSION_NAME", str(tmp_path / "analysis.ipynb"))
+    assert _lab.labextension_installed(), "this environment has the extension (scripts/install.sh builds it)"
+    assert _load_ext_output(shell) == ""
+    labconfig = tmp_path / "config" / "labconfig"
+    labconfig.mkdir(parents=True)
+    (labconfig / "page_config.json").write_text('{"disabledExtensions": {"hybrid-magic": true}}')
+    assert _load_ext_output(shell) == _lab.DISABLED + "\n"
+    import jupyter_core.paths
+
+    monkeypatch.setattr(jupyter_core.paths, "jupyter_path", lambda *parts: [str(tmp_path / "empty")])
+    assert _load_ext_output(shell) == _lab.NOT_INSTALLED + "\n"
+    assert "jupyter labextension list" in _lab.NOT_INSTALLED

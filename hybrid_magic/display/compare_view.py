@@ -16,11 +16,12 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from ..compare import CompareResult, record_vote, run_compare
+from ..router.signals import Thresholds
 from ..types import RunRecord, TokenEvent
 from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
-from .render import route_label, shown_signals, signal_table, widget_view
+from .render import CARD_STYLE, metrics_html, route_label, shown_signals, signal_table, widget_view
 from .safe import shown
-from .widgets import metrics_html
+from .timeline import timeline_svg
 
 _PRE = "<pre style='white-space:pre-wrap;margin:2px 0;font-size:12px'>{}</pre>"
 
@@ -54,13 +55,14 @@ class _Pane(widgets.VBox):
 
 
 class CompareView(widgets.VBox):
-    def __init__(self, ledger, *, interval_s: float = 0.1, explain: bool = False):
-        self.ledger, self.interval_s, self.explain = ledger, interval_s, explain
+    def __init__(self, ledger, *, interval_s: float = 0.1, explain: bool = False, window: int = Thresholds.window):
+        self.ledger, self.interval_s, self.explain, self.window = ledger, interval_s, explain, window
         self.result: CompareResult | None = None
         self._lock = threading.Lock()
         self._last = {"local": 0.0, "cloud": 0.0}
         self.local_pane, self.cloud_pane = _Pane("local"), _Pane("cloud")
         self.metrics = widgets.HTML("")
+        self.timeline = widgets.HTML("")  # local tokens against the threshold, and the cloud's span
         self.would = widgets.HTML("")
         self.diff_toggle = widgets.ToggleButton(description="word diff", value=False, disabled=True)
         self.diff = widgets.HTML("", layout=widgets.Layout(display="none"))
@@ -71,7 +73,7 @@ class CompareView(widgets.VBox):
             button.on_click(lambda b: self.vote(b.description))
         self.vote_status = widgets.HTML("")
         votes = widgets.HBox([widgets.HTML("which answer is better?"), *self.vote_buttons, self.vote_status])
-        super().__init__([widgets.HBox([self.local_pane, self.cloud_pane]), self.metrics, self.would,
+        super().__init__([widgets.HBox([self.local_pane, self.cloud_pane]), self.metrics, self.timeline, self.would,
                           self.diff_toggle, self.diff, votes])
         self.add_class("hybrid-magic-compare")
 
@@ -106,6 +108,7 @@ class CompareView(widgets.VBox):
         self._finish_cloud(result)
         cloud_stats = result.cloud.cloud if result.cloud else None
         self.metrics.value = metrics_html(result.local.local, cloud_stats)
+        self.timeline.value = CARD_STYLE + timeline_svg(provenance_bundle(compare_record(result), window=self.window))
         self.would.value = would_html(result, explain=self.explain)
         if result.cloud is not None:
             self.diff.value = word_diff_html(shown(result.local.answer), shown(result.cloud.answer))
@@ -148,18 +151,19 @@ def compare_record(result: CompareResult) -> RunRecord:
     """One record for the provenance MIME: route/handoff/signals are what %%hybrid would decide."""
     cloud = result.cloud.cloud if result.cloud else None
     return RunRecord("compare", result.would, result.local.local, cloud, result.local.started_at,
-                     error=result.cloud_error, interrupted=result.local.interrupted, run_id=result.local.run_id)
+                     tokens=result.local.tokens, error=result.cloud_error, interrupted=result.local.interrupted,
+                     run_id=result.local.run_id)
 
 
 def compare_bundle(result: CompareResult, view: CompareView | None = None) -> dict:
     record = compare_record(result)
-    bundle = provenance_bundle(record)
+    bundle = provenance_bundle(record, window=view.window if view is not None else Thresholds.window)
     bundle["compare"] = {"hypothetical_route": True, "cloud_sent": result.cloud_side.sent,
                          "cloud_ok": result.cloud is not None, "run_ids": list(result.run_ids)}
     line = summary_line(record).replace("%%compare →", "%%compare · %%hybrid would route:")
     if result.cloud is None:
         line += f" · cloud: {result.cloud_error}"
-    out = {"text/plain": line, "text/html": _fallback_html(result), MIME_TYPE: bundle}
+    out = {"text/plain": line, "text/html": _fallback_html(result) + timeline_svg(bundle), MIME_TYPE: bundle}
     if view is not None:
         out.update(widget_view(view))
     return out
@@ -181,7 +185,8 @@ def latest_compare() -> CompareView | None:
 
 
 def show_compare(magics, request) -> CompareResult:
-    view = CompareView(magics.engine.ledger, interval_s=magics.stream_interval_s, explain=request.explain)
+    view = CompareView(magics.engine.ledger, interval_s=magics.stream_interval_s, explain=request.explain,
+                       window=magics.engine.settings.window)
     handle = display({"text/plain": "[hybrid_magic] %%compare running…", **widget_view(view)},
                      raw=True, display_id=True)
     _LATEST[:] = [view]

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import math
+
+from ..router import signals as sig
 from ..router.policy import deciding_signal
-from ..types import RunRecord, Signal
+from ..types import RunRecord, Signal, TokenEvent
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
 VERSION = 1
@@ -28,7 +31,8 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
-def provenance_bundle(record: RunRecord) -> dict[str, Any]:
+def provenance_bundle(record: RunRecord, *, window: int = sig.Thresholds.window) -> dict[str, Any]:
+    """The bundle; `window` is the rolling window (tokens) the run's during-signals used."""
     d = record.decision
     local = record.local
     cloud = record.cloud
@@ -53,10 +57,67 @@ def provenance_bundle(record: RunRecord) -> dict[str, Any]:
             "ttft_s": _round(cloud.ttft_s), "seconds": _round(cloud.seconds),
             "cost_usd": None if cloud.cost_usd is None else round(cloud.cost_usd, 8),
         },
+        "timeline": timeline_data(record, window),
         "interrupted": record.interrupted,
         "error": record.error,
         "run_id": record.run_id,
         "started_at": record.started_at,
+    }
+
+
+# what each watchable during-signal plots: (quantity, unit, the side of the threshold that triggers)
+WATCHED = {
+    "low_confidence": ("rolling mean token probability", "", "below"),
+    "high_entropy": ("rolling mean token entropy", "nats", "above"),
+    "repetition": ("tokens in a repeating loop", "tokens", "at_or_above"),
+}
+
+
+def watched_signal(signals) -> Signal | None:
+    """The signal the timeline plots: the deciding one when it has a series, else low_confidence."""
+    deciding = deciding_signal(signals)
+    if deciding is not None and deciding.name in WATCHED:
+        return deciding
+    return next((s for s in signals if s.name == "low_confidence"), None)
+
+
+def watched_series(tokens: list[TokenEvent], name: str, window: int) -> list[float | None]:
+    """The watched value after each token, from the one DuringMonitor the live run used."""
+    monitor = sig.DuringMonitor(sig.Thresholds(window=window), max_tokens=max(len(tokens), 1))
+    values = []
+    for event in tokens:
+        monitor.observe(event, None)
+        value = next(s.value for s in monitor.signals() if s.name == name)
+        values.append(_round(value))
+    return values
+
+
+def _elapsed(record: RunRecord, n: int) -> list[float]:
+    """Seconds from the local call to each token: TTFT, then the run's mean decode rate (estimated)."""
+    local = record.local
+    rate = local.tokens_per_s if local.tokens_per_s > 0 else None
+    step = 1.0 / rate if rate else (local.seconds - local.ttft_s) / max(n - 1, 1)
+    return [round(local.ttft_s + i * step, 3) for i in range(n)]
+
+
+def timeline_data(record: RunRecord, window: int = sig.Thresholds.window) -> dict[str, Any] | None:
+    """Per local token its probability and elapsed time, the watched series and threshold; no token text."""
+    tokens = [t for t in record.tokens if t.token_id is not None or t.text]
+    if record.local is None or not tokens:
+        return None
+    watched = watched_signal(record.decision.signals)
+    name = watched.name if watched is not None else "low_confidence"
+    quantity, unit, triggers = WATCHED[name]
+    series = watched_series(tokens, name, window)
+    return {
+        "probabilities": [None if t.logprob is None else round(math.exp(t.logprob), 3) for t in tokens],
+        "elapsed_s": _elapsed(record, len(tokens)),
+        "elapsed": "estimated from TTFT and the mean decode rate",
+        "watched": None if all(v is None for v in series) else {
+            "signal": name, "quantity": quantity, "unit": unit, "triggers": triggers, "window": window,
+            "series": series, "threshold": None if watched is None else _round(watched.threshold)},
+        "stop": {"index": len(tokens) - 1, "reason": record.local.finish_reason or "stop",
+                 "early": record.local.stopped_early},
     }
 
 

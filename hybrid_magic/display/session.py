@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from IPython.display import display
 
+from ..router.signals import Thresholds
 from ..types import Request, RunRecord
 from .live import LiveText
 from .render import answer_bundle, card_bundle
@@ -52,17 +53,18 @@ def show_run(magics, request: Request, magic: str) -> RunRecord | None:
         engine = magics.engine
         record = {"local": engine.run_local, "hybrid": engine.run_hybrid}[magic](request, live)
         live.replace(answer_bundle(record.answer, request.format, interrupted=record.interrupted))
-        show_card(record, explain=request.explain)
+        show_card(record, explain=request.explain, window=engine.settings.window)
         notify_run(magics)
     if record.interrupted:
         raise KeyboardInterrupt  # stop the rest of a "run all", as an interrupt should
     return record
 
 
-def show_card(record: RunRecord, *, explain: bool = False):
-    """One output: one-line summary, HTML card, provenance MIME and the widget card."""
+def show_card(record: RunRecord, *, explain: bool = False, window: int = Thresholds.window):
+    """One output: one-line summary, HTML card, provenance MIME and the widget card.
+    `window`: the rolling window of the run's during-signals (the timeline redraws them)."""
     from .widgets import decision_card
 
-    card = decision_card(record, explain=explain)
-    display(card_bundle(record, explain=explain, widget=card), raw=True)
+    card = decision_card(record, explain=explain, window=window)
+    display(card_bundle(record, explain=explain, widget=card, window=window), raw=True)
     return card

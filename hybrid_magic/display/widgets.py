@@ -11,46 +11,29 @@ import html
 
 import ipywidgets as widgets
 
-from ..types import CloudStats, LocalStats, RunRecord
+from ..router.signals import Thresholds
+from ..types import RunRecord
 from .confidence import confidence_html
-from .mime import cost_text, reason_text
-from .render import route_label, shown_signals, signal_table
+from .mime import provenance_bundle
+from .render import (CARD_STYLE, handoff_text, head_html, metrics_html, outcome, shown_signals, signal_table)
+from .timeline import timeline_svg
+
 
 def badge_html(record: RunRecord) -> str:
-    label, color = route_label(record)
-    why = html.escape(reason_text(record))
-    return (f"<span class='hm-badge' style='background:{color};color:white;padding:1px 8px;"
-            f"border-radius:3px;font-weight:bold'>{label}</span> <span class='hm-why'>{why}</span>")
-
-
-def _local_row(s: LocalStats) -> str:
-    early = " (stopped early)" if s.stopped_early else ""
-    return (f"<tr><td>local</td><td>{html.escape(s.model)} · {s.backend}</td><td>{s.ttft_s:.2f}s</td>"
-            f"<td>{s.tokens_per_s:.1f}</td><td>{s.prompt_tokens} / {s.completion_tokens}{early}</td>"
-            f"<td>{s.seconds:.2f}s</td><td>free (on this machine)</td></tr>")
-
-
-def _cloud_row(s: CloudStats) -> str:
-    rate = (s.completion_tokens / s.seconds) if s.seconds > 0 else 0.0
-    return (f"<tr><td>cloud</td><td>{html.escape(s.model)} @ {html.escape(s.host)}</td><td>{s.ttft_s:.2f}s</td>"
-            f"<td>{rate:.1f}</td><td>{s.prompt_tokens} / {s.completion_tokens}</td>"
-            f"<td>{s.seconds:.2f}s</td><td>{cost_text(s.cost_usd)}</td></tr>")
-
-
-def metrics_html(local: LocalStats | None, cloud: CloudStats | None) -> str:
-    rows = (_local_row(local) if local else "") + (_cloud_row(cloud) if cloud else "")
-    return ("<table class='hm-metrics' style='font-size:12px'><tr><th></th><th>model</th><th>TTFT</th>"
-            f"<th>tok/s</th><th>tokens in / out</th><th>time</th><th>cost</th></tr>{rows}</table>")
+    """The card's head (badge, magic, why) and handoff line; carries the card stylesheet."""
+    handoff = handoff_text(record)
+    line = f"<div class='hm-handoff'>{html.escape(handoff)}</div>" if handoff else ""
+    return CARD_STYLE + head_html(record) + line
 
 
 class DecisionCard(widgets.VBox):
     """Route badge, signal rows (toggle: all), metrics, token confidence, local draft."""
 
-    def __init__(self, record: RunRecord, *, explain: bool = False):
+    def __init__(self, record: RunRecord, *, explain: bool = False, window: int = Thresholds.window):
         self.record = record
         self.badge = widgets.HTML(badge_html(record))
-        self.error = widgets.HTML(f"<div style='color:#c62828'>{html.escape(record.error)}</div>"
-                                  if record.error else "")
+        self.error = widgets.HTML(f"<div class='hm-error'>{html.escape(record.error)}</div>" if record.error else "")
+        self.timeline = widgets.HTML(timeline_svg(provenance_bundle(record, window=window)))
         self.show_all = widgets.ToggleButton(value=explain, description="show all signals",
                                              tooltip="Show every measured signal, not only triggered ones")
         self.signals = widgets.HTML(self._signals_html(explain))
@@ -59,17 +42,17 @@ class DecisionCard(widgets.VBox):
         self.confidence = widgets.HTML(confidence_html(record.tokens))
         self.draft = self._draft_section()
         self.reasoning = self._reasoning_section()
-        children = [self.badge, self.error, widgets.HBox([self.show_all]), self.signals, self.metrics, self.draft,
+        toggle = widgets.HBox([self.show_all]) if record.decision.signals else None
+        children = [self.badge, self.error, self.timeline, self.signals, toggle, self.metrics, self.draft,
                     self.reasoning]
-        super().__init__(children=[c for c in children if c is not None],
-                         layout=widgets.Layout(border_left="4px solid " + route_label(record)[1],
-                                               padding="2px 8px"))
-        self.add_class("hybrid-magic-card")
+        super().__init__(children=[c for c in children if c is not None and getattr(c, "value", True) != ""])
+        for name in ("hybrid-magic-card", "hm-card", f"hm-outcome-{outcome(record)}"):
+            self.add_class(name)
 
     def _signals_html(self, show_all: bool) -> str:
         rows = shown_signals(self.record.decision.signals, show_all)
         if not rows:
-            return "<div style='font-size:12px;opacity:.7'>no signal triggered</div>"
+            return "<div class='hm-muted'>No signal triggered.</div>"
         return signal_table(rows)
 
     def _toggle(self, show_all: bool) -> None:
@@ -92,13 +75,12 @@ class DecisionCard(widgets.VBox):
         """A reasoning model's thinking, collapsed and apart from the answer."""
         if not self.record.reasoning.strip():
             return None
-        body = widgets.HTML(f"<pre style='white-space:pre-wrap;font-size:12px'>"
-                            f"{html.escape(self.record.reasoning)}</pre>")
+        body = widgets.HTML(f"<pre class='hm-reasoning'>{html.escape(self.record.reasoning)}</pre>")
         accordion = widgets.Accordion(children=[body], titles=("reasoning",))
         accordion.selected_index = None
         return accordion
 
 
-def decision_card(record: RunRecord, *, explain: bool = False) -> DecisionCard:
-    return DecisionCard(record, explain=explain)
+def decision_card(record: RunRecord, *, explain: bool = False, window: int = Thresholds.window) -> DecisionCard:
+    return DecisionCard(record, explain=explain, window=window)
 

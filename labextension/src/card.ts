@@ -1,10 +1,12 @@
 /**
  * The provenance card: a DOM view of one RunBundle. Built with textContent
  * only (the data comes from possibly untrusted notebooks), styled with
- * JupyterLab theme variables in style/base.css.
+ * the card stylesheet shared with hybrid_magic's own cards
+ * (hybrid_magic/display/card.css, imported by style/index.js).
  */
 import { CloudRun, LocalRun, RunBundle, RunSignal } from './provenance';
-import { describeRun, formatCost, formatSignal } from './describe';
+import { describeRun, formatCost } from './describe';
+import { renderTimeline } from './timeline';
 
 /** An element with a class and, optionally, text (never HTML). */
 export function el(tag: string, className: string, text?: string): HTMLElement {
@@ -17,7 +19,7 @@ export function el(tag: string, className: string, text?: string): HTMLElement {
 }
 
 function seconds(value: number | null): string {
-  return value === null ? '–' : `${value.toFixed(2)} s`;
+  return value === null ? '–' : `${value.toFixed(2)}s`;
 }
 
 function count(value: number | null): string {
@@ -25,19 +27,18 @@ function count(value: number | null): string {
 }
 
 function header(bundle: RunBundle): HTMLElement {
-  const { outcome, label, reason } = describeRun(bundle);
-  const row = el('div', 'jp-HybridMagic-cardHeader');
-  const badge = el('span', `jp-HybridMagic-route jp-HybridMagic-route-${outcome}`, label);
-  row.append(badge, el('span', 'jp-HybridMagic-magic', `%%${bundle.magic}`));
+  const { label, reason } = describeRun(bundle);
+  const row = el('div', 'hm-head jp-HybridMagic-cardHeader');
+  row.append(el('span', 'hm-badge', label), el('span', 'hm-magic', `%%${bundle.magic}`));
   if (reason) {
-    row.append(el('span', 'jp-HybridMagic-reason', reason));
+    row.append(el('span', 'hm-why', reason));
   }
   return row;
 }
 
 function handoffLine(bundle: RunBundle): HTMLElement | null {
   const { handoff } = bundle;
-  if (!handoff.requested) {
+  if (!handoff.requested || bundle.magic === 'compare') {
     return null;
   }
   const stage = handoff.stage ? ` (${handoff.stage} generation)` : '';
@@ -45,46 +46,52 @@ function handoffLine(bundle: RunBundle): HTMLElement | null {
     ? `Handed off to the cloud${stage}`
     : `Handoff ${handoff.blocked_by === 'cloud_error' ? 'failed' : 'blocked'}: ` +
       `${handoff.blocked_by ?? 'unknown reason'}${stage}; the local answer was kept`;
-  return el('div', 'jp-HybridMagic-handoff', what);
+  return el('div', 'hm-handoff', what);
 }
 
-function signalItem(signal: RunSignal): HTMLElement {
-  const item = el('li', 'jp-HybridMagic-signal');
-  item.dataset.triggered = String(signal.triggered);
-  item.append(el('span', 'jp-HybridMagic-signalValue', formatSignal(signal)));
-  item.append(el('span', 'jp-HybridMagic-signalStage', signal.stage));
-  if (signal.message) {
-    item.append(el('span', 'jp-HybridMagic-signalMessage', signal.message));
-  }
-  return item;
+function row(cells: string[], header = false): HTMLElement {
+  const tr = el('tr', header ? 'hm-colnames' : '');
+  cells.forEach(text => tr.append(el(header ? 'th' : 'td', '', text)));
+  return tr;
 }
+
+function table(className: string, head: string[], rows: HTMLElement[]): HTMLElement {
+  const node = el('table', className);
+  const body = el('tbody', '');
+  body.append(row(head, true), ...rows);
+  node.append(body);
+  return node;
+}
+
+function signalValue(value: RunSignal['value']): string {
+  return typeof value === 'number' ? String(Number(value.toPrecision(3))) : value === null ? '' : String(value);
+}
+
+function signalRow(signal: RunSignal): HTMLElement {
+  const mark = signal.triggered ? '▲' : signal.available === false ? '–' : '·';
+  const tr = row([mark, signal.name, signal.stage, signal.available === false ? 'n/a' : signalValue(signal.value),
+    signalValue(signal.threshold), signal.message]);
+  tr.dataset.triggered = String(signal.triggered);
+  tr.className = 'jp-HybridMagic-signal';
+  return tr;
+}
+
+const SIGNAL_HEAD = ['', 'signal', 'stage', 'value', 'threshold', 'why'];
 
 function signalsSection(signals: RunSignal[]): HTMLElement {
   const section = el('div', 'jp-HybridMagic-signals');
   const fired = signals.filter(signal => signal.triggered);
   const quiet = signals.filter(signal => !signal.triggered);
-  if (fired.length === 0) {
-    section.append(el('div', 'jp-HybridMagic-muted', 'No signal triggered.'));
-  } else {
-    const list = el('ul', 'jp-HybridMagic-signalList');
-    list.append(...fired.map(signalItem));
-    section.append(list);
-  }
+  section.append(fired.length === 0
+    ? el('div', 'hm-muted', 'No signal triggered.')
+    : table('hm-signals', SIGNAL_HEAD, fired.map(signalRow)));
   if (quiet.length > 0) {
     const details = el('details', 'jp-HybridMagic-quiet');
-    details.append(el('summary', '', `${quiet.length} signal(s) not triggered`));
-    const list = el('ul', 'jp-HybridMagic-signalList');
-    list.append(...quiet.map(signalItem));
-    details.append(list);
+    details.append(el('summary', '', `${quiet.length} signal(s) not triggered`),
+      table('hm-signals', SIGNAL_HEAD, quiet.map(signalRow)));
     section.append(details);
   }
   return section;
-}
-
-function row(cells: string[]): HTMLElement {
-  const tr = el('tr', '');
-  cells.forEach((text, index) => tr.append(el(index === 0 ? 'th' : 'td', '', text)));
-  return tr;
 }
 
 function localRow(local: LocalRun): HTMLElement {
@@ -94,56 +101,46 @@ function localRow(local: LocalRun): HTMLElement {
     `${local.model}${local.backend ? ` · ${local.backend}` : ''}`,
     seconds(local.ttft_s),
     local.tokens_per_s === null ? '–' : local.tokens_per_s.toFixed(1),
-    `${seconds(local.seconds)}${early}`,
-    `${count(local.prompt_tokens)} / ${count(local.completion_tokens)}`,
-    '$0.0000'
+    `${count(local.prompt_tokens)} / ${count(local.completion_tokens)}${early}`,
+    seconds(local.seconds),
+    'free (on this machine)'
   ]);
 }
 
 function cloudRow(cloud: CloudRun): HTMLElement {
+  const rate = cloud.seconds && cloud.completion_tokens !== null ? cloud.completion_tokens / cloud.seconds : null;
   return row([
     'cloud',
     `${cloud.model}${cloud.host ? ` @ ${cloud.host}` : ''}`,
-    '–',
-    '–',
-    seconds(cloud.seconds),
+    seconds(cloud.ttft_s),
+    rate === null ? '–' : rate.toFixed(1),
     `${count(cloud.prompt_tokens)} / ${count(cloud.completion_tokens)}`,
+    seconds(cloud.seconds),
     formatCost(cloud.cost_usd)
   ]);
 }
 
 function runsTable(bundle: RunBundle): HTMLElement {
-  const table = el('table', 'jp-HybridMagic-runs');
-  const head = el('thead', '');
-  head.append(row(['', 'model', 'ttft', 'tokens/s', 'time', 'tokens in / out', 'cost']));
-  const body = el('tbody', '');
-  if (bundle.local) {
-    body.append(localRow(bundle.local));
-  }
-  if (bundle.cloud) {
-    body.append(cloudRow(bundle.cloud));
-  }
-  table.append(head, body);
-  return table;
+  const rows = [bundle.local && localRow(bundle.local), bundle.cloud && cloudRow(bundle.cloud)];
+  return table('hm-metrics jp-HybridMagic-runs', ['', 'model', 'TTFT', 'tok/s', 'tokens in / out', 'time', 'cost'],
+    rows.filter((r): r is HTMLElement => Boolean(r)));
 }
 
-/** The full card for one run. */
+/** The full card for one run: the layout of hybrid_magic's HTML and widget cards (card.css). */
 export function renderCard(bundle: RunBundle): HTMLElement {
-  const card = el('div', 'jp-HybridMagic-card');
-  card.dataset.outcome = describeRun(bundle).outcome;
-  card.append(header(bundle));
-  const handoff = handoffLine(bundle);
-  if (handoff) {
-    card.append(handoff);
-  }
-  card.append(signalsSection(bundle.signals), runsTable(bundle));
+  const { outcome } = describeRun(bundle);
+  const card = el('div', `hm-card hm-outcome-${outcome} jp-HybridMagic-card`);
+  card.dataset.outcome = outcome;
+  const parts = [header(bundle), handoffLine(bundle), renderTimeline(bundle), signalsSection(bundle.signals),
+    runsTable(bundle)];
+  card.append(...parts.filter((part): part is HTMLElement | SVGElement => part !== null));
   if (bundle.started_at) {
-    card.append(el('div', 'jp-HybridMagic-muted', `started ${bundle.started_at}`));
+    card.append(el('div', 'hm-muted', `started ${bundle.started_at}`));
   }
   return card;
 }
 
 /** What the card shows for a bundle it cannot read. */
 export function renderProblem(message: string): HTMLElement {
-  return el('div', 'jp-HybridMagic-card jp-HybridMagic-problem', `hybrid_magic: ${message}`);
+  return el('div', 'hm-card hm-outcome-blocked jp-HybridMagic-card jp-HybridMagic-problem', `hybrid_magic: ${message}`);
 }

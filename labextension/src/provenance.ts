@@ -38,6 +38,7 @@ export interface LocalRun {
   tokens_per_s: number | null;
   seconds: number | null;
   stopped_early: boolean;
+  finish_reason: string | null;
 }
 
 export interface CloudRun {
@@ -45,8 +46,27 @@ export interface CloudRun {
   host: string;
   prompt_tokens: number | null;
   completion_tokens: number | null;
+  ttft_s: number | null;
   seconds: number | null;
   cost_usd: number | null;
+}
+
+/** What the watched during-signal measured after each local token. */
+export interface Watched {
+  signal: string;
+  quantity: string;
+  unit: string;
+  window: number | null;
+  series: Array<number | null>;
+  threshold: number | null;
+}
+
+/** Per local token: probability and seconds since the local call; no token text. */
+export interface Timeline {
+  probabilities: Array<number | null>;
+  elapsed_s: number[];
+  watched: Watched | null;
+  stop: { index: number; reason: string; early: boolean };
 }
 
 export interface RunBundle {
@@ -57,6 +77,7 @@ export interface RunBundle {
   signals: RunSignal[];
   local: LocalRun | null;
   cloud: CloudRun | null;
+  timeline: Timeline | null;
   started_at: string;
 }
 
@@ -127,7 +148,8 @@ function parseLocal(raw: unknown): LocalRun | null {
     ttft_s: optionalNumber(raw.ttft_s),
     tokens_per_s: optionalNumber(raw.tokens_per_s),
     seconds: optionalNumber(raw.seconds),
-    stopped_early: raw.stopped_early === true
+    stopped_early: raw.stopped_early === true,
+    finish_reason: typeof raw.finish_reason === 'string' ? raw.finish_reason : null
   };
 }
 
@@ -140,9 +162,49 @@ function parseCloud(raw: unknown): CloudRun | null {
     host: text(raw.host),
     prompt_tokens: optionalNumber(raw.prompt_tokens),
     completion_tokens: optionalNumber(raw.completion_tokens),
+    ttft_s: optionalNumber(raw.ttft_s),
     seconds: optionalNumber(raw.seconds),
     // null means "unknown" (e.g. a model without a price): never read it as $0.
     cost_usd: optionalNumber(raw.cost_usd)
+  };
+}
+
+function numbers(raw: unknown): Array<number | null> | null {
+  return Array.isArray(raw) ? raw.map(optionalNumber) : null;
+}
+
+function parseWatched(raw: unknown, length: number): Watched | null {
+  const series = isObject(raw) ? numbers(raw.series) : null;
+  if (!isObject(raw) || series === null || series.length !== length) {
+    return null;
+  }
+  return {
+    signal: text(raw.signal),
+    quantity: text(raw.quantity),
+    unit: text(raw.unit),
+    window: optionalNumber(raw.window),
+    series,
+    threshold: optionalNumber(raw.threshold)
+  };
+}
+
+/** The timeline, or null when absent or inconsistent (lists of different lengths, no stop). */
+export function parseTimeline(raw: unknown): Timeline | null {
+  const probabilities = isObject(raw) ? numbers(raw.probabilities) : null;
+  const elapsed = isObject(raw) ? numbers(raw.elapsed_s) : null;
+  if (!isObject(raw) || probabilities === null || elapsed === null || !isObject(raw.stop)) {
+    return null;
+  }
+  const n = probabilities.length;
+  const index = optionalNumber(raw.stop.index);
+  if (n === 0 || elapsed.length !== n || elapsed.includes(null) || index === null || index < 0 || index >= n) {
+    return null;
+  }
+  return {
+    probabilities,
+    elapsed_s: elapsed as number[],
+    watched: parseWatched(raw.watched, n),
+    stop: { index: Math.floor(index), reason: text(raw.stop.reason, 'stop'), early: raw.stop.early === true }
   };
 }
 
@@ -186,6 +248,7 @@ export function parseRunBundle(raw: unknown): ParseResult {
       signals,
       local: parseLocal(data.local),
       cloud: parseCloud(data.cloud),
+      timeline: parseTimeline(data.timeline),
       started_at: text(data.started_at)
     }
   };

@@ -29,7 +29,16 @@ export const CLOUD_RUN = {
     backend: 'transformers', model: 'smollm2-135m', prompt_tokens: 30, completion_tokens: 5,
     ttft_s: 0.2, tokens_per_s: 14.9, seconds: 0.5, stopped_early: true
   },
-  cloud: { model: 'gpt-4o-mini', host: 'api.example', prompt_tokens: 30, completion_tokens: 12, seconds: 1.1, cost_usd: 0.00042 },
+  cloud: { model: 'gpt-4o-mini', host: 'api.example', prompt_tokens: 30, completion_tokens: 12, ttft_s: 0.4,
+    seconds: 1.1, cost_usd: 0.00042 },
+  timeline: {
+    probabilities: [0.55, 0.35, 0.25, 0.2, 0.2],
+    elapsed_s: [0.2, 0.267, 0.334, 0.401, 0.468],
+    elapsed: 'estimated from TTFT and the mean decode rate',
+    watched: { signal: 'low_confidence', quantity: 'rolling mean token probability', unit: '', triggers: 'below',
+      window: 8, series: [0.55, 0.45, 0.3833, 0.3375, 0.31], threshold: 0.5 },
+    stop: { index: 4, reason: 'early_handoff', early: true }
+  },
   started_at: '2026-01-01T10:01:00Z'
 };
 

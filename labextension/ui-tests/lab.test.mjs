@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ARTIFACTS = join(REPO, 'tests', 'artifacts', 'lab');
+const CARDS = join(REPO, 'tests', 'artifacts', 'cards'); // the three card renderings, light and dark
 const SAVED = 'saved_provenance.ipynb';
 const LIVE = 'live_run.ipynb';
 const BROWSER_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -160,9 +161,35 @@ async function checkSaved(page, url) {
     node.parentElement.getBoundingClientRect().height >= node.getBoundingClientRect().height));
   assert.deepEqual(fits, [true, true, true, true], 'each badge has room in its cell header');
   await waitFor('status bar totals', async () => (await statusText(page)) === EXPECTED_STATUS);
+  await checkTimeline(cards);
+  await page.addStyleTag({ content: '.Toastify { display: none !important; }' }); // the news toast hides cards
   await page.screenshot({ path: join(ARTIFACTS, 'saved-light.png'), fullPage: true });
+  await cards.nth(1).screenshot({ path: join(CARDS, 'lab-light.png') });
   return checkReadable(page, 'light');
 }
+
+// The timeline is drawn from the saved bundle alone: series, threshold line, stop, cloud span, hovers.
+async function checkTimeline(cards) {
+  const cloud = cards.nth(1).locator('svg.hm-timeline');
+  const series = cloud.locator('path.hm-tl-series');
+  await waitFor('the timeline of the handed-off run', async () => (await series.count()) === 1);
+  assert.equal((await series.getAttribute('d')).split(' L').length, 4, 'one point per saved local token');
+  const threshold = cloud.locator('line.hm-tl-threshold');
+  assert.equal(await threshold.count(), 1);
+  assert.equal(await threshold.getAttribute('y1'), '79.0', 'the 0.50 threshold, where the Python drawing puts it');
+  assert.equal(await cloud.locator('line.hm-tl-stop').count(), 1);
+  assert.equal(await cloud.locator('rect.hm-tl-cloudSpan').count(), 1);
+  const hovers = await cloud.locator('circle.hm-tl-point > title').allTextContents();
+  assert.equal(hovers.length, 4);
+  assert.match(hovers[0], /^token 1 · 0\.21 s · p = 0\.620/);
+  const local = cards.nth(0).locator('svg.hm-timeline');
+  assert.equal(await local.locator('path.hm-tl-series').count(), 1, 'a local run has its timeline too');
+  assert.equal(await local.locator('line.hm-tl-threshold').count(), 0, 'nothing decided a local run: no threshold');
+  assert.equal(await cards.nth(2).locator('svg.hm-timeline').count(), 0, 'no saved timeline, no picture');
+}
+
+const seriesColour = page => page.locator('.jp-HybridMagic-card path.hm-tl-series').first()
+  .evaluate(node => getComputedStyle(node).stroke);
 
 async function checkSummaryPanel(page) {
   await page.keyboard.press('Control+Shift+c');
@@ -185,11 +212,14 @@ async function checkSummaryPanel(page) {
 }
 
 async function checkDarkTheme(page) {
+  const lightSeries = await seriesColour(page);
   await page.evaluate(() => window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Dark' }));
   await waitFor('dark theme', () => page.evaluate(() => document.body.dataset.jpThemeLight === 'false'));
   await page.waitForTimeout(500);
   await page.screenshot({ path: join(ARTIFACTS, 'saved-dark.png'), fullPage: true });
+  await visible(page).locator('.jp-HybridMagic-card').nth(1).screenshot({ path: join(CARDS, 'lab-dark.png') });
   const ratio = await checkReadable(page, 'dark');
+  assert.notEqual(await seriesColour(page), lightSeries, 'the timeline takes the theme colours');
   await page.evaluate(() => window.jupyterapp.commands.execute('apputils:change-theme', { theme: 'JupyterLab Light' }));
   return ratio;
 }
@@ -220,6 +250,7 @@ async function checkLive(page, url) {
 
 async function main() {
   mkdirSync(ARTIFACTS, { recursive: true });
+  mkdirSync(CARDS, { recursive: true });
   const { tmp, dirs } = prepareDirs();
   let lab, browser;
   const started = Date.now();

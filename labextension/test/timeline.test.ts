@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RunBundle, parseRunBundle, parseTimeline } from '../src/provenance';
+import { Shape, pointTitle, ticks, timelineShapes } from '../src/timeline';
+import { CLOUD_RUN, LOCAL_RUN } from './fixtures';
+
+function bundle(raw: unknown): RunBundle {
+  const parsed = parseRunBundle(raw);
+  assert.ok(parsed.ok);
+  return parsed.bundle;
+}
+
+const only = (shapes: Shape[], cls: string): Shape[] => shapes.filter(shape => shape.cls === cls);
+
+test('the saved timeline parses: probabilities, times, watched series, threshold, stop', () => {
+  const tl = bundle(CLOUD_RUN).timeline;
+  assert.ok(tl !== null && tl.watched !== null);
+  assert.deepEqual(tl.probabilities, [0.55, 0.35, 0.25, 0.2, 0.2]);
+  assert.equal(tl.watched.threshold, 0.5);
+  assert.deepEqual(tl.stop, { index: 4, reason: 'early_handoff', early: true });
+});
+
+test('an inconsistent timeline is dropped, not half drawn', () => {
+  const good = CLOUD_RUN.timeline;
+  assert.equal(parseTimeline({ ...good, elapsed_s: [0.1] }), null);
+  assert.equal(parseTimeline({ ...good, stop: { index: 9 } }), null);
+  assert.equal(parseTimeline('<svg onload=alert(1)>'), null);
+  assert.equal(parseTimeline({ ...good, watched: { ...good.watched, series: [1] } })?.watched, null);
+  assert.equal(bundle({ ...CLOUD_RUN, timeline: undefined }).timeline, null);
+  assert.deepEqual(timelineShapes(bundle(LOCAL_RUN)), []);
+});
+
+// The same numbers as tests/test_timeline.py: both drawings share one geometry.
+test('series, threshold line, stop marker and cloud span sit where the Python drawing puts them', () => {
+  const shapes = timelineShapes(bundle(CLOUD_RUN));
+  const [series] = only(shapes, 'hm-tl-series');
+  assert.equal(series.tag, 'path');
+  assert.equal(series.attrs.d.split(' L').length, 5);
+  const [threshold] = only(shapes, 'hm-tl-threshold');
+  assert.equal(threshold.attrs.y1, '79.0');
+  assert.equal(threshold.attrs.y2, '79.0');
+  const points = only(shapes, 'hm-tl-point');
+  assert.equal(points.length, 5);
+  const [stop] = only(shapes, 'hm-tl-stop');
+  assert.equal(stop.attrs.x1, '389.2');
+  assert.equal(points[4].attrs.cx, stop.attrs.x1);
+  assert.equal(only(shapes, 'hm-tl-cloudSpan').length, 1);
+  const words = shapes.map(shape => shape.text ?? '').join('|');
+  assert.match(words, /stopped early → handoff/);
+  assert.match(words, /threshold 0\.50/);
+  assert.match(words, /TTFT 0\.40 s/);
+});
+
+test('hovering a point names the token, its time and its probability', () => {
+  const tl = bundle(CLOUD_RUN).timeline;
+  assert.ok(tl !== null);
+  assert.equal(pointTitle(tl, tl.watched, 1), 'token 2 · 0.27 s · p = 0.350 · rolling mean token probability 0.45');
+  assert.deepEqual(ticks(14), [0, 3, 6, 9, 13]);
+  assert.deepEqual(ticks(1), [0]);
+});

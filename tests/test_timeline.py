@@ -1,0 +1,121 @@
+"""The handoff timeline: the bundle's `timeline` (no token text) and its inline SVG, on crafted
+records (pure drawing) and on a real early-handoff cell (real model, real shell, stand-in cloud)."""
+from __future__ import annotations
+
+import math
+import xml.etree.ElementTree as ET
+
+import pytest
+from IPython.utils.capture import capture_output
+
+from hybrid_magic.display.mime import MIME_TYPE, provenance_bundle
+from hybrid_magic.display.render import card_html
+from hybrid_magic.display.timeline import timeline_svg
+from hybrid_magic.types import CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
+
+SVG = "{http://www.w3.org/2000/svg}"
+PROBS = [0.95, 0.9, 0.97, 0.8, 0.7, 0.6, 0.4, 0.35, 0.3, 0.5, 0.2, 0.25]
+LOW = Signal("low_confidence", "during", 0.36, 0.5, True, "Mean token probability was 0.36, below 0.50.")
+
+
+def tokens(texts=None) -> list[TokenEvent]:
+    texts = texts or [f"w{i}" for i in range(len(PROBS))]
+    return [TokenEvent(t, i, math.log(p), 0.5 + i / 4) for i, (t, p) in enumerate(zip(texts, PROBS))]
+
+
+def handoff_record(events=None, signal=LOW) -> RunRecord:
+    events = events or tokens()
+    local = LocalStats("transformers", "smollm2-135m", 9, len(events), 0.2, 10.0, 1.3, stopped_early=True,
+                       finish_reason="early_handoff")
+    return RunRecord("hybrid", Decision("cloud", True, True, None, (signal,), "cascade", 0.36, "during"), local,
+                     CloudStats("gpt-4o-mini", "api.openai.com", 9, 5, 0.4, 1.1, None), "2026-01-01T00:00:00Z",
+                     tokens=events)
+
+
+def parse(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    assert root.tag == SVG + "svg"
+    return root
+
+
+def by_class(root: ET.Element, name: str) -> list[ET.Element]:
+    return [e for e in root.iter() if e.get("class") == name]
+
+
+def test_bundle_timeline_has_probabilities_times_and_the_watched_series_but_no_text():
+    secret_words = ["<script>", "sk-proj-Zx8vQ2mN4bT7yR1wK9pL3", "Paris"] + [f"w{i}" for i in range(9)]
+    bundle = provenance_bundle(handoff_record(tokens(secret_words)), window=4)
+    tl = bundle["timeline"]
+    assert tl["probabilities"] == [round(p, 3) for p in PROBS]
+    assert tl["elapsed_s"][0] == 0.2 and tl["elapsed_s"][1] == pytest.approx(0.3)  # TTFT, then 1 / 10 tok/s
+    watched = tl["watched"]
+    assert (watched["signal"], watched["threshold"], watched["window"]) == ("low_confidence", 0.5, 4)
+    assert watched["series"][-1] == pytest.approx(sum(PROBS[-4:]) / 4, abs=1e-4)
+    assert watched["series"][0] == 0.95  # the live monitor averages what it has before the window fills
+    assert tl["stop"] == {"index": len(PROBS) - 1, "reason": "early_handoff", "early": True}
+    assert not any(word in str(bundle) for word in secret_words), "the bundle never holds token text"
+
+
+def test_watched_series_follows_the_deciding_signal():
+    entropy = Signal("high_entropy", "during", 3.4, 3.0, True, "Mean token entropy was 3.40 nats, above 3.00.")
+    watched = provenance_bundle(handoff_record(signal=entropy))["timeline"]["watched"]
+    assert watched["signal"] == "high_entropy" and watched["unit"] == "nats" and watched["threshold"] == 3.0
+    last_window = [0.5 + i / 4 for i in range(len(PROBS) - 8, len(PROBS))]  # the entropies tokens() carries
+    assert watched["series"][-1] == pytest.approx(sum(last_window) / 8)
+
+
+def test_svg_draws_series_threshold_stop_and_cloud_span_with_a_hover_per_token():
+    root = parse(timeline_svg(provenance_bundle(handoff_record())))
+    [series] = by_class(root, "hm-tl-series")
+    assert series.tag == SVG + "path" and series.get("d").count("L") == len(PROBS) - 1
+    [threshold] = by_class(root, "hm-tl-threshold")
+    assert threshold.get("y1") == threshold.get("y2") and threshold.get("stroke-dasharray")
+    points = by_class(root, "hm-tl-point")
+    assert len(points) == len(PROBS)
+    assert points[6].find(SVG + "title").text.startswith("token 7 · 0.80 s · p = 0.400")
+    [stop] = by_class(root, "hm-tl-stop")
+    assert stop.get("x1") == points[-1].get("cx"), "the stop marker sits on the last local token"
+    # the same numbers as labextension/test/timeline.test.ts: both drawings share one geometry
+    assert (threshold.get("y1"), stop.get("x1")) == ("79.0", "389.2")
+    assert "stopped early → handoff" in "".join(root.itertext())
+    assert by_class(root, "hm-tl-cloudWait") and by_class(root, "hm-tl-cloudSpan")
+    assert "TTFT 0.40 s" in "".join(root.itertext())
+
+
+def test_local_run_without_signals_has_no_threshold_and_backend_without_logprobs_says_so():
+    record = handoff_record()
+    record.decision, record.cloud = Decision("local", False, False, None, (), "local-only"), None
+    root = parse(timeline_svg(provenance_bundle(record)))
+    assert by_class(root, "hm-tl-series") and not by_class(root, "hm-tl-threshold")
+    assert not by_class(root, "hm-tl-cloudSpan")
+    record.tokens = [TokenEvent(f"w{i}", i) for i in range(3)]
+    root = parse(timeline_svg(provenance_bundle(record)))
+    assert "no token probabilities from this backend" in "".join(root.itertext())
+    record.tokens = []
+    assert provenance_bundle(record)["timeline"] is None and timeline_svg(provenance_bundle(record)) == ""
+
+
+def test_html_card_embeds_the_svg_and_escapes_model_text():
+    record = handoff_record()
+    record.local_text = "<img src=x onerror=alert(1)>"
+    page = card_html(record)
+    assert "<svg" in page and "hm-tl-threshold" in page and "<img" not in page
+
+
+@pytest.mark.slow
+def test_early_handoff_cell_saves_the_timeline_and_draws_it(shell, cloud_magics):
+    with capture_output() as captured:
+        shell.run_cell_magic("hybrid", "--max-tokens 24 --threshold 0.9",
+                             "Write a limerick about the prime number 7919.")
+    [card] = [o.data for o in captured.outputs if MIME_TYPE in o.data]
+    bundle = card[MIME_TYPE]
+    assert bundle["handoff"]["stage"] == "during" and bundle["local"]["stopped_early"] is True
+    tl = bundle["timeline"]
+    n = bundle["local"]["completion_tokens"]
+    assert len(tl["probabilities"]) == len(tl["elapsed_s"]) == len(tl["watched"]["series"]) == n
+    assert tl["watched"]["threshold"] == 0.9 and tl["watched"]["series"][-1] < 0.9
+    assert tl["stop"]["reason"] == "early_handoff" and tl["stop"]["index"] == n - 1
+    assert all(0.0 <= p <= 1.0 for p in tl["probabilities"])
+    root = parse(card["text/html"][card["text/html"].index("<svg"):card["text/html"].index("</svg>") + 6])
+    assert by_class(root, "hm-tl-series") and by_class(root, "hm-tl-threshold")
+    assert len(by_class(root, "hm-tl-point")) == n and by_class(root, "hm-tl-cloudSpan")
