@@ -119,3 +119,46 @@ def test_early_handoff_cell_saves_the_timeline_and_draws_it(shell, cloud_magics)
     root = parse(card["text/html"][card["text/html"].index("<svg"):card["text/html"].index("</svg>") + 6])
     assert by_class(root, "hm-tl-series") and by_class(root, "hm-tl-threshold")
     assert len(by_class(root, "hm-tl-point")) == n and by_class(root, "hm-tl-cloudSpan")
+
+
+def recorded(probs: list[float], item_id: str, cloud: dict | None):
+    from hybrid_magic.experiments import replay
+
+    tokens = [{"text": f"t{i}", "token_id": i + 10, "logprob": math.log(p), "entropy": 1.0, "top": [],
+               "finish_reason": None, "t": 0.05 + 0.07 * i} for i, p in enumerate(probs)]
+    tokens.append({"text": "", "token_id": None, "logprob": None, "entropy": None, "top": [], "finish_reason": "stop",
+                   "t": 0.07 * len(probs)})
+    local = {"text": "answer", "tokens": tokens, "finish_reason": "stop", "prompt_tokens": 10, "context_length": 8192,
+             "timings": {"seconds": 0.07 * len(probs), "completion_tokens": len(probs)}}
+    item = {"id": item_id, "prompt": item_id, "reference": "x"}
+    return replay.Recorded(item, local, cloud, 0.0, 1.0, max_tokens=24)
+
+
+def test_plot_timelines_draws_the_items_the_policy_hands_off():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from conftest import ARTIFACTS
+
+    from hybrid_magic.experiments.plots import plot_timelines, timeline_panels
+    from hybrid_magic.router.signals import Thresholds
+
+    cloud = {"text": "x", "seconds": 1.2, "ttft_s": 0.3, "cost_usd": 1e-4}
+    recs = [recorded([0.95] * 12, "sure", cloud), recorded(PROBS, "unsure", cloud),
+            recorded([0.9, 0.8, 0.3, 0.2, 0.25, 0.2, 0.1], "falls", cloud)]
+    panels = timeline_panels(recs, "cascade", Thresholds(), n=6)
+    assert [p.title.split(" · ")[0] for p in panels] == ["unsure", "falls"], "only handed-off items"
+    assert panels[0].early and panels[0].stop_s == pytest.approx(0.05 + 0.07 * 10), "stops at the 11th token"
+    fig = plot_timelines(panels, cols=2)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 2 and axes[0].get_xlabel() == "seconds since the local call"
+    assert axes[0].get_ylabel() == "probability (0–1)"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert {"threshold 0.50", "cloud: waiting (TTFT)", "cloud: streaming", "token probability"} <= set(labels)
+    out = ARTIFACTS / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out / "timelines.png", dpi=120)
+    oracle = plot_timelines(timeline_panels([recorded(PROBS, "unsure", None)], "cascade", Thresholds(), 6),
+                            oracle=True)
+    title = oracle.get_suptitle()
+    assert "upper bound (oracle cloud)" in title and "no cloud timing" in title

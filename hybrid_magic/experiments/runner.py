@@ -177,6 +177,13 @@ class Experiment:
         counts = analysis.handoff_reasons(self.recorded(), policy, self.thresholds)
         return plot_handoff_reasons(counts, oracle=self.oracle, ax=ax)
 
+    def plot_timelines(self, n: int = 6, policy: str = "cascade", cols: int = 3):
+        """Small multiples of the handoff timelines of the first `n` items `policy` hands off (a Figure)."""
+        from .plots import plot_timelines, timeline_panels
+
+        panels = timeline_panels(self.recorded(), policy, self.thresholds, n)
+        return plot_timelines(panels, policy=policy, oracle=self.oracle, cols=cols)
+
 
 def record_local(backend, messages: list[Message], params: GenerationParams, th: sig.Thresholds) -> dict:
     """Generate to the end (no early stop) and keep every token, with the live monitor's verdict."""
