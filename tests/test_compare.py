@@ -114,6 +114,9 @@ def test_compare_magic_streams_panes_and_carries_provenance(shell, magics, cloud
     assert bundle["cloud"]["host"].startswith("127.0.0.1:") and bundle["local"]["completion_tokens"] > 0
     assert final.data["text/plain"].startswith("[hybrid_magic] %%compare · %%hybrid would route:")
     assert WIDGET_VIEW in final.data and "Name a colour" not in str(bundle)
+    timeline = bundle["timeline"]  # both sides: the local tokens and the cloud's span, in the bundle and the HTML
+    assert len(timeline["probabilities"]) == bundle["local"]["completion_tokens"]
+    assert "hm-tl-series" in final.data["text/html"] and "cloud (in parallel)" in final.data["text/html"]
     assert shell.user_ns["both"].record.magic == "compare"
     assert len(magics.engine.ledger.runs()) == 2
 

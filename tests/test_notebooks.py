@@ -82,6 +82,9 @@ def test_quickstart_routes_and_cards(quickstart):
     early, _ = provenance(quickstart, "%%hybrid --max-tokens 24 --threshold 0.9")
     assert early["route"] == "cloud" and early["handoff"]["stage"] == "during"
     assert early["local"]["stopped_early"] is True and early["cloud"]["model"] == "default_model"
+    _, early_saved = provenance(quickstart, "%%hybrid --max-tokens 24 --threshold 0.9")
+    assert early["timeline"]["watched"]["threshold"] == 0.9 and early["timeline"]["stop"]["reason"] == "early_handoff"
+    assert "<svg" in early_saved["text/html"] and "hm-tl-threshold" in early_saved["text/html"]
     blocked, data = provenance(quickstart, "%%hybrid --max-tokens 16 --threshold 0.9\nMy key")
     assert blocked["route"] == "local" and blocked["handoff"]["blocked_by"] == "privacy"
     assert "sk-proj" not in json.dumps(blocked)

@@ -154,10 +154,10 @@ def _draw_panel(ax, panel: TimelinePanel) -> None:
                    color="C1", alpha=0.6, label="token probability", zorder=2)
         ax.set_ylim(0, 1.02)
     ax.plot(panel.seconds, [v if v is not None else float("nan") for v in w["series"]], color="C0", lw=1.6,
-            label=f"{w['quantity']}", zorder=3)
+            label=w["quantity"], zorder=3)
     if w["threshold"] is not None:
         ax.axhline(w["threshold"], color="C3", ls="--", lw=1, label=f"threshold {w['threshold']:.2f}")
-    ax.axvline(panel.stop_s, color="k", lw=1, label="local stopped (early) / ended → handoff")
+    ax.axvline(panel.stop_s, color="k", lw=1, label="local stopped → handoff")
     if panel.cloud_s:
         ttft = min(panel.cloud_ttft_s or 0.0, panel.cloud_s)
         ax.axvspan(panel.stop_s, panel.stop_s + ttft, color="C0", alpha=0.08, label="cloud: waiting (TTFT)")
@@ -188,7 +188,7 @@ def plot_timelines(panels: list[TimelinePanel], *, policy: str = "cascade", orac
     fig.suptitle(f"Handoff timelines: items the {policy} policy hands off{_mode_suffix(oracle)}{cloud}", fontsize=10)
     if panels:
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside lower center", ncols=3, fontsize=7, frameon=False)
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(3, cols), fontsize=7, frameon=False)
     else:
         axes.flat[0].set_visible(True)
         axes.flat[0].text(0.5, 0.5, "no item was handed off after local tokens", ha="center", fontsize=9)
