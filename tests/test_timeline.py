@@ -148,6 +148,7 @@ def test_plot_timelines_draws_the_items_the_policy_hands_off():
             recorded([0.9, 0.8, 0.3, 0.2, 0.25, 0.2, 0.1], "falls", cloud)]
     panels = timeline_panels(recs, "cascade", Thresholds(), n=6)
     assert [p.title.split(" · ")[0] for p in panels] == ["unsure", "falls"], "only handed-off items"
+    assert panels[0].title == "unsure · low_confidence (during)"
     assert panels[0].early and panels[0].stop_s == pytest.approx(0.05 + 0.07 * 10), "stops at the 11th token"
     fig = plot_timelines(panels, cols=2)
     axes = [ax for ax in fig.axes if ax.get_visible()]

@@ -138,12 +138,20 @@ def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
         seconds = [float(t.get("t") or 0.0) for t in rec.local["tokens"][:end]]
         cloud = rec.cloud or {}
         panels.append(TimelinePanel(
-            f"{rec.item['id']} · {name} · {'early' if outcome.stop_index is not None else 'after'}",
+            f"{rec.item['id']} · {_reason(outcome.decision)}",
             seconds, [None if e.logprob is None else math.exp(e.logprob) for e in tokens[:end]], watched,
             seconds[-1], outcome.stop_index is not None, cloud.get("seconds"), cloud.get("ttft_s")))
         if len(panels) == n:
             break
     return panels
+
+
+def _reason(decision) -> str:
+    """'low_confidence (during)': the signal the handoff was for, and when it was asked."""
+    from ..router.policy import deciding_signal
+
+    deciding = deciding_signal(decision.signals)
+    return f"{deciding.name if deciding else decision.policy} ({decision.stage})"
 
 
 def _draw_panel(ax, panel: TimelinePanel) -> None:
@@ -163,6 +171,7 @@ def _draw_panel(ax, panel: TimelinePanel) -> None:
         ax.axvspan(panel.stop_s, panel.stop_s + ttft, color="C0", alpha=0.08, label="cloud: waiting (TTFT)")
         ax.axvspan(panel.stop_s + ttft, panel.stop_s + panel.cloud_s, color="C0", alpha=0.22,
                    label="cloud: streaming")
+    ax.set_xlim(left=0)  # the wait before the first local token shows too
     ax.set_title(panel.title, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.25)
