@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import openai
 
+from hybrid_magic.backoff import retry_delay_s
 from hybrid_magic.config import DEFAULT_PRICES
 from hybrid_magic.errors import CloudError
 from hybrid_magic.types import CloudStats, GenerationParams, TokenEvent, Timings
@@ -139,7 +140,7 @@ class CloudClient:
         self.model = model
         self.timeout_s = timeout_s
         self.max_retries = max(0, max_retries)
-        self.backoff_s = backoff_s  # waits backoff_s * 2**attempt before retry attempt+1
+        self.backoff_s = backoff_s  # waits Retry-After, else backoff_s * 2**attempt, before retry attempt+1
         self.prices = DEFAULT_PRICES if prices is None else prices
         self._api_key = api_key or self._placeholder_key()
         self._fallbacks: set[str] = set()
@@ -255,7 +256,7 @@ class CloudClient:
             except openai.OpenAIError as err:
                 if not _is_transient(err) or retries >= self.max_retries:
                     raise self._call_error(err, retries) from err
-                time.sleep(self.backoff_s * 2**retries)
+                time.sleep(retry_delay_s(err, retries, self.backoff_s))  # Retry-After first
                 retries += 1
 
     def _fallback_for(self, err: openai.APIStatusError, kwargs: dict) -> str | None:

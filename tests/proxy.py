@@ -8,6 +8,8 @@
         proxy.delay_s = 3.0           # every answer waits first
         proxy.transform_body = fn     # rewrite each JSON request body before forwarding
         proxy.requests                # [{"method", "path", "body"}] seen so far
+        proxy.error_headers = {"Retry-After": "1"}  # sent with every error answer
+        proxy.max_in_flight           # the most requests it was handling at once
 
 Streamed answers (SSE) are relayed chunk by chunk with chunked transfer encoding,
 so a cut stream is a real protocol error at the client, as a dropped network is.
@@ -37,6 +39,8 @@ class LoopbackProxy:
         self.delay_s = 0.0
         self.transform_body: Callable[[dict], dict] | None = None
         self.requests: list[dict[str, Any]] = []
+        self.error_headers: dict[str, str] = {}
+        self.in_flight = self.max_in_flight = 0
         self._faults: deque[tuple[str, int, str]] = deque()  # (kind, number, message)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -81,7 +85,13 @@ class LoopbackProxy:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.requests.append({"method": method, "path": path, "body": body})
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return body
+
+    def answered(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
 
     def wait_delay(self) -> bool:
         """Waits delay_s; False when the proxy is stopping meanwhile."""
@@ -130,10 +140,16 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        self._handle()
+        self._handle_counted()
 
     def do_POST(self) -> None:
-        self._handle()
+        self._handle_counted()
+
+    def _handle_counted(self) -> None:
+        try:
+            self._handle()
+        finally:
+            self.server.proxy.answered()
 
     def _handle(self) -> None:
         proxy = self.server.proxy
@@ -165,6 +181,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.send_header("Connection", "close")
+        for key, value in self.server.proxy.error_headers.items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
 

@@ -1,11 +1,23 @@
 """The local backend contract: load once, then stream TokenEvents."""
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 from ..models import ResolvedModel
 from ..types import GenerationParams, Message, TokenEvent
+
+
+@dataclass
+class BatchRow:
+    """One finished conversation of `generate_batch`: its events, as `stream` would yield them, and
+    the seconds from the row's start to each event (what a live consumer of `stream` would measure)."""
+
+    index: int  # position in the conversations passed in
+    events: list[TokenEvent]
+    elapsed: list[float]
 
 
 class LocalBackend(ABC):
@@ -36,6 +48,19 @@ class LocalBackend(ABC):
     @abstractmethod
     def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
         """Generate a chat answer token by token."""
+
+    def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams,
+                       batch_size: int = 1) -> Iterator[BatchRow]:
+        """Yield a BatchRow for each conversation as it finishes.
+
+        This default streams them one at a time; in-process backends batch for real.
+        """
+        for index, messages in enumerate(conversations):
+            row, started = BatchRow(index, [], []), time.perf_counter()
+            for event in self.stream(messages, params):
+                row.events.append(event)
+                row.elapsed.append(time.perf_counter() - started)
+            yield row
 
     def supports_tools(self) -> bool:
         """True when the chat template renders a `tools` list."""

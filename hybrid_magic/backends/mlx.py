@@ -58,6 +58,11 @@ class MLXBackend(TemplatedBackend):
         finally:
             responses.close()  # a closed stream computes nothing more
 
+    def _batch_decoder(self, params: GenerationParams, batch_size: int):
+        from .mlx_batch import MLXBatch
+
+        return MLXBatch(self.mlx_model, params=params, batch_size=batch_size, token_stats=_token_stats)
+
 
 def _token_stats(logprobs: mx.array, token: int, shown: int) -> Step:
     if logprobs.dtype != mx.float32:  # bf16/fp16 models: numpy cannot read those buffers

@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from ..types import GenerationParams, Message, TokenEvent
 from ._text import Clock, Step, chat_prompt_ids, events_from_steps, template_mentions_tools, validate
-from .base import LocalBackend
+from .base import BatchRow, LocalBackend
 
 
 class TemplatedBackend(LocalBackend):
@@ -34,12 +34,34 @@ class TemplatedBackend(LocalBackend):
             decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=self._peak_memory_gb,
         )
 
+    def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams,
+                       batch_size: int = 8) -> Iterator[BatchRow]:
+        """Yield a BatchRow as each conversation finishes, up to `batch_size` of them per forward pass.
+
+        Each row's events follow `stream`'s rules (stop strings, EOS, max_tokens) by the same code;
+        its timings count from the moment it joined the batch. batch_size 1 is `stream` itself.
+        """
+        validate(params)
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if batch_size == 1:
+            return super().generate_batch(conversations, params)
+        from .batch import run_batch
+
+        prompts = [chat_prompt_ids(self.tokenizer, messages) for messages in conversations]
+        return run_batch(self._batch_decoder(params, batch_size), prompts, params, decode=self._decode,
+                         eos_ids=self._eos_ids, peak_memory_gb=self._peak_memory_gb)
+
     def _decode(self, ids: list[int]) -> str:
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     @abstractmethod
     def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
         """One runtime step per generated token, until the consumer stops."""
+
+    @abstractmethod
+    def _batch_decoder(self, params: GenerationParams, batch_size: int):
+        """This runtime's `batch.BatchDecoder`."""
 
     @abstractmethod
     def _peak_memory_gb(self) -> float | None:

@@ -58,6 +58,14 @@ class TransformersBackend(TemplatedBackend):
             yield confidence_step(log_softmax(logits), token, params.top_alternatives)
             inputs = torch.tensor([[token]])
 
+    def _batch_decoder(self, params: GenerationParams, batch_size: int):
+        from .transformers_batch import TransformersBatch
+
+        pad_id = self.tokenizer.pad_token_id
+        return TransformersBatch(self.torch_model, cache_kwarg=self._cache_kwarg, params=params,
+                                 batch_size=batch_size, make_chooser=_make_chooser,
+                                 pad_id=min(self._eos_ids) if pad_id is None else pad_id)
+
     @torch.inference_mode()
     def _next_logits(self, inputs: torch.Tensor, cache: DynamicCache) -> np.ndarray:
         """Forward one chunk (the prompt, then one token); the cache grows in place.

@@ -1,0 +1,72 @@
+"""Batched decoding on transformers: left-padded groups sharing one KV cache.
+
+A group of prompts is left-padded to one width, so every row's last prompt token
+sits in the same column and one forward pass gives each row its next-token
+logits. The attention mask hides the padding and position ids count only real
+tokens, so a row sees what it would see alone. A finished row is cut out of the
+cache at once; the next group starts when the last row of this one finishes.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from transformers import DynamicCache
+
+from ..types import GenerationParams
+from ._text import Step, confidence_step, log_softmax
+
+Chooser = Callable[[np.ndarray], int]
+
+
+class TransformersBatch:
+    def __init__(self, torch_model, *, cache_kwarg: str, pad_id: int, params: GenerationParams,
+                 batch_size: int, make_chooser: Callable[[GenerationParams], Chooser]):
+        self._model, self._cache_kwarg, self._pad_id = torch_model, cache_kwarg, pad_id
+        self._params, self._batch_size, self._make_chooser = params, batch_size, make_chooser
+        self._rows: list[int] = []
+
+    def room(self) -> int:
+        return 0 if self._rows else self._batch_size
+
+    def admit(self, rows: Sequence[tuple[int, list[int]]]) -> None:
+        width = max(len(ids) for _, ids in rows)
+        self._rows = [row for row, _ in rows]
+        self._choosers = [self._make_chooser(self._params) for _ in rows]
+        self._inputs = torch.tensor([[self._pad_id] * (width - len(ids)) + ids for _, ids in rows])
+        self._mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for _, ids in rows])
+        self._positions = (self._mask.cumsum(-1) - 1).clamp(min=0)
+        self._cache = DynamicCache(config=self._model.config)
+
+    def step(self) -> list[tuple[int, Step]]:
+        if not self._rows:
+            return []
+        logits = self._next_logits()
+        shown = self._params.top_alternatives
+        steps = [confidence_step(log_softmax(row_logits), choose(row_logits), shown)
+                 for choose, row_logits in zip(self._choosers, logits)]
+        self._inputs = torch.tensor([[step[0]] for step in steps])
+        self._mask = torch.cat([self._mask, torch.ones(len(steps), 1, dtype=self._mask.dtype)], dim=-1)
+        self._positions = self._positions[:, -1:] + 1
+        return list(zip(self._rows, steps))
+
+    def drop(self, rows: Sequence[int]) -> None:
+        if not rows:
+            return
+        gone = set(rows)
+        keep = [i for i, row in enumerate(self._rows) if row not in gone]
+        self._rows = [self._rows[i] for i in keep]
+        self._choosers = [self._choosers[i] for i in keep]
+        if keep:
+            index = torch.tensor(keep)
+            self._inputs, self._mask = self._inputs[index], self._mask[index]
+            self._positions = self._positions[index]
+            self._cache.batch_select_indices(index)
+
+    @torch.inference_mode()
+    def _next_logits(self) -> np.ndarray:
+        """Every active row's next-token logits, shape (rows, vocabulary), as numpy."""
+        out = self._model(input_ids=self._inputs, attention_mask=self._mask, position_ids=self._positions,
+                          **{self._cache_kwarg: self._cache}, use_cache=True, logits_to_keep=1)
+        return out.logits[:, -1].float().numpy()
