@@ -75,13 +75,17 @@ def test_prebuilt_extension_is_complete(built_extension: Path) -> None:
 
 
 @pytest.mark.slow
-def test_jupyterlab_shows_saved_and_live_provenance(built_extension: Path) -> None:
+def test_jupyterlab_shows_saved_and_live_provenance(built_extension: Path, tmp_path: Path) -> None:
     env_timeout = int(os.environ.get("HYBRID_MAGIC_BROWSER_TIMEOUT_S", "600"))
     result = _run(["node", "ui-tests/lab.test.mjs"], timeout=env_timeout)
     assert result.returncode == 0, _tail(result)
     assert "saved notebook: OK" in result.stdout
     assert "live %%local run: OK" in result.stdout
     assert (ROOT / "tests" / "artifacts" / "lab" / "saved-dark.png").is_file()
+    from cards import CARDS, side_by_side  # the lab card beside the widget and HTML cards (test_card_design)
+
+    assert (CARDS / "lab-light.png").is_file() and (CARDS / "lab-dark.png").is_file()
+    assert side_by_side(tmp_path).is_file()
 
 
 def _load_ext_output(shell) -> str:

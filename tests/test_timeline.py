@@ -87,6 +87,8 @@ def test_local_run_without_signals_has_no_threshold_and_backend_without_logprobs
     record.decision, record.cloud = Decision("local", False, False, None, (), "local-only"), None
     root = parse(timeline_svg(provenance_bundle(record)))
     assert by_class(root, "hm-tl-series") and not by_class(root, "hm-tl-threshold")
+    assert "rolling mean token probability over 8 tokens" in "".join(root.itertext())
+    assert "low_confidence" not in "".join(root.itertext()), "nothing decided a local run"
     assert not by_class(root, "hm-tl-cloudSpan")
     record.tokens = [TokenEvent(f"w{i}", i) for i in range(3)]
     root = parse(timeline_svg(provenance_bundle(record)))

@@ -165,7 +165,8 @@ def _heading(watched: dict | None) -> str:
         return "token probability (no watched signal)"
     unit = f", {watched['unit']}" if watched["unit"] else ""
     window = f" over {watched['window']} tokens" if watched["signal"] != "repetition" else ""
-    return f"{watched['signal']}: {watched['quantity']}{window}{unit}"
+    named = f"{watched['signal']}: " if watched.get("threshold") is not None else ""  # nothing decided a local run
+    return f"{named}{watched['quantity']}{window}{unit}"
 
 
 def timeline_svg(bundle: dict) -> str:

@@ -177,7 +177,8 @@ export function heading(watched: Watched | null): string {
   }
   const unit = watched.unit ? `, ${watched.unit}` : '';
   const window = watched.signal !== 'repetition' && watched.window !== null ? ` over ${watched.window} tokens` : '';
-  return `${watched.signal}: ${watched.quantity}${window}${unit}`;
+  const named = watched.threshold !== null ? `${watched.signal}: ` : ''; // nothing decided a local run
+  return `${named}${watched.quantity}${window}${unit}`;
 }
 
 /** Every shape of the picture, in drawing order; [] when the run has no local tokens. */

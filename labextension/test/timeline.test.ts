@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunBundle, parseRunBundle, parseTimeline } from '../src/provenance';
-import { Shape, pointTitle, ticks, timelineShapes } from '../src/timeline';
+import { Shape, heading, pointTitle, ticks, timelineShapes } from '../src/timeline';
 import { CLOUD_RUN, LOCAL_RUN } from './fixtures';
 
 function bundle(raw: unknown): RunBundle {
@@ -57,4 +57,11 @@ test('hovering a point names the token, its time and its probability', () => {
   assert.equal(pointTitle(tl, tl.watched, 1), 'token 2 · 0.27 s · p = 0.350 · rolling mean token probability 0.45');
   assert.deepEqual(ticks(14), [0, 3, 6, 9, 13]);
   assert.deepEqual(ticks(1), [0]);
+});
+
+test('the heading names the signal only when a threshold decided', () => {
+  const tl = bundle(CLOUD_RUN).timeline;
+  assert.ok(tl !== null && tl.watched !== null);
+  assert.equal(heading(tl.watched), 'low_confidence: rolling mean token probability over 8 tokens');
+  assert.equal(heading({ ...tl.watched, threshold: null }), 'rolling mean token probability over 8 tokens');
 });
