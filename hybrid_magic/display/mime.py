@@ -10,7 +10,7 @@ from typing import Any
 
 import math
 
-from ..router import signals as sig
+from ..router import policy, signals as sig
 from ..router.policy import deciding_signal
 from ..types import RunRecord, Signal, TokenEvent
 
@@ -75,7 +75,7 @@ WATCHED = {
 
 def watched_signal(signals) -> Signal | None:
     """The signal the timeline plots: the deciding one when it has a series, else low_confidence."""
-    deciding = deciding_signal(signals)
+    deciding = policy.deciding_signal(signals)
     if deciding is not None and deciding.name in WATCHED:
         return deciding
     return next((s for s in signals if s.name == "low_confidence"), None)
