@@ -80,6 +80,7 @@ def test_svg_draws_series_threshold_stop_and_cloud_span_with_a_hover_per_token()
     assert "stopped early → handoff" in "".join(root.itertext())
     assert by_class(root, "hm-tl-cloudWait") and by_class(root, "hm-tl-cloudSpan")
     assert "TTFT 0.40 s" in "".join(root.itertext())
+    assert "seconds since the local call, estimated" in "".join(root.itertext()), "estimated times say so"
 
 
 def test_local_run_without_signals_has_no_threshold_and_backend_without_logprobs_says_so():

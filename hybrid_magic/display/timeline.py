@@ -76,8 +76,14 @@ def _axes(box, x, y, lo, hi, tl: dict) -> str:
     for i in _ticks(n):
         parts.append(_text(x(i), box["y1"] + 12, str(i + 1), "hm-tl-label", "middle"))
         parts.append(_text(x(i), box["y1"] + 23, f"{tl['elapsed_s'][i]:.2f}s", "hm-tl-muted", "middle"))
-    parts.append(_text(box["x0"], box["y1"] + 35, "local tokens (seconds since the local call)", "hm-tl-muted"))
+    parts.append(_text(box["x0"], box["y1"] + 35, axis_label(tl), "hm-tl-muted"))
     return "".join(parts)
+
+
+def axis_label(tl: dict) -> str:
+    """Says when the seconds are estimated (TTFT and the mean decode rate) rather than measured."""
+    estimated = str(tl.get("elapsed", "")).startswith("estimated")
+    return f"local tokens (seconds since the local call{', estimated' if estimated else ''})"
 
 
 def _title(tl: dict, watched: dict | None, i: int) -> str:

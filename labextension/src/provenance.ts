@@ -65,6 +65,8 @@ export interface Watched {
 export interface Timeline {
   probabilities: Array<number | null>;
   elapsed_s: number[];
+  /** How elapsed_s was obtained, e.g. "estimated from TTFT and the mean decode rate". */
+  elapsed: string;
   watched: Watched | null;
   stop: { index: number; reason: string; early: boolean };
 }
@@ -203,6 +205,7 @@ export function parseTimeline(raw: unknown): Timeline | null {
   return {
     probabilities,
     elapsed_s: elapsed as number[],
+    elapsed: text(raw.elapsed),
     watched: parseWatched(raw.watched, n),
     stop: { index: Math.floor(index), reason: text(raw.stop.reason, 'stop'), early: raw.stop.early === true }
   };

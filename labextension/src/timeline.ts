@@ -79,8 +79,13 @@ function axes(box: Box, x: (i: number) => number, y: (v: number) => number, lo: 
     shapes.push(label(x(i), box.y1 + 12, String(i + 1), 'hm-tl-label', 'middle'));
     shapes.push(label(x(i), box.y1 + 23, `${tl.elapsed_s[i].toFixed(2)}s`, 'hm-tl-muted', 'middle'));
   }
-  shapes.push(label(box.x0, box.y1 + 35, 'local tokens (seconds since the local call)', 'hm-tl-muted'));
+  shapes.push(label(box.x0, box.y1 + 35, axisLabel(tl), 'hm-tl-muted'));
   return shapes;
+}
+
+/** Says when the seconds are estimated (TTFT and the mean decode rate) rather than measured. */
+export function axisLabel(tl: Timeline): string {
+  return `local tokens (seconds since the local call${tl.elapsed.startsWith('estimated') ? ', estimated' : ''})`;
 }
 
 export function pointTitle(tl: Timeline, watched: Watched | null, i: number): string {

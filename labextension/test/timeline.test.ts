@@ -49,6 +49,7 @@ test('series, threshold line, stop marker and cloud span sit where the Python dr
   assert.match(words, /stopped early → handoff/);
   assert.match(words, /threshold 0\.50/);
   assert.match(words, /TTFT 0\.40 s/);
+  assert.match(words, /seconds since the local call, estimated/);
 });
 
 test('hovering a point names the token, its time and its probability', () => {
