@@ -19,8 +19,10 @@ import math
 from hybrid_magic.display.session import show_card
 from hybrid_magic.types import CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
 probs = [0.95, 0.9, 0.97, 0.8, 0.7, 0.6, 0.4, 0.35, 0.3, 0.5, 0.2, 0.25, 0.3, 0.28]
-low = Signal("low_confidence", "during", 0.36, 0.5, True, "Mean token probability over the last 8 tokens was 0.36, below 0.50.")
-calm = Signal("high_entropy", "during", 1.2, 3.0, False, "Mean token entropy over the last 8 tokens was 1.20 nats, at or below 3.00.")
+low = Signal("low_confidence", "during", 0.36, 0.5, True,
+             "Mean token probability over the last 8 tokens was 0.36, below 0.50.")
+calm = Signal("high_entropy", "during", 1.2, 3.0, False,
+              "Mean token entropy over the last 8 tokens was 1.20 nats, at or below 3.00.")
 record = RunRecord("hybrid", Decision("cloud", True, True, None, (low, calm), "cascade", 0.36, "during"),
                    LocalStats("transformers", "smollm2-135m", 9, 14, 0.2, 12.0, 1.3, stopped_early=True,
                               finish_reason="early_handoff"),

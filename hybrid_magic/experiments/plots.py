@@ -14,7 +14,8 @@ from typing import Any
 from .metrics import ORACLE_LABEL
 
 # baselines in greys with their own markers, so the routers under study keep the colours
-_BASELINE_STYLE = {"always-local": {"marker": "s", "color": "#2e7d32"}, "always-cloud": {"marker": "D", "color": "#212121"},
+_BASELINE_STYLE = {"always-local": {"marker": "s", "color": "#2e7d32"},
+                   "always-cloud": {"marker": "D", "color": "#212121"},
                    "random": {"marker": "x", "color": "#9e9e9e", "ls": ":"},
                    "length": {"marker": "^", "color": "#757575", "ls": "--"}}
 
