@@ -12,9 +12,12 @@ from ._lab import _jupyter_labextension_paths  # noqa: E402  (jupyter labextensi
 
 def load_ipython_extension(ipython) -> None:
     from ._lab import lab_extension_problem
+    from .cells import keep_empty_body
     from .magics import HybridMagics
 
     ipython.register_magics(HybridMagics(shell=ipython))
+    if keep_empty_body not in ipython.input_transformers_cleanup:  # our message for an empty cell
+        ipython.input_transformers_cleanup.append(keep_empty_body)
     problem = lab_extension_problem()
     if problem:
         print(problem)

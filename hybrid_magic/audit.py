@@ -50,7 +50,10 @@ def since_timestamp(text: str, now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     span = _SPAN.match(text.strip().lower())
     if span:
-        moment = now - timedelta(**{_UNITS[span[2]]: int(span[1])})
+        try:
+            moment = now - timedelta(**{_UNITS[span[2]]: int(span[1])})
+        except OverflowError:  # 99999999d reaches before year 1
+            raise UsageError(f"--since {text!r} reaches back too far: use --all for everything.") from None
     else:
         try:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
@@ -72,7 +75,14 @@ def export_rows(rows: list[dict[str, Any]], path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".json", ".csv"):
         raise UsageError(f"--export writes .json or .csv files, not {path.name!r}.")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is made
+        return _write_rows(rows, path, suffix)
+    except OSError as error:
+        raise UsageError(f"--export: cannot write {str(path)!r} ({error.strerror or error}).") from None
+
+
+def _write_rows(rows: list[dict[str, Any]], path: Path, suffix: str) -> Path:
     if suffix == ".json":
         path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
         return path

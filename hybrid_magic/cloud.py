@@ -6,16 +6,16 @@ can act on and that never contains the key.
 """
 from __future__ import annotations
 
-import importlib
 import ipaddress
 import time
-from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit
 
 import openai
 
 from hybrid_magic.backoff import retry_delay_s
+from hybrid_magic.cloud_stream import (MALFORMED_ERRORS, TIMEOUT_ERRORS, TRANSPORT_ERRORS, Deadline,
+                                       MalformedStream, StreamTally)
 from hybrid_magic.config import DEFAULT_PRICES
 from hybrid_magic.errors import CloudError
 from hybrid_magic.types import CloudStats, GenerationParams, TokenEvent, Timings
@@ -24,21 +24,7 @@ NO_KEY_MESSAGE = "No OpenAI API key: set OPENAI_API_KEY (or point OPENAI_BASE_UR
 BAD_KEY_MESSAGE = "The cloud rejected the API key (401): check OPENAI_API_KEY."
 LOCAL_PLACEHOLDER_KEY = "local-server-accepts-any-key"  # loopback servers ignore the key
 TIMEOUT_HINT = "raise %config HybridMagics.cloud_timeout_s or try again"
-
-
-def _http_error_classes(attribute: str) -> tuple[type[BaseException], ...]:
-    """The SDK's HTTP library (httpx2 in openai>=3, httpx before) leaks its own errors mid-stream."""
-    found = []
-    for name in ("httpx2", "httpx"):
-        try:
-            found.append(getattr(importlib.import_module(name), attribute))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(found)
-
-
-_TRANSPORT_ERRORS = _http_error_classes("HTTPError") + _http_error_classes("StreamError")
-_TIMEOUT_ERRORS = _http_error_classes("TimeoutException")
+DEADLINE_HINT = "raise %config HybridMagics.cloud_deadline_s or try again"
 
 
 def _drop(*keys: str) -> Callable[[dict], dict]:
@@ -83,62 +69,16 @@ def match_price(model: str, prices: dict[str, list[float]]) -> list[float] | Non
     return prices[max(prefixes, key=len)] if prefixes else None
 
 
-@dataclass
-class _StreamTally:
-    """What one stream has seen so far; turns into the final event and CloudStats."""
-
-    started: float
-    first_token_at: float | None = None
-    content_events: int = 0
-    finish_reason: str | None = None
-    usage: Any = None
-
-    def take(self, chunk: Any) -> TokenEvent | None:
-        if getattr(chunk, "usage", None) is not None:
-            self.usage = chunk.usage
-        if not chunk.choices:
-            return None
-        choice = chunk.choices[0]
-        self.finish_reason = choice.finish_reason or self.finish_reason
-        event = _token_event(choice)
-        if event is not None:
-            self.content_events += 1
-            self.first_token_at = self.first_token_at or time.perf_counter()
-        return event
-
-    def timings(self) -> Timings:
-        ended = time.perf_counter()
-        prompt = getattr(self.usage, "prompt_tokens", None) or 0
-        completion = getattr(self.usage, "completion_tokens", None) or self.content_events
-        first = self.first_token_at or ended
-        decode_s = ended - first
-        rate = (completion - 1) / decode_s if completion > 1 and decode_s > 0 else 0.0
-        return Timings(prompt, completion, first - self.started, rate, ended - self.started)
-
-
-def _token_event(choice: Any) -> TokenEvent | None:
-    text = choice.delta.content if choice.delta is not None else None
-    if not text:
-        return None
-    entries = (choice.logprobs.content or []) if choice.logprobs is not None else []
-    if not entries:
-        return TokenEvent(text=text)
-    # One entry per token; a delta that carries several gets their joint logprob.
-    logprob = sum(entry.logprob for entry in entries)
-    top = tuple((alt.token, alt.logprob) for alt in (entries[0].top_logprobs or []))
-    # Entropy stays None: a server gives at most ~20 alternatives, not the distribution.
-    return TokenEvent(text=text, logprob=logprob, top_logprobs=top)
-
-
 class CloudClient:
     """Streams chat completions from an OpenAI-compatible server, with retries, usage and cost."""
 
     def __init__(self, base_url: str, api_key: str | None, model: str, *, timeout_s: float = 60.0,
                  max_retries: int = 2, prices: dict[str, list[float]] | None = None,
-                 backoff_s: float = 0.5) -> None:
+                 backoff_s: float = 0.5, deadline_s: float = 300.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
-        self.timeout_s = timeout_s
+        self.timeout_s = timeout_s  # between two bytes (the SDK's read timeout)
+        self.deadline_s = deadline_s  # the whole request, however the server trickles (0 = none)
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s  # waits Retry-After, else backoff_s * 2**attempt, before retry attempt+1
         self.prices = DEFAULT_PRICES if prices is None else prices
@@ -192,28 +132,39 @@ class CloudClient:
     # --- streaming ----------------------------------------------------------
 
     def stream(self, messages: list[dict], params: GenerationParams) -> Iterator[TokenEvent]:
-        tally = _StreamTally(started=time.perf_counter())
+        """Token events, then a final one; stops reading at params.max_tokens whatever the server does."""
+        tally = StreamTally(started=time.perf_counter())
         self._stats = CloudStats(model=self.model, host=self.host)
         response = self._open_stream(self._request(messages, params))
+        deadline = Deadline(self.deadline_s - (time.perf_counter() - tally.started), response.close)
         try:
             for chunk in response:
                 event = tally.take(chunk)
+                if event is not None and tally.content_events > params.max_tokens:  # it ignores max_tokens
+                    tally.content_events, tally.finish_reason = params.max_tokens, "length"
+                    break
                 if event is not None:
                     yield event
-        except (openai.OpenAIError, *_TRANSPORT_ERRORS) as err:
-            raise self._stream_error(err, tally.content_events) from err
-        except KeyboardInterrupt:
+                if deadline.expired:
+                    raise self._deadline_error(tally)
+        except (openai.OpenAIError, MalformedStream, *MALFORMED_ERRORS, *TRANSPORT_ERRORS) as err:
+            self._record(tally, "error")
+            raise self._deadline_error(tally) if deadline.expired else self._stream_error(err, tally) from err
+        except (KeyboardInterrupt, GeneratorExit):
             self._record(tally, "interrupted")  # partial stats for the ledger; the engine handles Ctrl-C
             raise
         finally:
+            deadline.cancel()
             response.close()
         if tally.finish_reason is None:
-            raise self._fail(f"The cloud stream from {self.host} ended before it finished "
-                             f"(after {tally.content_events} tokens): try again.")
+            self._record(tally, "error")
+            raise self._deadline_error(tally) if deadline.expired else self._fail(
+                f"The cloud stream from {self.host} ended before it finished "
+                f"(after {tally.content_events} tokens): try again.")
         timings = self._record(tally, tally.finish_reason)
         yield TokenEvent(text="", finish_reason=tally.finish_reason, timings=timings)
 
-    def _record(self, tally: _StreamTally, finish_reason: str) -> Timings:
+    def _record(self, tally: StreamTally, finish_reason: str) -> Timings:
         timings = tally.timings()
         self._stats = CloudStats(
             model=self.model, host=self.host, prompt_tokens=timings.prompt_tokens,
@@ -299,12 +250,20 @@ class CloudClient:
             return self._fail(f"The cloud server failed ({status}) after {retries} retries: try again later.")
         return self._fail(messages.get(status) or f"The cloud rejected the request ({status}): {_detail(err)}")
 
-    def _stream_error(self, err: BaseException, tokens: int) -> CloudError:
-        if isinstance(err, _TIMEOUT_ERRORS):
+    def _stream_error(self, err: BaseException, tally: StreamTally) -> CloudError:
+        tokens = tally.content_events
+        if isinstance(err, (openai.APITimeoutError, *TIMEOUT_ERRORS)):
             return self._fail(f"The cloud stream timed out after {self.timeout_s:g}s "
                               f"({tokens} tokens in): {TIMEOUT_HINT}.")
+        if isinstance(err, (MalformedStream, *MALFORMED_ERRORS)):
+            return self._fail(f"The cloud stream from {self.host} was malformed after {tokens} tokens "
+                              f"({_detail(err)}): the server does not speak the OpenAI chat API.")
         return self._fail(f"The cloud stream from {self.host} broke after {tokens} tokens "
                           f"({type(err).__name__}: {_detail(err)}): try again.")
+
+    def _deadline_error(self, tally: StreamTally) -> CloudError:
+        return self._fail(f"The cloud answer from {self.host} did not finish within cloud_deadline_s="
+                          f"{self.deadline_s:g}s ({tally.content_events} tokens in): {DEADLINE_HINT}.")
 
 
 def _is_transient(err: openai.OpenAIError) -> bool:

@@ -7,10 +7,11 @@ variables give the defaults and are read here only.
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
-from traitlets import Bool, Dict, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
 # USD per 1M tokens: (input, output). Users extend or override it with
@@ -37,6 +38,31 @@ def home_dir() -> Path:
     return Path(_env("HYBRID_MAGIC_HOME", str(Path.home() / ".cache" / "hybrid_magic")))
 
 
+def _finite(low: float, high: float = math.inf, *, low_open: bool = False):
+    def check(value) -> bool:
+        return math.isfinite(value) and (value > low if low_open else value >= low) and value <= high
+    return check
+
+
+# Setting -> (check, what it must be). Checked when the value is set (%config, a profile, code),
+# so a bad value is refused there, naming the setting, rather than failing a later cell.
+SETTING_RULES: dict[str, tuple] = {
+    "max_tokens": (_finite(1), "at least 1"),
+    "temperature": (_finite(0), "a finite number >= 0"),
+    "top_p": (_finite(0, 1, low_open=True), "in (0, 1]"),
+    "stream_interval_s": (_finite(0), "a finite number of seconds >= 0"),
+    "cloud_timeout_s": (_finite(0, low_open=True), "a finite number of seconds > 0"),
+    "cloud_deadline_s": (_finite(0), "a finite number of seconds >= 0 (0 = no limit)"),
+    "cloud_max_retries": (_finite(0), ">= 0"),
+    "threshold": (_finite(0, 1), "between 0 and 1 (a mean token probability)"),
+    "entropy_threshold": (_finite(0), "a finite number >= 0"),
+    "min_tokens": (_finite(0), ">= 0"),
+    "window": (_finite(1), "at least 1"),
+    "context_budget": (_finite(0), ">= 0 (0 = the model's own)"),
+    "budget_usd": (_finite(0), "a finite number of USD >= 0 (0 = unlimited)"),
+}
+
+
 class HybridSettings(Configurable):
     # local side
     local_model = Unicode(help="Local model: alias, HF folder, GGUF file or hub id.").tag(config=True)
@@ -50,7 +76,10 @@ class HybridSettings(Configurable):
     # cloud side
     cloud_model = Unicode(help="Cloud model name.").tag(config=True)
     cloud_base_url = Unicode(help="OpenAI-compatible base URL.").tag(config=True)
-    cloud_timeout_s = Float(60.0).tag(config=True)
+    cloud_timeout_s = Float(60.0, help="Seconds the cloud may stay silent (connect, or between two bytes).").tag(
+        config=True)
+    cloud_deadline_s = Float(300.0, help="Seconds one whole cloud request may take, keep-alives and all "
+                             "(0 = no limit).").tag(config=True)
     cloud_max_retries = Int(2).tag(config=True)
     prices = Dict(help="USD per 1M tokens, model -> [input, output].").tag(config=True)
 
@@ -73,6 +102,14 @@ class HybridSettings(Configurable):
 
     # storage
     ledger_path = Unicode(help="SQLite run ledger.").tag(config=True)
+
+    @validate(*SETTING_RULES)
+    def _check_setting(self, proposal):
+        name, value = proposal["trait"].name, proposal["value"]
+        valid, expected = SETTING_RULES[name]
+        if not valid(value):
+            raise TraitError(f"hybrid_magic: HybridMagics.{name} must be {expected}, not {value!r}.")
+        return value
 
     @default("local_model")
     def _default_local_model(self) -> str:

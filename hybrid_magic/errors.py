@@ -30,3 +30,7 @@ class CloudError(HybridError):
 
 class BudgetExceededError(HybridError):
     """A cloud call would exceed the session budget."""
+
+
+class LedgerError(HybridError):
+    """The ledger could not be read (history, status, audit); runs and answers go on."""

@@ -89,7 +89,8 @@ class Cascade:
         s = self.settings
         try:
             return CloudClient(s.cloud_base_url, s.api_key(), self.request.cloud_model or s.cloud_model,
-                               timeout_s=s.cloud_timeout_s, max_retries=s.cloud_max_retries, prices=s.prices)
+                               timeout_s=s.cloud_timeout_s, max_retries=s.cloud_max_retries, prices=s.prices,
+                               deadline_s=s.cloud_deadline_s)
         except CloudError as error:
             return error
 
@@ -171,6 +172,8 @@ class Cascade:
     def _log_request(self, cloud: CloudClient, outgoing, stats: CloudStats | None, error: str | None) -> None:
         detect = self.settings.detect_pii
         stored = [{"role": m["role"], "content": redact(m["content"], detect_pii=detect)} for m in outgoing]
+        if error is None and stats is not None and stats.finish_reason == "interrupted":
+            error = "interrupted before the answer finished"  # the request's real outcome: not ok
         self.cloud_request_ids.append(self.engine.ledger.record_cloud_request(
             run_id=None, host=cloud.host, model=cloud.model, messages=stored,
             prompt_tokens=stats and stats.prompt_tokens, completion_tokens=stats and stats.completion_tokens,

@@ -2,7 +2,9 @@
 
 Schema changes are appended to MIGRATIONS and never edited, so an old ledger
 upgrades in place. Prompts are stored for replay with detected secrets
-redacted; answers and keys never are.
+redacted; answers and keys never are. The ledger never costs an answer: see
+ledger_open.py for a busy, corrupt or unwritable file; a write that still fails
+is skipped with one line, and a failed read is a one-line LedgerError.
 """
 from __future__ import annotations
 
@@ -13,8 +15,10 @@ import uuid
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
+from .errors import LedgerError
+from .ledger_open import open_ledger, warn
 from .router.policy import deciding_signal
 from .types import RunRecord
 
@@ -93,23 +97,42 @@ def reason_of(record: RunRecord) -> str:
     return "local answer accepted" if record.magic != "local" else "local"
 
 
+T = TypeVar("T")
+
+
 class Ledger:
     def __init__(self, path: str | Path, session: str | None = None):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.session = session or uuid.uuid4().hex[:12]
         self._lock = threading.Lock()  # %%compare writes from two threads
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._migrate()
+        self._db, self.location = open_ledger(self.path, lambda db: apply_migrations(db, MIGRATIONS))
+        self._write_failed = False
 
-    def _migrate(self) -> None:
-        apply_migrations(self._db, MIGRATIONS)
+    def _read(self, action: Callable[[], T]) -> T:
+        with self._lock:
+            try:
+                return action()
+            except sqlite3.Error as error:
+                raise LedgerError(f"cannot read the ledger {self.location} ({error}).") from None
+
+    def _write(self, action: Callable[[], T]) -> T | None:
+        """A write that fails (still locked after the busy timeout, disk full, file gone) skips the
+        record and says so once: the answer matters more than its history."""
+        with self._lock:
+            try:
+                with self._db:
+                    return action()
+            except sqlite3.Error as error:
+                if not self._write_failed:
+                    warn(f"cannot write the ledger {self.location} ({error}): this run is not recorded.")
+                self._write_failed = True
+                return None
 
     def close(self) -> None:
         self._db.close()
 
-    def record_run(self, record: RunRecord, *, prompt_redacted: str, all_cloud_cost_usd: float | None) -> int:
+    def record_run(self, record: RunRecord, *, prompt_redacted: str,
+                   all_cloud_cost_usd: float | None) -> int | None:
         d, local, cloud = record.decision, record.local, record.cloud
         row = {
             "session": self.session, "started_at": record.started_at, "magic": record.magic,
@@ -133,37 +156,37 @@ class Ledger:
 
     def record_cloud_request(self, *, run_id: int | None, host: str, model: str, messages: list[dict],
                              prompt_tokens: int | None, completion_tokens: int | None,
-                             cost_usd: float | None, ok: bool, error: str | None) -> int:
+                             cost_usd: float | None, ok: bool, error: str | None) -> int | None:
         row = {"run_id": run_id, "session": self.session, "sent_at": utc_now(), "host": host, "model": model,
                "messages_json": json.dumps(messages), "prompt_tokens": prompt_tokens,
                "completion_tokens": completion_tokens, "cost_usd": cost_usd, "ok": int(ok), "error": error}
         return self._insert("cloud_requests", row)
 
-    def link_cloud_requests(self, run_id: int, request_ids: list[int]) -> None:
-        with self._lock, self._db:
-            self._db.executemany("UPDATE cloud_requests SET run_id = ? WHERE id = ?",
-                                 [(run_id, rid) for rid in request_ids])
+    def link_cloud_requests(self, run_id: int | None, request_ids: list[int | None]) -> None:
+        pairs = [(run_id, rid) for rid in request_ids if rid is not None]
+        if run_id is not None and pairs:
+            self._write(lambda: self._db.executemany("UPDATE cloud_requests SET run_id = ? WHERE id = ?", pairs))
 
-    def _insert(self, table: str, row: dict[str, Any]) -> int:
+    def _insert(self, table: str, row: dict[str, Any]) -> int | None:
+        """The new row's id, or None when it could not be written."""
         columns = ", ".join(row)
         marks = ", ".join("?" for _ in row)
-        with self._lock, self._db:
-            cursor = self._db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values()))
-        return int(cursor.lastrowid)
+        cursor = self._write(lambda: self._db.execute(f"INSERT INTO {table} ({columns}) VALUES ({marks})",
+                                                      list(row.values())))
+        return None if cursor is None else int(cursor.lastrowid)
 
-    def set_vote(self, run_id: int, vote: str) -> None:
+    def set_vote(self, run_id: int | None, vote: str) -> None:
         if vote not in ("local", "cloud", "tie"):
             raise ValueError(f"vote must be local, cloud or tie, not {vote!r}")
-        with self._lock, self._db:
-            self._db.execute("UPDATE runs SET vote = ? WHERE id = ?", (vote, run_id))
+        if run_id is not None:
+            self._write(lambda: self._db.execute("UPDATE runs SET vote = ? WHERE id = ?", (vote, run_id)))
 
     def runs(self, *, session_only: bool = True, limit: int | None = None) -> list[dict[str, Any]]:
         query = "SELECT * FROM runs" + (" WHERE session = ?" if session_only else "") + " ORDER BY id DESC"
         params: tuple = (self.session,) if session_only else ()
         if limit:
             query += f" LIMIT {int(limit)}"
-        with self._lock:
-            return [dict(r) for r in self._db.execute(query, params)]
+        return self._read(lambda: [dict(r) for r in self._db.execute(query, params)])
 
     def cloud_requests(self, *, since: str | None = None, session_only: bool = False) -> list[dict[str, Any]]:
         clauses, params = [], []
@@ -174,14 +197,12 @@ class Ledger:
             clauses.append("session = ?")
             params.append(self.session)
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        with self._lock:
-            rows = self._db.execute(f"SELECT * FROM cloud_requests{where} ORDER BY id", params)
-            return [dict(r) for r in rows]
+        return self._read(lambda: [dict(r) for r in self._db.execute(
+            f"SELECT * FROM cloud_requests{where} ORDER BY id", params)])
 
     def session_spend(self) -> float:
-        with self._lock:
-            row = self._db.execute("SELECT COALESCE(SUM(cost_usd), 0) FROM cloud_requests WHERE session = ?",
-                                   (self.session,)).fetchone()
+        row = self._read(lambda: self._db.execute(
+            "SELECT COALESCE(SUM(cost_usd), 0) FROM cloud_requests WHERE session = ?", (self.session,)).fetchone())
         return float(row[0])
 
     def totals(self, runs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -202,13 +223,12 @@ class Ledger:
         }
 
     def get_setting(self, key: str, default: str | None = None) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        row = self._read(lambda: self._db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone())
         return row[0] if row else default
 
     def set_setting(self, key: str, value: str) -> None:
-        with self._lock, self._db:
-            self._db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)", (key, value))
+        self._write(lambda: self._db.execute("INSERT OR REPLACE INTO settings (key, value) VALUES (?, ?)",
+                                             (key, value)))
 
     def reset_session(self) -> None:
         """Start a new session: totals and budget count from zero; old rows stay for research."""

@@ -1,16 +1,19 @@
 """The magics: parse options into a Request, call the engine, display. Nothing else."""
 from __future__ import annotations
 
+import keyword
+import math
+import shlex
 import sys
 from dataclasses import dataclass, field
 
 from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 
 from .config import HybridSettings
 from .errors import HybridError, UsageError
-from .interpolate import interpolate
+from .interpolate import encodable, interpolate
 from .types import FORMATS, GenerationParams, Request, RunRecord
 
 LOCAL_ARGS = [
@@ -132,7 +135,12 @@ class HybridMagics(HybridSettings, Magics):
         raise UsageError("%local as a line magic takes only `reset`; use %%local for a prompt.")
 
     def _run_cell(self, magic: str, func, line: str, cell: str):
-        args = parse_argstring(func, line)
+        try:  # shell quoting, as in %hybrid subcommands: --system "Be brief" is `Be brief`
+            args = func.parser.parse_args(shlex.split(line))
+        except ValueError as error:  # an unclosed quote
+            raise UsageError(f"Cannot read the options {line.strip()!r}: {error}.") from None
+        if args.out is not None and not (args.out.isidentifier() and not keyword.iskeyword(args.out)):
+            raise UsageError(f"--out takes a Python variable name, not {args.out!r}.")
         request = self.build_request(magic, args, cell)
         from .display.session import show_run
 
@@ -147,12 +155,14 @@ class HybridMagics(HybridSettings, Magics):
         return None
 
     def build_request(self, magic: str, args, cell: str) -> Request:
-        prompt = cell if args.no_interpolate else interpolate(cell, self.shell.user_ns)
+        prompt = encodable(cell if args.no_interpolate else interpolate(cell, self.shell.user_ns), "cell")
+        encodable(args.system or "", "--system")
         if not prompt.strip():
             raise UsageError(f"The %%{magic} cell is empty: write a prompt below the magic line.")
         params = GenerationParams(
             max_tokens=_check(args.max_tokens, self.max_tokens, "--max-tokens", lambda v: v >= 1, "at least 1"),
-            temperature=_check(args.temperature, self.temperature, "--temperature", lambda v: v >= 0, ">= 0"),
+            temperature=_check(args.temperature, self.temperature, "--temperature",
+                               lambda v: math.isfinite(v) and v >= 0, ">= 0 and finite"),
             top_p=_check(args.top_p, self.top_p, "--top-p", lambda v: 0 < v <= 1, "in (0, 1]"),
             seed=args.seed, stop=tuple(args.stop),
         )
@@ -168,8 +178,10 @@ class HybridMagics(HybridSettings, Magics):
         threshold, policy = args.threshold, args.policy or self.policy
         if threshold is not None and policy == "cascade" and not 0 <= threshold <= 1:
             raise UsageError(f"--threshold must be between 0 and 1 for the cascade, not {threshold}.")
-        if args.deadline is not None and args.deadline <= 0:
+        if args.deadline is not None and not (math.isfinite(args.deadline) and args.deadline > 0):
             raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline}.")
+        if args.cloud_model is not None and not args.cloud_model.strip():
+            raise UsageError("--cloud-model needs a model name (leave it out for HybridMagics.cloud_model).")
         return dict(
             cloud_model=args.cloud_model, policy=policy, threshold=threshold,
             deadline_s=args.deadline, private=args.private, allow_sensitive=args.allow_sensitive,

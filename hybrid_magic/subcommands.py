@@ -1,6 +1,7 @@
 """`%hybrid SUBCOMMAND`: session status, history, budget, reset, models, audit, dashboard."""
 from __future__ import annotations
 
+import math
 import shlex
 
 from IPython.display import display
@@ -21,7 +22,7 @@ def _status(magics, args: list[str]) -> None:
 
 
 def _history(magics, args: list[str]) -> None:
-    limit = int(args[0]) if args else 20
+    limit = _count(args[0]) if args else 20
     rows = magics.engine.ledger.runs(limit=limit)
     if not rows:
         print("No runs in this session yet.")
@@ -42,10 +43,18 @@ def _budget(magics, args: list[str]) -> None:
         value = float(args[0].lstrip("$"))
     except ValueError:
         raise UsageError(f"%hybrid budget takes a number of USD, not {args[0]!r}.") from None
+    if not math.isfinite(value):
+        raise UsageError(f"%hybrid budget takes a finite number of USD, not {args[0]!r}.")
     if value < 0:
         raise UsageError("The budget must be >= 0 (0 = unlimited).")
     magics.budget_usd = value
     print(f"Session cloud budget set to ${value:.4f}.")
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise UsageError(f"%hybrid history takes a number of runs (1 or more), not {text!r}.")
+    return int(text)
 
 
 def _reset(magics, args: list[str]) -> None:
@@ -79,7 +88,10 @@ SUBCOMMANDS = {
 
 
 def run_subcommand(magics, line: str) -> None:
-    words = shlex.split(line)
+    try:
+        words = shlex.split(line)
+    except ValueError as error:  # an unclosed quote
+        raise UsageError(f"Cannot read {line.strip()!r}: {error}.") from None
     if not words:
         raise UsageError(f"%hybrid needs a subcommand: {', '.join(SUBCOMMANDS)}.")
     name, args = words[0], words[1:]

@@ -5,6 +5,8 @@
         proxy.fail_next(429)          # the next request gets a 429, the one after is forwarded
         proxy.drop_next()             # the next connection is closed without an answer
         proxy.cut_next_stream(2)      # the next streamed answer stops after 2 chunks
+        proxy.serve_next(lines, 0.05) # the next request gets these SSE lines (any iterable, even
+                                      # an endless one) instead of the server's answer
         proxy.delay_s = 3.0           # every answer waits first
         proxy.transform_body = fn     # rewrite each JSON request body before forwarding
         proxy.requests                # [{"method", "path", "body"}] seen so far
@@ -19,7 +21,9 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from collections import deque
+from collections.abc import Iterable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 from urllib.parse import urlsplit
@@ -41,7 +45,7 @@ class LoopbackProxy:
         self.requests: list[dict[str, Any]] = []
         self.error_headers: dict[str, str] = {}
         self.in_flight = self.max_in_flight = 0
-        self._faults: deque[tuple[str, int, str]] = deque()  # (kind, number, message)
+        self._faults: deque[tuple[str, Any, str]] = deque()  # (kind, number or lines, message)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._server: ThreadingHTTPServer | None = None
@@ -73,11 +77,16 @@ class LoopbackProxy:
     def cut_next_stream(self, after_chunks: int) -> None:
         self._add_faults(("cut", after_chunks, ""), 1)
 
-    def _add_faults(self, fault: tuple[str, int, str], times: int) -> None:
+    def serve_next(self, lines: Iterable[str], interval_s: float = 0.0) -> None:
+        """The next request gets a 200 event stream of `lines` (each sent as one SSE line), one every
+        interval_s, until the lines end, the client goes away or the proxy stops."""
+        self._add_faults(("serve", lines, str(interval_s)), 1)
+
+    def _add_faults(self, fault: tuple[str, Any, str], times: int) -> None:
         with self._lock:
             self._faults.extend([fault] * times)
 
-    def take_fault(self) -> tuple[str, int, str] | None:
+    def take_fault(self) -> tuple[str, Any, str] | None:
         with self._lock:
             return self._faults.popleft() if self._faults else None
 
@@ -163,6 +172,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             return  # closes the socket without a status line
         if kind == "status":
             return self._send_error(value, message)
+        if kind == "serve":
+            try:
+                return self._serve_lines(value, float(message))
+            except OSError:
+                return  # the client closed the stream (its deadline or token cap)
         if body is not None and proxy.transform_body is not None:
             raw = json.dumps(proxy.transform_body(body)).encode()
         try:
@@ -185,6 +199,21 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _serve_lines(self, lines: Iterable[str], interval_s: float) -> None:
+        self.send_response(200)
+        for key, value in {"Content-Type": "text/event-stream", "Transfer-Encoding": "chunked",
+                           "Connection": "close"}.items():
+            self.send_header(key, value)
+        self.end_headers()
+        for line in lines:
+            if self.server.proxy.stopping:
+                return
+            data = (line + "\n\n").encode()
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+            self.wfile.flush()
+            time.sleep(interval_s)
+        self.wfile.write(b"0\r\n\r\n")
 
     def _forward(self, raw: bytes, cut_after: int | None) -> None:
         proxy = self.server.proxy

@@ -5,6 +5,8 @@ mlx_lm.server serves the model it was started with under the name "default_model
 """
 from __future__ import annotations
 
+import itertools
+import json
 import threading
 import time
 
@@ -250,3 +252,56 @@ def test_proxy_stops_cleanly_with_a_request_still_waiting(cloud_server):
     assert set(threading.enumerate()) <= before
     with pytest.raises(CloudError, match="Cannot reach"):
         run(client_for(f"http://127.0.0.1:{port}/v1", max_retries=0))
+
+
+def sse(delta: object, finish: str | None = None) -> str:
+    """One chat-completion chunk as an SSE data line."""
+    choice = {"index": 0, "delta": delta, "finish_reason": finish}
+    return "data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 0,
+                                  "model": SERVED, "choices": [choice]})
+
+
+HELLO = sse({"content": "Hello"})
+MALFORMED = {  # the first chunk is fine, then the server sends something unreadable
+    "not json": [HELLO, "data: {not json"],
+    "choices a string": [HELLO, 'data: {"choices": "x"}'],
+    "delta a number": [HELLO, 'data: {"choices":[{"delta":5}]}'],
+    "content a number": [HELLO, sse({"content": 5})],
+    "logprob a word": [HELLO, 'data: {"choices":[{"delta":{"content":"a"},"logprobs":{"content":[{"logprob":"x"}]}}]}'],
+}
+
+
+@pytest.mark.parametrize("label", MALFORMED)
+def test_a_malformed_stream_is_a_one_line_cloud_error(cloud_proxy, label):
+    cloud_proxy.serve_next(MALFORMED[label])
+    client = client_for(cloud_proxy.base_url)
+    with pytest.raises(CloudError) as caught:
+        run(client, GenerationParams(max_tokens=10))
+    message = str(caught.value)
+    assert "malformed after 1 tokens" in message and "\n" not in message, message
+    assert client.last_stats().finish_reason == "error" and client.last_stats().completion_tokens == 1
+
+
+def test_keep_alives_forever_end_at_the_deadline(cloud_proxy):
+    cloud_proxy.serve_next(itertools.repeat(": keep-alive"), interval_s=0.05)
+    client = client_for(cloud_proxy.base_url, timeout_s=5.0, deadline_s=1.0)
+    started = time.monotonic()
+    with pytest.raises(CloudError, match=r"did not finish within cloud_deadline_s=1s \(0 tokens in\)"):
+        run(client, GenerationParams(max_tokens=10))
+    assert time.monotonic() - started < 4.0
+    assert client.last_stats().finish_reason == "error"
+
+
+def test_tokens_forever_end_at_the_deadline(cloud_proxy):
+    cloud_proxy.serve_next(itertools.repeat(sse({"content": "la"})), interval_s=0.05)
+    client = client_for(cloud_proxy.base_url, deadline_s=1.0)
+    with pytest.raises(CloudError, match=r"did not finish within cloud_deadline_s=1s \(\d+ tokens in\)"):
+        run(client, GenerationParams(max_tokens=1000))
+
+
+def test_a_server_ignoring_max_tokens_is_read_only_up_to_max_tokens(cloud_proxy):
+    cloud_proxy.serve_next(itertools.repeat(sse({"content": "la"})), interval_s=0.01)
+    client = client_for(cloud_proxy.base_url, deadline_s=30.0)
+    *tokens, last = run(client, GenerationParams(max_tokens=7))
+    assert len(tokens) == 7 and last.finish_reason == "length"
+    assert client.last_stats().completion_tokens == 7

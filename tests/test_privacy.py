@@ -123,3 +123,46 @@ def test_no_false_positives(label, text):
 ])
 def test_placeholders_and_annotations_are_not_secrets(text):
     assert find_sensitive(text) == []
+
+
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"  # built in two parts: push protection would flag it
+SLACK_HOOK = "https://hooks.slack.com/services/T024BE7LD/B01ABCD2EFG/" + "Zx8vQ2mN4bT7yR1wK9pL3sD6"
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+OPENAI = "sk-proj-Zx8vQ2mN4bT7yR1wK9pL3sD6fG0hJ5cE"
+
+# (label, text, what must disappear, kind): found since the ruleset and the normalisation came in
+NEWLY_CAUGHT = [
+    ("stripe live key", f"charge with {STRIPE} today", STRIPE, "stripe_access_key"),
+    ("stripe restricted key", f"STRIPE={STRIPE.replace('sk_', 'rk_')}", STRIPE[3:], "stripe_access_key"),
+    ("slack webhook", f"post to {SLACK_HOOK} please", SLACK_HOOK[-24:], "slack_token"),
+    ("azure account key", f"DefaultEndpointsProtocol=https;AccountName=acct;AccountKey={AZURE_KEY};"
+     "EndpointSuffix=core.windows.net", AZURE_KEY[:-2], "azure_storage_account_access_key"),
+    ("twilio", "twilio SK" + "0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef",
+     "twilio_api_key"),
+    ("sendgrid", "SG." + "a" * 22 + "." + "b" * 43, "a" * 22, "sendgrid_api_key"),
+    ("my password is", "btw my password is hunter2! thanks", "hunter2", "password"),
+    ("our wifi passcode", 'Our wifi passcode is "7f7f-aa91".', "7f7f-aa91", "password"),
+    ("the admin password:", "The admin password: Tr0ub4dor&3.", "Tr0ub4dor&3", "password"),
+    ("key split by a space", f"key {OPENAI[:20]} {OPENAI[20:]} end", OPENAI[20:], "openai_key"),
+    ("key split by a tab", f"key {OPENAI[:20]}\t{OPENAI[20:]} end", OPENAI[20:], "openai_key"),
+    ("zero-width space inside", f"key {OPENAI[:20]}\u200b{OPENAI[20:]} end", OPENAI[20:], "openai_key"),
+    ("word joiner and soft hyphen", f"{OPENAI[:10]}\u2060{OPENAI[10:25]}\u00ad{OPENAI[25:]}", OPENAI[25:],
+     "openai_key"),
+    ("fullwidth letters", "ｓｋ－ｐｒｏｊ－" + OPENAI[8:], OPENAI[8:], "openai_key"),
+]
+
+
+@pytest.mark.parametrize("label, text, secret, kind", NEWLY_CAUGHT, ids=[s[0] for s in NEWLY_CAUGHT])
+def test_the_ruleset_and_normalisation_catch(label, text, secret, kind):
+    assert kind in kinds(find_sensitive(text)), find_sensitive(text)
+    assert secret not in redact(text) and f"[REDACTED:{kind}]" in redact(text)
+
+
+@pytest.mark.parametrize("text", [
+    "my password is expired", "my password is not working", "the password is correct",
+    "my password is being reset", "Your password is required.", "our api key is stored in a vault",
+    "version 2 build 3 of v1.2 runs on x86 64bit", "model v2024 beta 0312 release",
+    "the IP 203.0.113.9 answered", "AccountName=acct", "hooks.slack.com is where hooks live",
+])
+def test_prose_about_secrets_is_not_a_secret(text):
+    assert find_sensitive(text) == []

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..errors import BackendUnavailableError, UsageError
+from ..interrupts import interrupt_after
 from ..models import ResolvedModel
 from .base import LocalBackend
 
@@ -37,7 +38,8 @@ def backend_class(name: str) -> type[LocalBackend]:
         raise UsageError(f"Unknown backend {name!r}: choose one of auto, {', '.join(BACKENDS)}.")
     module_name, class_name, extra = BACKENDS[name]
     try:
-        module = importlib.import_module(module_name)
+        with interrupt_after():  # an interrupted first `import torch` would crash the next import
+            module = importlib.import_module(module_name)
     except ImportError as error:
         raise BackendUnavailableError(
             f"The {name} backend needs {error.name or 'its library'}: pip install 'hybrid_magic[{extra}]'."

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..router.signals import Thresholds
 from ..types import CloudStats, LocalStats, RunRecord, Signal
 from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
-from .safe import shown
+from .safe import code_fence, markdown_safe, shown
 from .timeline import timeline_svg
 
 # one stylesheet for the three cards (labextension/style imports the same file)
@@ -29,11 +29,11 @@ def answer_bundle(text: str, fmt: str, *, interrupted: bool = False) -> dict[str
     text = shown(text)
     bundle = {"text/plain": text + note}
     if fmt == "markdown":
-        bundle["text/markdown"] = text + note.replace("[", "*[").replace("]", "]*")
+        bundle["text/markdown"] = markdown_safe(text) + note.replace("[", "*[").replace("]", "]*")
     elif fmt == "code":
-        bundle["text/markdown"] = "```\n" + strip_fence(text) + "\n```" + note
+        bundle["text/markdown"] = code_fence(strip_fence(text)) + note
     elif fmt == "json":
-        bundle["text/markdown"] = "```json\n" + pretty_json(text) + "\n```" + note
+        bundle["text/markdown"] = code_fence(pretty_json(text), "json") + note
     return bundle
 
 
@@ -174,7 +174,7 @@ def card_html(record: RunRecord, *, explain: bool = False, provenance: dict | No
     parts = [
         head_html(record),
         f"<div class='hm-handoff'>{html.escape(handoff)}</div>" if handoff else "",
-        f"<div class='hm-error'>{html.escape(record.error)}</div>" if record.error else "",
+        f"<div class='hm-error'>{html.escape(shown(record.error))}</div>" if record.error else "",
         timeline_svg(provenance),
         _signals_html(record.decision.signals, explain),
         metrics_html(record.local, record.cloud),

@@ -16,6 +16,7 @@ from ..types import RunRecord
 from .confidence import confidence_html
 from .mime import provenance_bundle
 from .render import (CARD_STYLE, handoff_text, head_html, metrics_html, outcome, shown_signals, signal_table)
+from .safe import shown
 from .timeline import timeline_svg
 
 
@@ -75,7 +76,7 @@ class DecisionCard(widgets.VBox):
         """A reasoning model's thinking, collapsed and apart from the answer."""
         if not self.record.reasoning.strip():
             return None
-        body = widgets.HTML(f"<pre class='hm-reasoning'>{html.escape(self.record.reasoning)}</pre>")
+        body = widgets.HTML(f"<pre class='hm-reasoning'>{html.escape(shown(self.record.reasoning))}</pre>")
         accordion = widgets.Accordion(children=[body], titles=("reasoning",))
         accordion.selected_index = None
         return accordion

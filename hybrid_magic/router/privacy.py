@@ -1,14 +1,25 @@
 """Find and redact secrets (and, on request, personal data) in prompt text.
 
-Each detector is a (kind, regex, value group) row: the finding covers only the
-secret part, so `password=hunter2` becomes `password=[REDACTED:password]` and
-the reader still sees what was there. Patterns favour precision: ordinary
-prose and code (`token = tokenizer.encode(x)`, `password: str`) must not match.
+The rules are data: detect-secrets' plugins (secret_rules.py) plus the rows
+below for what it lacks. Each row is (kind, regex, value group): the finding
+covers only the secret part, so `password=hunter2` becomes
+`password=[REDACTED:password]` and the reader still sees what was there.
+Patterns favour precision: ordinary prose and code (`token = tokenizer.encode(x)`,
+`password: str`) must not match.
+
+Text is scanned as a reader would see it: invisible characters (zero-width
+spaces, joiners, soft hyphens: Unicode format characters) are dropped and
+look-alike forms folded (NFKC); secret rules also see single spaces inside
+digit-bearing runs closed up, so `sk-proj-Ab12 Cd34...` is caught whole.
+Findings are mapped back onto the original text.
 """
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
+
+from .secret_rules import ruleset, secret_span
 
 
 @dataclass(frozen=True)
@@ -41,7 +52,6 @@ _DETECTORS: tuple[_Detector, ...] = (
         r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----[\s\S]*?"
         r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----|\Z)")),
     _Detector("openai_key", re.compile(r"(?<![A-Za-z0-9_-])sk-(?:proj-|svcacct-|admin-)?[A-Za-z0-9_-]{20,}")),
-    _Detector("aws_access_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     _Detector("github_token", re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})\b")),
     _Detector("slack_token", re.compile(r"\bxox[abprse]-[A-Za-z0-9-]{10,}")),
     _Detector("google_api_key", re.compile(r"\bAIza[0-9A-Za-z_-]{35}(?![0-9A-Za-z_-])")),
@@ -52,6 +62,9 @@ _DETECTORS: tuple[_Detector, ...] = (
         r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s:/@'\"]+:([^\s@/'\"]+)@[^\s/'\"]+"), 1),
     _Detector("assigned_secret", re.compile(
         _ASSIGNED_KEY + r"[\"']?\s*[:=](?!=)\s*" + _ASSIGNED_VALUE, re.IGNORECASE)),
+    _Detector("password", re.compile(  # "my password is hunter2", "our wifi passcode: 7f7f-aa"
+        r"(?i)\b(?:my|our|the|your)\s+(?:[a-z0-9-]+\s+)?(?:password|passphrase|passcode|pin|secret key|api key)"
+        r"\s+(?:is|was|=|:)\s*[\"'“]?([^\s\"'”]{4,}?)[\"'”]?(?=[.,;!?)]*(?:\s|$))"), 1),
     _Detector("email", re.compile(r"(?<![:/])\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"), pii=True),
     _Detector("phone", re.compile(
         r"(?<![\w.+-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,5}\)[\s.-]?|\d{2,5}[\s.-])"
@@ -90,6 +103,12 @@ def _assigned_span(match: re.Match[str]) -> tuple[str, int, int] | None:
     return None
 
 
+# "my password is ..." followed by one of these is prose about a password, not one.
+_NOT_A_PASSWORD = re.compile(
+    r"^(?:not|now|still|being|too|very|also|just|only|the|same|different|empty|blank|wrong|correct|invalid|"
+    r"weak|strong|safe|secure|long|short|secret|required|needed|incorrect|case-sensitive|[a-z]+(?:ed|ing|ly))$")
+
+
 def _phone_digits_ok(text: str) -> bool:
     return 9 <= sum(ch.isdigit() for ch in text) <= 15
 
@@ -105,6 +124,8 @@ def _matches(detector: _Detector, text: str) -> list[Finding]:
         if detector.kind == "connection_string" and _PLACEHOLDER.match(match.group(1)):
             continue
         if detector.kind == "phone" and not _phone_digits_ok(match.group(0)):
+            continue
+        if detector.kind == "password" and (_NOT_A_PASSWORD.match(match.group(1)) or _PLACEHOLDER.match(match.group(1))):
             continue
         found.append(Finding(detector.kind, match.start(detector.group), match.end(detector.group)))
     return found
@@ -122,13 +143,57 @@ def _without_overlaps(findings: list[Finding]) -> list[Finding]:
     return kept
 
 
-def find_sensitive(text: str, *, detect_pii: bool = False) -> list[Finding]:
-    """Secrets in `text`, in order, without overlaps. PII (emails, phones) only when asked."""
+def _scan(text: str, *, detect_pii: bool, secrets: bool = True) -> list[Finding]:
     findings: list[Finding] = []
     for detector in _DETECTORS:
-        if detector.pii and not detect_pii:
+        if detector.pii and detect_pii or not detector.pii and secrets:
+            findings.extend(_matches(detector, text))
+    if secrets:
+        findings += [Finding(rule.kind, *secret_span(m)) for rule in ruleset() for m in rule.pattern.finditer(text)]
+    return [f for f in findings if f.end > f.start]
+
+
+_RUN = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _view(text: str, *, join_split_keys: bool) -> tuple[str, list[int]]:
+    """`text` as a reader sees it, and for each of its characters the index it came from."""
+    chars, origin = [], []
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cf":  # zero-width space, joiners, soft hyphen, BOM
             continue
-        findings.extend(_matches(detector, text))
+        folded = char if char.isascii() else unicodedata.normalize("NFKC", char)
+        chars.append(folded)
+        origin += [index] * len(folded)
+    seen = "".join(chars)
+    if not join_split_keys:
+        return seen, origin
+    drop = _key_gaps(seen)
+    return "".join(c for i, c in enumerate(seen) if i not in drop), [o for i, o in enumerate(origin) if i not in drop]
+
+
+def _key_gaps(text: str) -> set[int]:
+    """Single spaces between two runs that each hold a digit and 4+ characters: a key split in two."""
+    def keyish(run: str) -> bool:
+        return len(run) >= 4 and any(c.isdigit() for c in run)
+
+    runs = list(_RUN.finditer(text))
+    return {left.end() for left, right in zip(runs, runs[1:])
+            if right.start() == left.end() + 1 and text[left.end()] in " \t"
+            and keyish(left.group(0)) and keyish(right.group(0))}
+
+
+def _mapped(findings: list[Finding], origin: list[int]) -> list[Finding]:
+    return [Finding(f.kind, origin[f.start], origin[f.end - 1] + 1) for f in findings]
+
+
+def find_sensitive(text: str, *, detect_pii: bool = False) -> list[Finding]:
+    """Secrets in `text`, in order, without overlaps. PII (emails, phones) only when asked."""
+    seen, origin = _view(text, join_split_keys=False)
+    findings = _mapped(_scan(seen, detect_pii=detect_pii), origin)
+    joined, joined_origin = _view(text, join_split_keys=True)
+    if joined != seen:
+        findings += _mapped(_scan(joined, detect_pii=False), joined_origin)
     return _without_overlaps(findings)
 
 
