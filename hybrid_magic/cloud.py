@@ -74,11 +74,12 @@ class CloudClient:
 
     def __init__(self, base_url: str, api_key: str | None, model: str, *, timeout_s: float = 60.0,
                  max_retries: int = 2, prices: dict[str, list[float]] | None = None,
-                 backoff_s: float = 0.5, deadline_s: float = 300.0) -> None:
+                 backoff_s: float = 0.5, deadline_s: float = 0.0) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.timeout_s = timeout_s  # between two bytes (the SDK's read timeout)
-        self.deadline_s = deadline_s  # the whole request, however the server trickles (0 = none)
+        self.deadline_s = deadline_s  # the whole request, however the server trickles (0 = none;
+        # HybridMagics.cloud_deadline_s sets it for cells)
         self.max_retries = max(0, max_retries)
         self.backoff_s = backoff_s  # waits Retry-After, else backoff_s * 2**attempt, before retry attempt+1
         self.prices = DEFAULT_PRICES if prices is None else prices
@@ -136,7 +137,8 @@ class CloudClient:
         tally = StreamTally(started=time.perf_counter())
         self._stats = CloudStats(model=self.model, host=self.host)
         response = self._open_stream(self._request(messages, params))
-        deadline = Deadline(self.deadline_s - (time.perf_counter() - tally.started), response.close)
+        left = self.deadline_s - (time.perf_counter() - tally.started)  # opening it counted too
+        deadline = Deadline(max(left, 0.001) if self.deadline_s > 0 else 0.0, response.close)
         try:
             for chunk in response:
                 event = tally.take(chunk)

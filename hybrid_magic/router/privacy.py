@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .secret_rules import ruleset, secret_span
@@ -154,36 +155,49 @@ def _scan(text: str, *, detect_pii: bool, secrets: bool = True) -> list[Finding]
 
 
 _RUN = re.compile(r"[A-Za-z0-9_-]+")
+_DIGIT = re.compile(r"[0-9]")
 
 
-def _view(text: str, *, join_split_keys: bool) -> tuple[str, list[int]]:
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _view(text: str, *, join_split_keys: bool) -> tuple[str, Sequence[int]]:
     """`text` as a reader sees it, and for each of its characters the index it came from."""
-    chars, origin = [], []
-    for index, char in enumerate(text):
-        if unicodedata.category(char) == "Cf":  # zero-width space, joiners, soft hyphen, BOM
-            continue
-        folded = char if char.isascii() else unicodedata.normalize("NFKC", char)
-        chars.append(folded)
-        origin += [index] * len(folded)
-    seen = "".join(chars)
-    if not join_split_keys:
+    seen, origin = _folded(text)
+    drop = _key_gaps(seen) if join_split_keys else set()
+    if not drop:
         return seen, origin
-    drop = _key_gaps(seen)
     return "".join(c for i, c in enumerate(seen) if i not in drop), [o for i, o in enumerate(origin) if i not in drop]
+
+
+def _folded(text: str) -> tuple[str, Sequence[int]]:
+    """Invisible (format) characters dropped and look-alikes folded (NFKC); ASCII passes as it is."""
+    if text.isascii():
+        return text, range(len(text))
+    pieces, origin, cursor = [], [], 0
+    for match in _NON_ASCII.finditer(text):
+        at = match.start()
+        pieces.append(text[cursor:at])
+        origin.extend(range(cursor, at))
+        char = text[at]
+        if unicodedata.category(char) != "Cf":  # zero-width space, joiners, soft hyphen, BOM
+            folded = unicodedata.normalize("NFKC", char)
+            pieces.append(folded)
+            origin += [at] * len(folded)
+        cursor = at + 1
+    pieces.append(text[cursor:])
+    origin.extend(range(cursor, len(text)))
+    return "".join(pieces), origin
 
 
 def _key_gaps(text: str) -> set[int]:
     """Single spaces between two runs that each hold a digit and 4+ characters: a key split in two."""
-    def keyish(run: str) -> bool:
-        return len(run) >= 4 and any(c.isdigit() for c in run)
-
-    runs = list(_RUN.finditer(text))
+    runs = [m for m in _RUN.finditer(text) if m.end() - m.start() >= 4 and _DIGIT.search(m.group(0))]
     return {left.end() for left, right in zip(runs, runs[1:])
-            if right.start() == left.end() + 1 and text[left.end()] in " \t"
-            and keyish(left.group(0)) and keyish(right.group(0))}
+            if right.start() == left.end() + 1 and text[left.end()] in " \t"}
 
 
-def _mapped(findings: list[Finding], origin: list[int]) -> list[Finding]:
+def _mapped(findings: list[Finding], origin: Sequence[int]) -> list[Finding]:
     return [Finding(f.kind, origin[f.start], origin[f.end - 1] + 1) for f in findings]
 
 
