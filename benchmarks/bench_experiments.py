@@ -46,7 +46,7 @@ def run_condition(backend, conversations, size: int) -> tuple[dict[int, list], f
     return rows, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def measure(backend, items: list[dict], sizes: list[int], chunk: int) -> dict[int, dict]:
+def measure(backend, items: list[dict], sizes: list[int], chunk: int, name: str) -> dict[int, dict]:
     conversations = [[{"role": "user", "content": str(item["prompt"])}] for item in items]
     results = {size: {"events": {}, "wall_s": 0.0, "cpu_s": 0.0} for size in sizes}
     for n, start in enumerate(range(0, len(items), chunk)):
@@ -58,7 +58,8 @@ def measure(backend, items: list[dict], sizes: list[int], chunk: int) -> dict[in
             into["events"].update({start + i: events for i, events in rows.items()})
             into["wall_s"] += wall
             into["cpu_s"] += cpu
-        print(f"  chunk {n + 1}: done (load {os.getloadavg()[0]:.1f})", flush=True)
+        print(f"  chunk {n + 1}: done (load {os.getloadavg()[0]:.1f}); so far:", flush=True)
+        print(table(name, summarise(results)), flush=True)  # a long run that is stopped still reports
     return results
 
 
@@ -73,15 +74,16 @@ def first_difference(reference: list, other: list) -> dict | None:
                                                       "margin_nats": None}
 
 
-def summarise(results: dict[int, dict], n_items: int) -> list[dict]:
+def summarise(results: dict[int, dict]) -> list[dict]:
     base = results[1]
+    done = sorted(base["events"])
+    n_items = len(done)
     text = {size: {i: "".join(e.text for e in events) for i, events in r["events"].items()}
             for size, r in results.items()}
     rows = []
     for size, r in results.items():
-        same = sum(text[size][i] == text[1][i] for i in range(n_items))
-        diffs = [first_difference(base["events"][i], r["events"][i]) for i in range(n_items)
-                 if text[size][i] != text[1][i]]
+        same = sum(text[size][i] == text[1][i] for i in done)
+        diffs = [first_difference(base["events"][i], r["events"][i]) for i in done if text[size][i] != text[1][i]]
         rows.append({"batch_size": size, "items_per_s": n_items / r["wall_s"], "wall_s": r["wall_s"],
                      "cpu_s": r["cpu_s"], "speedup_wall": base["wall_s"] / r["wall_s"],
                      "speedup_cpu": base["cpu_s"] / r["cpu_s"], "identical": same / n_items, "differences": diffs})
@@ -118,7 +120,7 @@ def main() -> None:
     for name in args.backends:
         backend, _ = get_backend(name, model)
         print(f"{name}: {args.items} items, batch sizes {sizes}, chunks of {args.chunk}", flush=True)
-        rows = summarise(measure(backend, items, sizes, args.chunk), args.items)
+        rows = summarise(measure(backend, items, sizes, args.chunk, name))
         print(table(name, rows))
         for r in rows:
             for d in r["differences"]:

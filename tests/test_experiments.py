@@ -188,27 +188,26 @@ def backend(model_dir):
 
 
 class InterruptAfter:
-    """The real backend, with a Ctrl-C arriving before generation number k+1."""
+    """The real backend, with a Ctrl-C arriving after k answers have come back (self-checks not counted)."""
 
     def __init__(self, backend, k: int):
         self.inner, self.left = backend, k
         self.name, self.model, self.context_length = backend.name, backend.model, backend.context_length
 
-    def count_prompt_tokens(self, messages):
-        return self.inner.count_prompt_tokens(messages)
-
-    def stream(self, messages, params):
-        if params.max_tokens > 1:  # a new item (the 1-token self-check belongs to the last one)
-            if self.left == 0:
-                raise KeyboardInterrupt
-            self.left -= 1
-        return self.inner.stream(messages, params)
+    def generate_batch(self, conversations, params, batch_size=1):
+        for row in self.inner.generate_batch(conversations, params, batch_size=batch_size):
+            if params.max_tokens > 1:  # an answer, not a one-token self-check
+                if self.left == 0:
+                    raise KeyboardInterrupt
+                self.left -= 1
+            yield row
 
 
 def test_interrupted_experiment_resumes_and_replay_matches_the_live_monitor(backend, tmp_path):
     th = sig.Thresholds(low_confidence=0.9, min_tokens=2, window=3)  # strict: the live monitor fires
     store = ResultStore(tmp_path / "exp.sqlite")
-    first = Experiment(ITEMS, local=InterruptAfter(backend, 1), max_tokens=12, store=store, thresholds=th)
+    first = Experiment(ITEMS, local=InterruptAfter(backend, 1), max_tokens=12, store=store, thresholds=th,
+                       batch_size=1)  # one item per batch: the first is stored before the Ctrl-C
     with pytest.raises(KeyboardInterrupt):
         first.run(progress=False)
     assert first.computed["local"] == 1 and store.count("default") == 1
@@ -231,7 +230,8 @@ def test_interrupted_experiment_resumes_and_replay_matches_the_live_monitor(back
 def test_real_experiment_with_the_stand_in_cloud(backend, cloud_server, tmp_path):
     from hybrid_magic.cloud import CloudClient
 
-    cloud = CloudClient(cloud_server, "test-key", "default_model", timeout_s=120, max_retries=0,
+    # patient: the pool's requests overlap each other and local generation on a busy machine
+    cloud = CloudClient(cloud_server, "test-key", "default_model", timeout_s=600, max_retries=0,
                         prices={"default_model": [1000.0, 3000.0]})
     exp = Experiment(ITEMS, local=backend, cloud=cloud, max_tokens=12, name="real")
     table = exp.run(progress=False)

@@ -1,10 +1,12 @@
-"""Batched decoding on transformers: left-padded groups sharing one KV cache.
+"""Batched decoding on transformers: padded groups sharing one KV cache.
 
-A group of prompts is left-padded to one width, so every row's last prompt token
-sits in the same column and one forward pass gives each row its next-token
-logits. The attention mask hides the padding and position ids count only real
-tokens, so a row sees what it would see alone. A finished row is cut out of the
-cache at once; the next group starts when the last row of this one finishes.
+The prompts' common start (the chat template's system text) is computed once
+and its cache copied to every row; the rest of each prompt is left-padded to one
+width, so every row's last prompt token sits in the same column and one forward
+pass gives each row its next-token logits. The attention mask hides the padding
+and position ids count only real tokens, so a row sees what it would see alone.
+A finished row is cut out of the cache at once; the next group starts when the
+last row of this one finishes.
 """
 from __future__ import annotations
 
@@ -31,13 +33,23 @@ class TransformersBatch:
         return 0 if self._rows else self._batch_size
 
     def admit(self, rows: Sequence[tuple[int, list[int]]]) -> None:
-        width = max(len(ids) for _, ids in rows)
         self._rows = [row for row, _ in rows]
         self._choosers = [self._make_chooser(self._params) for _ in rows]
-        self._inputs = torch.tensor([[self._pad_id] * (width - len(ids)) + ids for _, ids in rows])
-        self._mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for _, ids in rows])
-        self._positions = (self._mask.cumsum(-1) - 1).clamp(min=0)
+        shared = _shared_start([ids for _, ids in rows])
+        tails = [ids[shared:] for _, ids in rows]
+        width = max(len(tail) for tail in tails)
+        self._inputs = torch.tensor([[self._pad_id] * (width - len(tail)) + tail for tail in tails])
+        mask = torch.tensor([[1] * shared + [0] * (width - len(tail)) + [1] * len(tail) for tail in tails])
+        self._mask, self._positions = mask, (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
         self._cache = DynamicCache(config=self._model.config)
+        if shared:
+            self._prefill_shared(rows[0][1][:shared], len(rows))
+
+    @torch.inference_mode()
+    def _prefill_shared(self, start: list[int], copies: int) -> None:
+        self._model(input_ids=torch.tensor([start]), **{self._cache_kwarg: self._cache}, use_cache=True,
+                    logits_to_keep=1)
+        self._cache.batch_repeat_interleave(copies)
 
     def step(self) -> list[tuple[int, Step]]:
         if not self._rows:
@@ -70,3 +82,15 @@ class TransformersBatch:
         out = self._model(input_ids=self._inputs, attention_mask=self._mask, position_ids=self._positions,
                           **{self._cache_kwarg: self._cache}, use_cache=True, logits_to_keep=1)
         return out.logits[:, -1].float().numpy()
+
+
+def _shared_start(prompts: list[list[int]]) -> int:
+    """Tokens every prompt starts with, leaving each at least one of its own (its logits come from it)."""
+    if len(prompts) < 2:
+        return 0
+    limit = min(len(ids) for ids in prompts) - 1
+    first = prompts[0]
+    for n in range(limit):
+        if any(ids[n] != first[n] for ids in prompts[1:]):
+            return n
+    return max(limit, 0)

@@ -3,16 +3,17 @@ and on the cloud, store each generation in SQLite, then analyse offline.
 
     exp = Experiment(builtin_mix(30), max_tokens=24, cloud=CloudClient(...))
     exp.run()                       # resumable; a re-run computes nothing
+    exp.run(executor=client.get_executor())   # batches on a Dask (or any Executor) cluster
     exp.results()                   # one row per item
     exp.sweep("cascade")            # replay, no model call
     exp.calibrate(target_handoff_rate=0.3)
 """
 from __future__ import annotations
 
-import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..backends.base import BatchRow
 from ..router import signals as sig
 from ..types import GenerationParams, Message
 from . import analysis, replay
@@ -26,7 +27,9 @@ class Experiment:
     def __init__(self, dataset: Any, *, scorer: Any = "auto", local: Any = "smollm2-135m", backend: str = "auto",
                  cloud: Any = None, name: str = "default", max_tokens: int = 24, system: str | None = None,
                  thresholds: sig.Thresholds | None = None, self_check: bool = True,
-                 store: ResultStore | str | None = None, cache_dir: str | None = None):
+                 store: ResultStore | str | None = None, cache_dir: str | None = None,
+                 batch_size: int | None = None, cloud_concurrency: int = 4,
+                 requests_per_minute: float | None = None, ledger: Any = None):
         self.items = load_dataset(dataset)
         self.scorer = resolve_scorer(scorer)
         self.local, self.backend_name, self.cloud = local, backend, cloud
@@ -36,7 +39,15 @@ class Experiment:
         self.store = store if isinstance(store, ResultStore) else ResultStore(store)
         self.cache_dir = cache_dir
         self._backend = None if isinstance(local, str) else local
+        self.batch_size = batch_size  # None: scale.BATCH_SIZES for the backend
+        self.cloud_concurrency, self.requests_per_minute = cloud_concurrency, requests_per_minute
+        self.ledger = ledger  # where cloud requests are audited; None: the user's ledger
         self.computed = {"local": 0, "cloud": 0}  # fresh generations in the last run()
+        self.cloud_errors: list[str] = []  # requests that failed in the last run(): not stored, retried next time
+
+    def __getstate__(self) -> dict:
+        """What an executor's worker receives: no store, cloud, ledger, items or loaded model."""
+        return dict(self.__dict__, store=None, cloud=None, ledger=None, items=[], scorer=None, _backend=None)
 
     # ---- identity of a stored generation --------------------------------------------------
     @property
@@ -47,13 +58,16 @@ class Experiment:
     def cloud_mode(self) -> str:
         return ORACLE_LABEL if self.oracle else "measured cloud"
 
-    def _local_model_key(self) -> str:
+    def _backend_kind(self) -> str:
         if self._backend is not None:
-            return f"{self._backend.name}:{self._backend.model.name}"
+            return self._backend.name
         from ..backends import auto_backend
 
-        name = auto_backend() if self.backend_name == "auto" else self.backend_name
-        return f"{name}:{self.local}"
+        return auto_backend() if self.backend_name == "auto" else self.backend_name
+
+    def _local_model_key(self) -> str:
+        model = self._backend.model.name if self._backend is not None else self.local
+        return f"{self._backend_kind()}:{model}"
 
     def _key(self, item: dict, side: str) -> GenerationKey:
         params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
@@ -65,33 +79,72 @@ class Experiment:
             model = f"{self.cloud.model}@{self.cloud.host}"
         return GenerationKey(self.name, item_key(item), side, model, GenerationKey.params_json(params))
 
-    def _messages(self, item: dict) -> list[Message]:
+    def messages(self, item: dict) -> list[Message]:
         head = [{"role": "system", "content": self.system}] if self.system else []
         return head + [{"role": "user", "content": str(item["prompt"])}]
 
     # ---- running --------------------------------------------------------------------------
-    def run(self, *, limit: int | None = None, progress: bool = True):
-        """Generate what is not stored yet (local, then cloud per item); return results()."""
-        from tqdm.auto import tqdm
+    def run(self, *, limit: int | None = None, progress: bool = True, executor=None):
+        """Generate what is not stored yet and return results(); Ctrl-C keeps what was stored.
 
-        self.computed = {"local": 0, "cloud": 0}
+        Local items go in batches of `batch_size` (on `executor`, any concurrent.futures.Executor,
+        when given), cloud items through a pool of `cloud_concurrency` requests at the same time.
+        """
+        from ..cloud_pool import CloudPool
+        from . import scale
+
+        self.computed, self.cloud_errors = {"local": 0, "cloud": 0}, []
         todo = self.items[:limit] if limit is not None else self.items
-        for item in tqdm(todo, desc=f"experiment {self.name}", disable=not progress):
-            self._ensure("local", item, self._generate_local)
-            if self.cloud is not None:
-                self._ensure("cloud", item, self._generate_cloud)
+        local = [item for item in todo if self.store.get(self._key(item, "local")) is None]
+        cloud = [item for item in todo if self.cloud is not None and self.store.get(self._key(item, "cloud")) is None]
+        size = self.batch_size or scale.default_batch_size(self._backend_kind())
+        pool = CloudPool(self.cloud, concurrency=self.cloud_concurrency, requests_per_minute=self.requests_per_minute,
+                         ledger=self._audit_ledger()) if cloud else None
+        with scale.progress(local, cloud, f"experiment {self.name}", progress) as bar:
+            try:
+                for side, item, payload in scale.generations(self, local, cloud, batch_size=size,
+                                                             executor=executor, pool=pool):
+                    self._store(side, item, payload)
+                    bar.landed(side, item)
+            finally:
+                if pool is not None:
+                    pool.close()
+        scale.warn_cloud_errors(self.cloud_errors)
         return self.results()
 
-    def _ensure(self, side: str, item: dict, generate) -> dict:
-        key = self._key(item, side)
-        stored = self.store.get(key)
-        if stored is None:
-            stored = generate(item)
-            self.store.put(key, stored)
-            self.computed[side] += 1
-        return stored
+    def _store(self, side: str, item: dict, payload: dict | None) -> None:
+        if payload is None:
+            return
+        self.store.put(self._key(item, side), payload)
+        self.computed[side] += 1
 
-    def _load_backend(self):
+    def _audit_ledger(self):
+        if self.ledger is None or isinstance(self.ledger, str):
+            from ..config import HybridSettings
+            from ..ledger import Ledger
+
+            self.ledger = Ledger(self.ledger or HybridSettings().ledger_path)
+        return self.ledger
+
+    # ---- what scale.py calls (here and in an executor's workers) ----------------------------
+    def local_request(self, item: dict, backend) -> LocalRequest:
+        return LocalRequest(self.messages(item), self.params)
+
+    def local_payload(self, item: dict, request: LocalRequest, row: BatchRow, backend) -> dict:
+        """The stored form of one generated answer; scale.py adds the self-check's p_yes, batched."""
+        return record_local(backend, row, request.params, self.thresholds)
+
+    def cloud_payload(self, answer) -> dict | None:
+        """A cloud answer as stored; None for a failed request (not stored, so a re-run retries it)."""
+        if answer.error is not None:
+            self.cloud_errors.append(answer.error)
+            return None
+        stats = answer.stats
+        return {"text": answer.text, "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
+                "seconds": stats.seconds, "ttft_s": stats.ttft_s, "cost_usd": stats.cost_usd,
+                "finish_reason": stats.finish_reason}
+
+    def local_backend(self):
         if self._backend is None:
             from ..backends import get_backend
             from ..config import HybridSettings
@@ -100,22 +153,6 @@ class Experiment:
             cache_dir = self.cache_dir or HybridSettings().cache_dir
             self._backend, _ = get_backend(self.backend_name, resolve(self.local, cache_dir))
         return self._backend
-
-    def _generate_local(self, item: dict) -> dict:
-        backend, messages = self._load_backend(), self._messages(item)
-        payload = record_local(backend, messages, self.params, self.thresholds)
-        if self.self_check and payload["text"].strip():
-            from ..selfcheck import probability_correct
-
-            payload["p_yes"] = probability_correct(backend, messages, payload["text"])
-        return payload
-
-    def _generate_cloud(self, item: dict) -> dict:
-        text = "".join(event.text for event in self.cloud.stream(self._messages(item), self.params))
-        stats = self.cloud.last_stats()
-        return {"text": text, "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-                "seconds": stats.seconds, "ttft_s": stats.ttft_s, "cost_usd": stats.cost_usd,
-                "finish_reason": stats.finish_reason}
 
     # ---- reading back -------------------------------------------------------------------
     def recorded(self) -> list[replay.Recorded]:
@@ -185,21 +222,27 @@ class Experiment:
         return plot_timelines(panels, policy=policy, oracle=self.oracle, cols=cols)
 
 
-def record_local(backend, messages: list[Message], params: GenerationParams, th: sig.Thresholds) -> dict:
-    """Generate to the end (no early stop) and keep every token, with the live monitor's verdict."""
+@dataclass(frozen=True)
+class LocalRequest:
+    """What the local model is sent for one item."""
+
+    messages: list[Message]
+    params: GenerationParams
+
+
+def record_local(backend, row: BatchRow, params: GenerationParams, th: sig.Thresholds) -> dict:
+    """Every token of a finished generation, with the live monitor's verdict replayed on it."""
     monitor = sig.DuringMonitor(th, params.max_tokens)
-    prompt_tokens = backend.count_prompt_tokens(messages)
-    tokens, live_stop, last, started = [], None, None, time.perf_counter()
-    for event in backend.stream(messages, params):
-        elapsed = time.perf_counter() - started
+    tokens, live_stop, last = [], None, row.events[-1] if row.events else None
+    for event, elapsed in zip(row.events, row.elapsed):
         fired = monitor.observe(event, elapsed)
         if fired is not None and live_stop is None:
             live_stop = {"index": len(tokens), "signal": asdict(fired)}
         tokens.append(replay.event_to_dict(event, elapsed))
-        last = event
     if last is None or last.finish_reason == "interrupted":
         raise KeyboardInterrupt  # the backend swallowed Ctrl-C; nothing is stored for this item
     return {"text": "".join(t["text"] for t in tokens), "tokens": tokens, "finish_reason": last.finish_reason,
-            "timings": asdict(last.timings) if last.timings else {"seconds": time.perf_counter() - started},
-            "prompt_tokens": prompt_tokens, "context_length": backend.context_length, "backend": backend.name,
+            "timings": asdict(last.timings) if last.timings else {"seconds": row.elapsed[-1]},
+            "prompt_tokens": last.timings.prompt_tokens if last.timings else None,
+            "context_length": backend.context_length, "backend": backend.name,
             "live_stop": live_stop, "live_during": [asdict(s) for s in monitor.signals()], "p_yes": None}
