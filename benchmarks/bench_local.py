@@ -1,21 +1,27 @@
 """Local generation speed: our backends against the raw libraries, same model and prompt.
 
-    python benchmarks/bench_local.py [--backend both] [--runs 3] [--max-tokens 48]
+    python benchmarks/bench_local.py [--backend all] [--runs 3] [--max-tokens 48]
 
 For each backend, interleaved A/B runs (ours, then raw, order alternating) with
 greedy decoding on one loaded model, so load time and warm-up stay out:
   ours: the %%local engine path, Engine.run_local (resolve, cached backend, logprob/entropy/top-5
         per token, stop handling, ledger write)
-  raw:  mlx_lm.stream_generate / transformers model.generate (greedy)
+  raw:  mlx_lm.stream_generate / transformers model.generate / llama-cpp-python's low-level
+        Llama.generate (greedy, the library's own chat formatter and sampler, no logprobs)
 Prints decode tokens/s (first token excluded), TTFT and the ratios ours/raw.
 Targets: decode >= 0.95x raw; warm TTFT <= 1.10x raw.
 
-Then "second kernel start": a fresh process resolves + loads the cached model
-and reports the time and whether a conversion happened (it must not).
+Then "second kernel start": a fresh process resolves + loads the cached model,
+answers once, and reports the time, whether a conversion happened (it must
+not) and the memory the backend holds (resident set growth over a process that
+only imported hybrid_magic: library, weights, caches and one answer).
+Last, with more than one backend, a cross-backend table: the %%local path of
+each, interleaved round-robin, and each one's decode rate over the transformers one.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -26,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hybrid_magic.backends import get_backend  # noqa: E402
+from hybrid_magic.backends import READS_GGUF, load_backend  # noqa: E402
 from hybrid_magic.models import resolve  # noqa: E402
 from hybrid_magic.types import GenerationParams  # noqa: E402
 
@@ -132,11 +138,41 @@ def run_raw_transformers(backend, max_tokens: int) -> dict:
     return measure(streamer.times, started, cpu_started)
 
 
-RAW = {"mlx": run_raw_mlx, "transformers": run_raw_transformers}
+def run_raw_llamacpp(backend, max_tokens: int) -> dict:
+    """What a llama-cpp-python user writes: the library's chat formatter, tokenize, Llama.generate greedy."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    llm = backend.llm
+    started, cpu_started, times = time.perf_counter(), time.process_time(), []
+    formatter = _llamacpp_formatter(llm, Jinja2ChatFormatter)
+    prompt = llm.tokenize(formatter(messages=MESSAGES).prompt.encode(), add_bos=False, special=True)
+    for token in llm.generate(prompt, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
+        if llm.token_eos() == token:
+            break
+        times.append(time.perf_counter())
+        if len(times) == max_tokens:
+            break
+    return measure(times, started, cpu_started)
+
+
+_formatters: dict = {}
+
+
+def _llamacpp_formatter(llm, formatter_class):
+    """Built once per model, as Llama() builds its chat handler once at load."""
+    if id(llm) not in _formatters:
+        _formatters[id(llm)] = formatter_class(
+            template=llm.metadata["tokenizer.chat_template"], add_generation_prompt=True,
+            eos_token=llm.detokenize([llm.token_eos()], special=True).decode(),
+            bos_token=llm.detokenize([llm.token_bos()], special=True).decode())
+    return _formatters[id(llm)]
+
+
+RAW = {"mlx": run_raw_mlx, "transformers": run_raw_transformers, "llamacpp": run_raw_llamacpp}
 
 
 def compare(name: str, runs: int, max_tokens: int) -> dict:
-    backend, load_s = get_backend(name, resolve(MODEL, cache_dir()))
+    backend, load_s = load_backend(name, MODEL, cache_dir())
     engine = make_engine(name)
     pair = {"ours": lambda: run_ours(engine, name, max_tokens), "raw": lambda: RAW[name](backend, max_tokens)}
     pair["ours"](), pair["raw"]()  # warm-up: first-call allocations stay out of the figures
@@ -161,31 +197,50 @@ def compare(name: str, runs: int, max_tokens: int) -> dict:
 
 
 SECOND_START = """
-import json, sys, time
+import json, resource, sys, time
+from hybrid_magic.types import GenerationParams
+
+def rss_gb():
+    return int(open("/proc/self/statm").read().split()[1]) * resource.getpagesize() / 1e9
+
+before = rss_gb()
 started = time.perf_counter()
 from hybrid_magic import models
-from hybrid_magic.backends import get_backend
+from hybrid_magic.backends import load_backend
 converted = []
 real_write = models._write_hf_folder
 def spy(gguf, out):
     converted.append(str(out))
     real_write(gguf, out)
 models._write_hf_folder = spy
-resolved = models.resolve(sys.argv[1], sys.argv[2], progress=lambda message: None)
-resolved_at = time.perf_counter()
-backend, load_s = get_backend(sys.argv[3], resolved)
-print(json.dumps({"resolve_s": resolved_at - started, "load_s": load_s,
-                  "total_s": time.perf_counter() - started, "converted": bool(converted)}))
+backend, load_s = load_backend(sys.argv[3], sys.argv[1], sys.argv[2], progress=lambda message: None)
+total_s = time.perf_counter() - started
+messages = [{"role": "user", "content": "Write a long poem about the sea."}]
+list(backend.stream(messages, GenerationParams(max_tokens=int(sys.argv[4]))))
+print(json.dumps({"load_s": load_s, "total_s": total_s, "converted": bool(converted),
+                  "memory_gb": rss_gb() - before}))
 """
 
 
-def second_kernel_start(name: str) -> dict:
-    """A new process, as a restarted kernel would be: resolve + load only."""
+def second_kernel_start(name: str, max_tokens: int) -> dict:
+    """A new process, as a restarted kernel would be: resolve + load, then one answer for the memory figure."""
     root = str(Path(__file__).resolve().parents[1])
     env = {**os.environ, "PYTHONPATH": root + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    done = subprocess.run([sys.executable, "-c", SECOND_START, MODEL, cache_dir(), name],
-                          capture_output=True, text=True, env=env, check=True)
+    done = subprocess.run([sys.executable, "-c", "import hybrid_magic\n" + SECOND_START, MODEL, cache_dir(), name,
+                           str(max_tokens)], capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cross_backend(names: tuple[str, ...], runs: int, max_tokens: int) -> dict[str, dict]:
+    """The %%local path of every backend, round-robin (the starting backend rotates), medians."""
+    engines = {name: make_engine(name) for name in names}
+    for name in names:
+        run_ours(engines[name], name, max_tokens)  # warm-up
+    rows: dict[str, list[dict]] = {name: [] for name in names}
+    for index in range(runs):
+        for name in names[index % len(names):] + names[:index % len(names)]:
+            rows[name].append(run_ours(engines[name], name, max_tokens))
+    return {name: {key: statistics.median(r[key] for r in found) for key in KEYS} for name, found in rows.items()}
 
 
 def report(name: str, summary: dict, start: dict) -> None:
@@ -200,21 +255,41 @@ def report(name: str, summary: dict, start: dict) -> None:
         print(f"ratio ours/raw ({view}): decode {decode:.3f} "
               f"({'ok' if decode >= TARGET_DECODE else 'BELOW'} target >= {TARGET_DECODE}); "
               f"TTFT {ttft:.3f} ({'ok' if ttft <= TARGET_TTFT else 'ABOVE'} target <= {TARGET_TTFT})")
-    print(f"second kernel start: resolve {start['resolve_s']:.2f}s + load {start['load_s']:.2f}s "
-          f"= {start['total_s']:.2f}s in a fresh process; converted again: {start['converted']}")
+    print(f"second kernel start: load {start['load_s']:.2f}s, {start['total_s']:.2f}s with resolving, in a fresh "
+          f"process; converted again: {start['converted']}; memory held {start['memory_gb']:.2f} GB")
+
+
+def report_cross(table: dict[str, dict], memory: dict[str, float]) -> None:
+    base = table.get("transformers", {}).get("decode_tps")
+    print("\n== %%local across backends (median, round-robin) ==")
+    print(f"{'backend':14}{'decode tok/s':>14}{'TTFT s':>9}{'x transformers':>16}{'memory GB':>11}")
+    for name, row in table.items():
+        times = f"{row['decode_tps'] / base:.2f}" if base else "-"
+        print(f"{name:14}{row['decode_tps']:14.2f}{row['ttft_s']:9.3f}{times:>16}{memory[name]:11.2f}")
+
+
+def available(name: str) -> bool:
+    module = {"transformers": "transformers", "mlx": "mlx_lm", "llamacpp": "llama_cpp"}[name]
+    return importlib.util.find_spec(module) is not None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--backend", choices=("both", "transformers", "mlx"), default="both")
+    parser.add_argument("--backend", choices=("all", *RAW), default="all")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=48)
     args = parser.parse_args()
-    names = ("transformers", "mlx") if args.backend == "both" else (args.backend,)
-    resolve(MODEL, cache_dir())  # convert before timing anything, if this machine never did
+    names = tuple(n for n in RAW if available(n)) if args.backend == "all" else (args.backend,)
+    if any(n not in READS_GGUF for n in names):
+        resolve(MODEL, cache_dir())  # convert before timing anything, if this machine never did
+    memory = {}
     for name in names:
         summary = compare(name, args.runs, args.max_tokens)
-        report(name, summary, second_kernel_start(name))
+        start = second_kernel_start(name, args.max_tokens)
+        memory[name] = start["memory_gb"]
+        report(name, summary, start)
+    if len(names) > 1:
+        report_cross(cross_backend(names, args.runs, args.max_tokens), memory)
 
 
 if __name__ == "__main__":

