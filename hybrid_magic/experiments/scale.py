@@ -25,7 +25,7 @@ from .datasets import item_key
 
 # Items per forward pass when the caller does not choose, by backend; measured with
 # benchmarks/bench_experiments.py (README). Backends not named here generate one at a time.
-BATCH_SIZES = {"transformers": 16, "mlx": 8}
+BATCH_SIZES = {"transformers": 16, "mlx": 16}
 
 
 def default_batch_size(backend_name: str) -> int:
