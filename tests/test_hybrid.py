@@ -57,7 +57,7 @@ def test_easy_prompt_stays_local(engine, cloud_proxy):
 def test_context_budget_hands_off_before_generating(cloud_proxy, isolated_home):
     engine = make_engine(cloud_proxy.base_url, isolated_home, context_budget=20)
     record = engine.run_hybrid(hybrid(EASY, 12))
-    assert record.decision.route == "cloud" and record.decision.stage == "before"
+    assert record.decision.route == "cloud" and record.decision.stage == "before", record.error
     assert "context_overflow" in triggered(record)
     assert record.local is None and record.answer.strip()
     assert cloud_proxy.request_count == 1
