@@ -5,9 +5,14 @@ only replays) the experiment on builtin_mix(30) with the real local model, the
 oracle cloud (an upper bound: the cloud is scored right on every item), and prints
 local accuracy, AUROC per signal and for the default policy, APGR for the default
 policy, random and perfect routers, the share of achievable gain, and CPT.
-Signals and thresholds were chosen on experiments.devset.dev_set(), not on these items.
+With --corpus N: leave-family-out figures on the development corpus (N items per
+family): AUROC and share of achievable gain per family for the default cascade, the
+best single naive token feature (chosen on the other families) and self_check, the
+mean and the worst family; then fit_policy on the mix (seeds 0, 1, 2) with and
+without the local model's hidden states.
 
     python benchmarks/bench_routing.py [--items 30] [--max-tokens 24] [--backend transformers] [--dev]
+    python benchmarks/bench_routing.py --corpus 14 --store /tmp/routing/corpus.sqlite
 """
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from hybrid_magic.experiments import Experiment, builtin_mix
 from hybrid_magic.experiments.analysis import DEFAULT_POLICY_ROW, handoff_reasons
 from hybrid_magic.experiments.devset import dev_set
 
+NAIVE = ("mean_logprob", "first_prob", "lowest3_logprob", "min_prob", "min_margin", "mean_entropy")
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -26,7 +33,10 @@ def main() -> None:
     parser.add_argument("--backend", default="transformers")
     parser.add_argument("--store", default=None, help="results store (default: the one under the home dir)")
     parser.add_argument("--dev", action="store_true", help="the dev set (where thresholds were chosen) instead")
+    parser.add_argument("--corpus", type=int, default=0, help="leave-family-out on corpus(N per family)")
     args = parser.parse_args()
+    if args.corpus:
+        return corpus_figures(args)
 
     items, name = ((dev_set(), "dev60") if args.dev else (builtin_mix(args.items), f"builtin_mix{args.items}"))
     exp = Experiment(items, backend=args.backend, max_tokens=args.max_tokens, name=name, store=args.store)
@@ -49,6 +59,50 @@ def main() -> None:
     sweep_row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
     print(f"at the default thresholds: handoff rate {sweep_row.handoff_rate:.0%}, quality {sweep_row.quality:.3f}, "
           f"PGR {sweep_row.pgr:.2f}; reasons {handoff_reasons(exp.recorded(), 'cascade', exp.thresholds)}")
+
+
+def corpus_figures(args) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from hybrid_magic.experiments.analysis import risk_scores
+    from hybrid_magic.experiments.corpus import corpus
+    from hybrid_magic.experiments.generalisation import family_table, leave_family_out_risk
+
+    # self_check=True only so the stored generations (recorded with the self-check) are found and it is measured
+    exp = Experiment(corpus(args.corpus), backend=args.backend, max_tokens=args.max_tokens, name="corpus",
+                     store=args.store, self_check=True)
+    exp.run(progress=False)
+    recs = exp.recorded()
+    risks = risk_scores(recs, exp.thresholds)
+    naive = {name: risks[f"feature:{name}"] for name in NAIVE}
+    routers = {"default": risks[DEFAULT_POLICY_ROW], "best_single_lfo": leave_family_out_risk(recs, best_single(naive, recs)),
+               **{f"feature:{n}": r for n, r in naive.items()}, "self_check": risks.get("signal:self_check")}
+    table = family_table(recs, {k: v for k, v in routers.items() if v is not None})
+    pd.set_option("display.width", 250)
+    print(f"corpus({args.corpus}): {len(recs)} items, {table.shape[0] - 2} families, {exp.cloud_mode}; local accuracy "
+          f"{np.mean([r.local_score >= 0.5 for r in recs]):.2f}")
+    print(table.round(2).to_string())
+    for states in (False, True):
+        reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states) for s in (0, 1, 2)]
+        print(f"fit_policy hidden_states={states}: held-out AUROC {np.mean([r.auroc_learned for r in reports]):.3f} "
+              f"vs default {np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2); {reports[0]}")
+
+
+def best_single(naive: dict, recs: list):
+    """A fit for leave_family_out_risk: the naive feature with the best AUROC on the training families."""
+    import numpy as np
+
+    from hybrid_magic.experiments.metrics import auroc
+
+    index = {id(r): i for i, r in enumerate(recs)}
+
+    def fit(train):
+        rows = [index[id(r)] for r in train]
+        wrong = np.array([r.local_score < 0.5 for r in train])
+        name = max(naive, key=lambda n: auroc(np.asarray(naive[n])[rows], wrong))
+        return lambda test: np.asarray(naive[name])[[index[id(r)] for r in test]]
+    return fit
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def test_number_words():
     ("yesno", "Yes.", {"reference": "no"}, 0.0),
     ("yesno", "I know the answer: no", {"reference": "no"}, 1.0),  # "know" holds no whole-word "no"
     ("yesno", "Nobody knows", {"reference": "no"}, 0.0),
-    ("choice", "74 is larger than 47.", {"reference": "74", "options": ["47", "74"]}, 1.0),
+    ("choice", "74 is the larger number.", {"reference": "74", "options": ["47", "74"]}, 1.0),
+    ("choice", "the GCD of 74 and 47", {"reference": "74", "options": ["47", "74"]}, 0.0),  # restated: no choice
     ("choice", "747", {"reference": "74", "options": ["47", "74"]}, 0.0),
     ("choice", "It will be Friday.", {"reference": "Friday", "options": ["Thursday", "Friday"]}, 1.0),
     ("choice", "Thursday or Friday", {"reference": "Friday", "options": ["Thursday", "Friday"]}, 0.0),

@@ -17,7 +17,7 @@ from hybrid_magic.experiments import replay  # noqa: E402
 from hybrid_magic.experiments.scorers import llm_judge, numeric_scorer, regex_scorer, resolve_scorer  # noqa: E402
 from hybrid_magic.experiments.store import GenerationKey, ResultStore  # noqa: E402
 from hybrid_magic.router import signals as sig  # noqa: E402
-from hybrid_magic.router.policy import POLICIES, PolicyParams, decide  # noqa: E402
+from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, deciding_signal  # noqa: E402
 
 # ---- datasets ---------------------------------------------------------------------------
 
@@ -123,8 +123,8 @@ def test_replay_stops_early_at_low_confidence_and_decides_like_the_cascade():
     outcome = replay.replay_item(rec, "cascade", th, PolicyParams())
     assert outcome.route == "cloud" and outcome.decision.stage == "during" and outcome.stop_index == 4
     assert replay.replay_item(rec, "always-local", th, PolicyParams()).route == "local"
-    truncated = fake_rec([0.99] * 6, True, finish="length")
-    assert replay.replay_item(truncated, "cascade", th, PolicyParams()).decision.stage == "after"
+    refused = fake_rec([0.99] * 6, False, text="I don't know.")
+    assert replay.replay_item(refused, "cascade", th, PolicyParams()).decision.stage == "after"
 
 
 def test_sweep_reports_every_threshold_and_the_baselines():
@@ -317,15 +317,18 @@ def test_dev_set_is_seeded_graded_and_disjoint_from_the_builtin_sets():
         dev_set(2)
 
 
-def test_answer_confidence_and_arithmetic_rank_and_hand_off_in_replay():
+def test_answer_estimate_and_arithmetic_rank_and_hand_off_in_replay():
     dip = fake_rec([0.9] * 6 + [0.05] * 2, False, prompt="dip")  # two unlikely tokens: the during mean stays high
+    for token in dip.local["tokens"][6:8]:  # greedy: the unlikely token was still the top one, just barely
+        token["top"] = [["a", token["logprob"]], ["b", token["logprob"] - 0.01]]
+    dip.__post_init__()
     wrong_sum = fake_rec([0.95] * 6, False, text="20 + 98 = 198", prompt="sum")
     sure = fake_rec([0.95] * 6, True, prompt="sure")
     th = sig.Thresholds()
     outcome = replay.replay_item(dip, "cascade", th, PolicyParams())
     assert outcome.route == "cloud" and outcome.decision.stage == "after"
-    assert outcome.decision.signals[0].name == "answer_confidence"
-    assert replay.replay_item(wrong_sum, "cascade", th, PolicyParams()).decision.signals[0].name == "arithmetic"
+    assert deciding_signal(outcome.decision.signals).name == "answer_estimate"
+    assert deciding_signal(replay.replay_item(wrong_sum, "cascade", th, PolicyParams()).decision.signals).name == "arithmetic"
     assert replay.replay_item(sure, "cascade", th, PolicyParams()).route == "local"
     risk = replay.policy_risk([wrong_sum, dip, sure], "cascade", th)
     assert risk[0] > risk[1] > risk[2]  # a wrong calculation first, then the unsure answer

@@ -408,8 +408,8 @@ def test_self_check(p_yes, value, triggered, available):
 
 def test_after_signals_lists_every_after_signal():
     got = sg.after_signals("I cannot do that: 2 + 2 = 5", "length", "json", TH, p_yes=0.1, tokens=events([0.1]))
-    assert [s.name for s in got] == ["truncated", "refusal", "format", "answer_confidence", "arithmetic",
-                                     "self_check"]
+    assert [s.name for s in got] == ["truncated", "refusal", "format", "answer_confidence", "answer_estimate",
+                                     "arithmetic", "self_check"]
     assert all(s.stage == "after" and s.triggered for s in got)
     fine = sg.after_signals('{"a": 1} and more', "length", "json", TH, tokens=events([0.9] * 6))
     assert not any(s.triggered for s in fine)  # a complete JSON answer cut off in its chatter stays local

@@ -15,7 +15,7 @@ from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
 # +1: a higher value means the local answer is more likely wrong; -1: the opposite
 SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "truncated": 1, "refusal": 1,
                      "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1,
-                     "answer_confidence": -1, "arithmetic": 1}
+                     "answer_confidence": -1, "answer_estimate": -1, "arithmetic": 1}
 DEFAULT_POLICY_ROW = "cascade (default policy)"
 
 

@@ -26,7 +26,7 @@ from .store import GenerationKey, ResultStore
 class Experiment:
     def __init__(self, dataset: Any, *, scorer: Any = "auto", local: Any = "smollm2-135m", backend: str = "auto",
                  cloud: Any = None, name: str = "default", max_tokens: int = 24, system: str | None = None,
-                 thresholds: sig.Thresholds | None = None, self_check: bool = True,
+                 thresholds: sig.Thresholds | None = None, self_check: bool = False,
                  store: ResultStore | str | None = None, cache_dir: str | None = None,
                  batch_size: int | None = None, cloud_concurrency: int = 4,
                  requests_per_minute: float | None = None, ledger: Any = None):
@@ -72,7 +72,7 @@ class Experiment:
     def _key(self, item: dict, side: str) -> GenerationKey:
         params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
                   "system": self.system}
-        if side == "local":
+        if side != "cloud":  # local generations, and the local model's hidden states ("states")
             params["self_check"] = self.self_check
             model = self._local_model_key()
         else:
@@ -189,11 +189,35 @@ class Experiment:
                   policy: str = "cascade"):
         return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
 
-    def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False):
+    def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False,
+                   hidden_states: bool = True):
+        """A learned policy on this experiment's items; with hidden_states (transformers only) the local
+        model's own states are features too (one prefill per item, once: they are stored)."""
         from .learned import fit_policy
 
-        return fit_policy(self.recorded(), name, self.thresholds, test_size=test_size, seed=seed,
-                          self_check=self_check)
+        recs = self.recorded()
+        states = self.hidden_states(recs) if hidden_states else None
+        return fit_policy(recs, name, self.thresholds, test_size=test_size, seed=seed, self_check=self_check,
+                          states=states)
+
+    def hidden_states(self, recs: list[replay.Recorded]):
+        """One row of experiments.states per recorded item, or None when the local backend exposes none."""
+        import numpy as np
+
+        from .states import exposes_states, state_vector
+
+        backend = self.local_backend()
+        if not exposes_states(backend):
+            return None
+        rows = []
+        for rec in recs:  # stored once per item: a second fit costs no prefill
+            key = self._key(rec.item, "states")
+            stored = self.store.get(key)
+            if stored is None:
+                stored = {"vector": state_vector(backend, self.messages(rec.item), rec.local["text"])}
+                self.store.put(key, stored)
+            rows.append(stored["vector"])
+        return np.array(rows)
 
     def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
         from .plots import plot_cost_quality

@@ -112,11 +112,14 @@ def yes_no(answer: str, reference: Any) -> float:
 
 
 def first_option(text: str, options) -> str | None:
-    """The option named first in the text (whole words, normalised); None when none is named."""
+    """The option named first in the text (whole words, normalised); None when none is named, or when
+    every one of several options is named (a restated question commits to nothing)."""
     padded = f" {normalise_text(text)} "
     found = [(padded.find(f" {normalise_text(o)} "), str(o)) for o in options if normalise_text(o)]
     named = [(at, option) for at, option in found if at >= 0]
-    return min(named)[1] if named else None
+    if not named or (len(named) == len(found) > 1):
+        return None
+    return min(named)[1]
 
 
 def choice(answer: str, item: dict) -> float:

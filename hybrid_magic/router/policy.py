@@ -17,6 +17,11 @@ from ..types import Decision, Signal
 # signals that never ask for a handoff even when triggered
 GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
 INFORMATIONAL_SIGNALS = frozenset({"prompt_length"})
+# shown on the card and learned from by fit_policy, but they do not request a handoff on their own:
+# measured leave-family-out on experiments.corpus (README, research section), answer_confidence is
+# superseded by answer_estimate, and truncation at a small max-tokens budget says which *kind* of
+# prompt it is (AUROC 0.5 within each family) and handed off whole kinds wholesale.
+QUIET_SIGNALS = frozenset({"answer_confidence", "truncated"})
 _STAGE_ORDER = {"before": 0, "during": 1, "after": 2}
 
 DEFAULT_LENGTH_THRESHOLD = 256  # prompt tokens
@@ -38,8 +43,8 @@ def ordered(signals: Sequence[Signal]) -> tuple[Signal, ...]:
 
 
 def requests_handoff(signal: Signal) -> bool:
-    return (signal.triggered and not signal.blocks_handoff
-            and signal.name not in GUARD_SIGNALS and signal.name not in INFORMATIONAL_SIGNALS)
+    return (signal.triggered and not signal.blocks_handoff and signal.name not in GUARD_SIGNALS
+            and signal.name not in INFORMATIONAL_SIGNALS and signal.name not in QUIET_SIGNALS)
 
 
 def deciding_signal(signals: Sequence[Signal]) -> Signal | None:

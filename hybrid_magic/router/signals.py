@@ -20,6 +20,7 @@ from ..errors import UsageError
 from ..types import FORMATS, Signal, TokenEvent
 from . import formats, privacy as _privacy
 from .arithmetic import wrong_equations
+from .confidence import estimate_signal
 
 NO_LOGPROBS = "unavailable: the local backend returned no token logprobs."
 # answer_confidence, chosen on the dev set (experiments.devset), never on builtin_mix
@@ -381,4 +382,4 @@ def after_signals(text: str, finish_reason: str | None, fmt: str, th: Thresholds
     checked_format = format_check(text, fmt)
     format_ok = None if not checked_format.available else not checked_format.triggered
     return [truncated(finish_reason, fmt, format_ok), refusal(text), checked_format, answer_confidence(tokens, th),
-            arithmetic(text), self_check(p_yes, th)]
+            estimate_signal(tokens, th.low_confidence), arithmetic(text), self_check(p_yes, th)]

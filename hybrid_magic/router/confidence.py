@@ -1,0 +1,110 @@
+"""Zero-shot answer confidence: how sure the local model was of the answer it gave, from its own tokens.
+
+The features read the *answer span*: the first sentence of the answer after a preamble
+such as "The answer is" or "Answer:", whose tokens are style, not facts. Three of them
+(the span's first token, its least likely tokens, the smallest top-1 minus top-2 margin)
+are standardised and averaged with equal weights (WEIGHTS) into an estimated probability
+that the answer is right. Which features, and that equal weights, were chosen
+leave-family-out on the development corpus (experiments.corpus); the centres and scales
+(measured on the whole corpus) put the three on one footing, and the bias sets the default cut.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from ..types import Signal, TokenEvent
+
+# a preamble ends with one of these; the answer starts after the last one in the first clause
+_PREAMBLE_END = re.compile(r"(?:\b(?:is|are|was|be|equals|answer|result)\b|[:=])\s*$", re.IGNORECASE)
+_SENTENCE_END = re.compile(r"[.!?]\s*$")
+_CLAUSE_END = re.compile(r"\w[^\w]*[.,!?;]")
+LOWEST = 3  # least likely span tokens averaged by span_lowest_logprob
+
+
+def answer_span(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
+    """The generated tokens of the first sentence (or line), after the last preamble marker of its first clause."""
+    generated = [t for t in tokens if (t.token_id is not None or t.text) and t.logprob is not None]
+    line: list[TokenEvent] = []
+    for token in generated:
+        started = any(ch.isalnum() for ch in "".join(t.text for t in line))
+        if started and ("\n" in token.text or _SENTENCE_END.search(line[-1].text)):
+            break
+        line.append(token)
+    text, start = "", 0
+    for index, token in enumerate(line):
+        if _CLAUSE_END.search(text):  # "No, they are not": a preamble never follows the first clause
+            break
+        text += token.text
+        if _PREAMBLE_END.search(text) and index + 1 < len(line):
+            start = index + 1
+    span = [t for t in line[start:] if any(ch.isalnum() for ch in t.text)]
+    return span or line
+
+
+def _margin(token: TokenEvent) -> float:
+    top = sorted((math.exp(lp) for _, lp in token.top_logprobs), reverse=True)
+    return top[0] - top[1] if len(top) >= 2 else math.exp(token.logprob)
+
+
+def _lowest_mean(logprobs: Sequence[float]) -> float:
+    lowest = sorted(logprobs)[:LOWEST]
+    return sum(lowest) / len(lowest)
+
+
+def answer_features(tokens: Sequence[TokenEvent]) -> dict[str, float]:
+    """Features of the answer span and of the whole answer; an empty dict when no token has a logprob."""
+    span = answer_span(tokens)
+    scored = [t for t in tokens if (t.token_id is not None or t.text) and t.logprob is not None]
+    if not span:
+        return {}
+    logprobs, whole = [t.logprob for t in span], [t.logprob for t in scored]
+    return {
+        "span_first_logprob": logprobs[0],
+        "span_mean_logprob": sum(logprobs) / len(logprobs),
+        "span_lowest_logprob": _lowest_mean(logprobs),
+        "span_mean_entropy": sum(t.entropy or 0.0 for t in span) / len(span),
+        "span_first_margin": _margin(span[0]),
+        "span_tokens": float(len(span)),
+        "mean_logprob": sum(whole) / len(whole),
+        "lowest_logprob": _lowest_mean(whole),
+        "min_margin": min(_margin(t) for t in scored),
+        "tokens": float(len(scored)),
+        "hit_limit": float(any(t.finish_reason == "length" for t in tokens)),
+    }
+
+
+# Chosen leave-family-out on experiments.corpus (benchmarks/bench_routing.py reproduces the figures):
+# feature -> (centre, scale, weight on the standardised value); positive weight = more likely right.
+WEIGHTS: dict[str, tuple[float, float, float]] = {
+    "span_first_logprob": (-0.981, 0.589, 0.301),
+    "span_lowest_logprob": (-0.999, 0.567, 0.301),
+    "min_margin": (0.059, 0.083, 0.301),
+}
+BIAS = -0.464  # the default cut (0.5) hands off the corpus's local error rate (74% of 396 items)
+
+
+def answer_estimate(tokens: Sequence[TokenEvent]) -> float | None:
+    """Estimated probability that the answer is right, from its own tokens; None without logprobs."""
+    features = answer_features(tokens)
+    if not features:
+        return None
+    z = BIAS + sum(w * (features[name] - centre) / scale for name, (centre, scale, w) in WEIGHTS.items())
+    return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
+
+
+def estimate_signal(tokens: Sequence[TokenEvent], threshold: float) -> Signal:
+    """after-signal `answer_estimate`: hand off when the estimated probability of a right answer is below
+    `threshold` (the confidence knob, Thresholds.low_confidence)."""
+    value = answer_estimate(tokens)
+    if value is None:
+        return Signal("answer_estimate", "after", None, threshold, False,
+                      "unavailable: the local answer has no tokens with logprobs.", available=False)
+    features = answer_features(tokens)
+    low = value < threshold
+    message = (f"From its own tokens, the local answer is right with an estimated probability of {value:.2f}, "
+               f"{'below' if low else 'at or above'} {threshold:.2f} (answer's first token "
+               f"{math.exp(features['span_first_logprob']):.2f}, least likely tokens "
+               f"{math.exp(features['lowest_logprob']):.2f}).")
+    return Signal("answer_estimate", "after", value, threshold, low, message)
