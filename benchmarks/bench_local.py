@@ -279,6 +279,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--max-tokens", type=int, default=48)
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # each table as soon as it is measured, also into a file
     names = tuple(n for n in RAW if available(n)) if args.backend == "all" else (args.backend,)
     if any(n not in READS_GGUF for n in names):
         resolve(MODEL, cache_dir())  # convert before timing anything, if this machine never did
