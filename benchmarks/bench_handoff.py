@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from hybrid_magic.config import HybridSettings
-from hybrid_magic.engine import Engine, SilentObserver
+from hybrid_magic.cascade import SilentObserver
+from hybrid_magic.engine import Engine
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.models import resolve
 from hybrid_magic.router.signals import DuringMonitor, Thresholds

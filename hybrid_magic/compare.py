@@ -1,10 +1,11 @@
-"""%%compare at the engine level: local and cloud run concurrently on the same prompt.
+"""%%compare: local and cloud run concurrently on the same prompt.
 
 The cloud request starts (in a thread) before local generation, so neither side
-waits for the other. Alongside, the local run is judged exactly as %%hybrid
-would judge it (the same before/during/after signals and the same policy), so
-the comparison shows what the router would have decided. Both runs go into the
-ledger, and a vote attaches to their run ids.
+waits for the other. The local side is the cascade driver with the NOTE rule:
+the same messages, signals and policy as %%hybrid, noting where %%hybrid would
+stop and keeping going, so the comparison shows what the router would have
+decided. Both runs and the cloud request go into the ledger, even when the cell
+is interrupted; a vote attaches to their run ids.
 """
 from __future__ import annotations
 
@@ -12,26 +13,26 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
+from .cascade import NOTE, run_cascade
 from .cloud import CloudClient
-from .handoff import Cascade, stream_cloud
+from .engine import local_stats
+from .handoff import CloudReply, stream_cloud
 from .ledger import Ledger, utc_now
 from .router import policy as policies
-from .router import signals as sig
-from .types import CloudStats, Decision, Request, RunRecord, Signal
+from .types import Decision, Request, RunRecord
 
 VOTES = ("local", "cloud", "tie")
+CANCEL_WAIT_S = 5.0  # how long an interrupted compare waits for the cloud thread to let go
 
 
 @dataclass
-class CloudSide:
+class CloudSide(CloudReply):
     """What the cloud thread produced; `error` says why there is no (complete) answer."""
 
-    text: str = ""
-    stats: CloudStats | None = None
-    error: str | None = None
     sent: bool = False
     started_s: float | None = None  # seconds after the compare started
     finished_s: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
 
 
 @dataclass
@@ -47,35 +48,46 @@ class CompareResult:
     def cloud_error(self) -> str | None:
         return self.cloud_side.error
 
+    @property
+    def interrupted(self) -> bool:
+        return self.local.interrupted or self.cloud_side.interrupted
 
-@dataclass
-class _WouldStop:
-    """The first during-signal on which %%hybrid would have stopped and handed off."""
 
-    signals: list[Signal] | None = None
+class _Cancellable:
+    """Passes cloud tokens on until the compare is interrupted, then stops the cloud stream."""
+
+    def __init__(self, observer, cancel: threading.Event):
+        self.observer, self.cancel = observer, cancel
+
+    def cloud_token(self, event) -> None:
+        if self.cancel.is_set():
+            raise KeyboardInterrupt  # stream_cloud keeps the text so far and marks it interrupted
+        self.observer.cloud_token(event)
 
 
 def run_compare(engine, request: Request, observer) -> CompareResult:
-    cascade = Cascade(engine, request, observer)
     started, started_at = time.perf_counter(), utc_now()
     backend, load_s = engine.load(request, observer)
-    messages = request.messages()
-    cloud = cascade._cloud_client()
-    cascade.prompt_tokens = backend.count_prompt_tokens(messages)
-    before = cascade._before_signals(backend, messages, cascade.prompt_tokens, cloud)
-    side, thread = _start_cloud(cascade, cloud, before, messages, observer, started)
-    local, would_stop = _generate_local(engine, cascade, backend, messages, before, observer)
-    local.stats.load_s = load_s
+    cloud = engine.cloud_client(request)
+    prepared = engine.prepare(request, backend, cloud)
+    side, thread = _start_cloud(cloud, prepared.before, request, observer, started)
+
+    def open_local(first):
+        source = engine.live_source(backend, prepared, request.params, first)
+        observer.phase("local", backend.model.name)
+        return source
+
+    verdict = run_cascade(prepared, engine.rules(request), open_local, NOTE, observer,
+                          p_yes=engine.self_check(backend, request.messages()))
     local_finished_s = time.perf_counter() - started
-    if thread is not None and not local.interrupted:
-        thread.join()
-    would = _would_decide(cascade, backend, messages, before, local, would_stop)
-    result = CompareResult(*_records(request, started_at, would, local, side), side, would, local_finished_s)
-    _record(engine, cascade, cloud, backend, messages, observer, result)
+    _wait_for_cloud(thread, side, interrupted=verdict.local.interrupted)
+    stats = local_stats(backend, verdict.local, prepared.facts.prompt_tokens, load_s)
+    result = CompareResult(*_records(started_at, verdict, stats, side), side, verdict.decision, local_finished_s)
+    _record(engine, cloud, request, prepared.facts.prompt_tokens, observer, result)
     return result
 
 
-def _start_cloud(cascade, cloud, before, messages, observer, started):
+def _start_cloud(cloud, before, request: Request, observer, started: float):
     side = CloudSide()
     blocker = policies.first_blocker(before)
     if not isinstance(cloud, CloudClient):
@@ -85,47 +97,43 @@ def _start_cloud(cascade, cloud, before, messages, observer, started):
         side.error = f"Not sent to the cloud ({blocker.name}): {blocker.message}"
         return side, None
     thread = threading.Thread(target=_cloud_worker, daemon=True, name="hybrid-compare-cloud",
-                              args=(cloud, messages, cascade.request.params, observer, side, started))
+                              args=(cloud, request, observer, side, started))
     side.sent = True
     thread.start()
     return side, thread
 
 
-def _cloud_worker(cloud: CloudClient, messages, params, observer, side: CloudSide, started: float) -> None:
+def _cloud_worker(cloud: CloudClient, request: Request, observer, side: CloudSide, started: float) -> None:
     side.started_s = time.perf_counter() - started
     observer.phase("cloud", cloud.model)
     try:
-        side.text, side.stats, side.error, _ = stream_cloud(cloud, messages, params, observer)
+        stream_cloud(cloud, request.messages(), request.params, _Cancellable(observer, side.cancel), side)
     except Exception as failure:  # a bug in the thread must still reach the user
         side.error = f"The cloud side failed: {type(failure).__name__}: {failure}"
     side.finished_s = time.perf_counter() - started
 
 
-def _generate_local(engine, cascade, backend, messages, before, observer):
-    params, _ = engine.fit_params(backend, messages, cascade.request.params)
-    monitor = sig.DuringMonitor(cascade.th, params.max_tokens)
-    would_stop = _WouldStop()
-
-    def note_stop(fired: Signal) -> bool:
-        if would_stop.signals is None and cascade.hands_off_on(before, fired):
-            would_stop.signals = monitor.signals()  # %%hybrid would stop here; compare keeps going
-        return False
-
-    return engine.generate_local(backend, messages, params, observer, monitor, note_stop), would_stop
-
-
-def _would_decide(cascade, backend, messages, before, local, would_stop: _WouldStop) -> Decision:
-    first = cascade.decide(before)
-    if first.route == "cloud":
-        return first
-    if would_stop.signals is not None:
-        return cascade.decide(before + would_stop.signals)
-    return cascade.decide(before + local.during + cascade._after_signals(backend, messages, local))
+def _wait_for_cloud(thread, side: CloudSide, *, interrupted: bool) -> None:
+    """Join the cloud thread; an interrupt (now, or during local generation) stops it, keeping its text."""
+    if thread is None:
+        return
+    if not interrupted:
+        try:
+            thread.join()
+            return
+        except KeyboardInterrupt:  # while waiting for the cloud
+            pass
+    side.cancel.set()
+    thread.join(CANCEL_WAIT_S)
+    if thread.is_alive() or side.interrupted:
+        side.interrupted = True
+        side.error = side.error or "Interrupted before the cloud answer was complete."
 
 
-def _records(request, started_at, would: Decision, local, side: CloudSide):
-    local_decision = Decision("local", False, False, None, would.signals, "compare")
-    local_record = RunRecord("compare", local_decision, local.stats, None, started_at, answer=local.text,
+def _records(started_at, verdict, stats, side: CloudSide):
+    local = verdict.local
+    local_decision = Decision("local", False, False, None, verdict.decision.signals, "compare")
+    local_record = RunRecord("compare", local_decision, stats, None, started_at, answer=local.text,
                              local_text=local.text, tokens=local.tokens, interrupted=local.interrupted)
     if side.stats is None or side.error is not None:
         return local_record, None
@@ -133,23 +141,19 @@ def _records(request, started_at, would: Decision, local, side: CloudSide):
     return local_record, RunRecord("compare", cloud_decision, None, side.stats, started_at, answer=side.text)
 
 
-def _record(engine, cascade, cloud, backend, messages, observer, result: CompareResult) -> None:
-    """Both runs in the ledger; the cloud request is linked to the run it produced."""
-    side = result.cloud_side
-    if side.sent and side.finished_s is not None:
-        cascade._log_request(cloud, messages, side.stats, side.error)
+def _record(engine, cloud, request: Request, prompt_tokens: int, observer, result: CompareResult) -> None:
+    """Both runs in the ledger; the cloud request (sent, even if never answered) is linked to its run."""
+    side, messages = result.cloud_side, request.messages()
+    request_ids = [engine.log_cloud_request(cloud, messages, side.stats, side.error)] if side.sent else []
     local_all_cloud = None
     if isinstance(cloud, CloudClient):  # the cell did go to the cloud: nothing avoided
-        local_all_cloud = 0.0 if result.cloud else cloud.cost(
-            cascade.prompt_tokens, result.local.local.completion_tokens)
-    engine._finish(result.local, messages, observer, local_all_cloud)
+        local_all_cloud = 0.0 if result.cloud else cloud.cost(prompt_tokens, result.local.local.completion_tokens)
+    owner_ids = request_ids if result.cloud is None else []
+    engine.record(result.local, messages, observer, local_all_cloud, owner_ids)
     result.run_ids.append(result.local.run_id)
     if result.cloud is not None:
-        engine._finish(result.cloud, messages, observer, side.stats.cost_usd)
+        engine.record(result.cloud, messages, observer, side.stats.cost_usd, request_ids)
         result.run_ids.append(result.cloud.run_id)
-    if cascade.cloud_request_ids:
-        owner = result.cloud.run_id if result.cloud else result.local.run_id
-        engine.ledger.link_cloud_requests(owner, cascade.cloud_request_ids)
 
 
 def record_vote(ledger: Ledger, result: CompareResult, vote: str) -> None:

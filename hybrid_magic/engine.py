@@ -1,24 +1,29 @@
-"""run_local / run_hybrid: the cascade, in one place.
+"""What a cell needs around the cascade driver: the loaded model, the cloud client,
+the prompt facts, the rules, and the ledger record.
 
-before-signals may hand off at once; during-signals may stop local generation
-early (early handoff); after-signals judge the finished local answer. A blocked
-or failed handoff keeps the local answer and says why. Nothing calls upward:
-the display layer only observes.
+The cascade itself (before → stream → after → decide) is `cascade.run_cascade`;
+%%hybrid (handoff.py), %%compare (compare.py) and %%local call it through this
+object, which the magics own. Nothing here renders: the display layer only observes.
 """
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field, replace
+import hashlib
+from dataclasses import replace
 from typing import Protocol
 
 from . import backends
+from .cascade import (NEVER, SILENT, Budget, LiveSource, LocalRun, Prepared, PromptFacts, Rules, fit_params, prepare,
+                      stream_local)
+from .cloud import CloudClient
 from .config import HybridSettings
-from .errors import ContextOverflowError
+from .errors import CloudError, ContextOverflowError
 from .ledger import Ledger, utc_now
+from .model_handoff import NO_OFFER, offer_for
 from .reasoning import split_reasoning
 from .router import signals as sig
+from .router.policy import PolicyParams
 from .router.privacy import redact
-from .types import Decision, GenerationParams, LocalStats, Message, Request, RunRecord, Signal, TokenEvent
+from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
 
 
 class RunObserver(Protocol):
@@ -29,35 +34,14 @@ class RunObserver(Protocol):
     def cloud_token(self, event: TokenEvent) -> None: ...
 
 
-class SilentObserver:
-    def phase(self, name: str, detail: str = "") -> None:
-        pass
-
-    def local_token(self, event: TokenEvent) -> None:
-        pass
-
-    def cloud_token(self, event: TokenEvent) -> None:
-        pass
-
-
-@dataclass
-class LocalOutcome:
-    text: str = ""
-    tokens: list[TokenEvent] = field(default_factory=list)
-    stats: LocalStats | None = None
-    trigger: Signal | None = None  # the during-signal that stopped generation early
-    during: list[Signal] = field(default_factory=list)
-    fired: dict[str, Signal] = field(default_factory=dict)  # first firing of each during-signal
-    interrupted: bool = False
-
-
 class Engine:
     def __init__(self, settings: HybridSettings, ledger: Ledger):
         self.settings = settings
         self.ledger = ledger
+        self._clouds: dict[tuple, CloudClient] = {}  # one client per cloud, reused across cells
 
-    # ---- local side -------------------------------------------------------------
-    def load(self, request: Request, observer: RunObserver):
+    # ---- the local model ---------------------------------------------------------------
+    def load(self, request: Request, observer: RunObserver = SILENT):
         observer.phase("loading", request.model)
         if request.backend == "server":  # a served model: nothing to resolve on disk
             from .backends.server import server_model
@@ -66,112 +50,145 @@ class Engine:
         return backends.load_backend(request.backend, request.model, self.settings.cache_dir,
                                      progress=lambda m: observer.phase("loading", m))
 
-    def fit_params(self, backend, messages: list[Message], params: GenerationParams) -> tuple[GenerationParams, int]:
-        prompt_tokens = backend.count_prompt_tokens(messages)
-        room = backend.context_length - prompt_tokens
-        if room <= 0:
-            raise ContextOverflowError(
-                f"The prompt has {prompt_tokens} tokens but {backend.model.name} holds {backend.context_length}: "
-                "shorten it, or use %%hybrid to hand long prompts to the cloud."
-            )
-        return (replace(params, max_tokens=room) if params.max_tokens > room else params), prompt_tokens
+    def fit_params(self, backend, messages: list[Message], params: GenerationParams,
+                   tools: list[dict] | None = None) -> GenerationParams:
+        return fit_params(backend, messages, params, tools)
 
-    def generate_local(self, backend, messages, params, observer, monitor=None, on_trigger=None) -> LocalOutcome:
-        """Stream the local answer; stop at once when `on_trigger(signal)` says so."""
-        outcome = LocalOutcome()
-        observer.phase("local", backend.model.name)
-        started = time.perf_counter()
-        first_token_at = None
-        stream = backend.stream(messages, params)
+    def live_source(self, backend, prepared: Prepared, params: GenerationParams, decision: Decision) -> LiveSource:
+        """The backend's stream of what `prepared` sends; a prompt that does not fit says why no handoff."""
         try:
-            for event in stream:
-                if event.token_id is not None or event.text:
-                    outcome.tokens.append(event)
-                    first_token_at = first_token_at or time.perf_counter()
-                outcome.text += event.text
-                observer.local_token(event)
-                if event.is_last:
-                    outcome.stats = _local_stats(backend, event)
-                    outcome.interrupted = event.finish_reason == "interrupted"
-                    break
-                if monitor is not None and outcome.trigger is None:
-                    fired = monitor.observe(event, time.perf_counter() - started)
-                    if fired is not None:
-                        outcome.fired.setdefault(fired.name, fired)
-                        if on_trigger is not None and on_trigger(fired):
-                            outcome.trigger = fired
-                            break
-        except KeyboardInterrupt:  # landed here rather than inside the backend's loop
-            outcome.interrupted = True
-        finally:
-            stream.close()  # stops generation now: this is the early handoff
-        if outcome.stats is None:  # stopped early or interrupted: no final event came
-            outcome.stats = _partial_stats(backend, outcome, started, first_token_at)
-            outcome.stats.prompt_tokens = backend.count_prompt_tokens(messages)
-        if monitor is not None:  # a signal that fired once stays fired, even if the window recovered
-            outcome.during = [outcome.fired.get(s.name, s) for s in monitor.signals()]
-        return outcome
+            fitted = self.fit_params(backend, prepared.messages, params, prepared.tools)
+        except ContextOverflowError as error:
+            why = f"blocked by {decision.blocked_by}" if decision.blocked_by else f"not made ({decision.policy} policy)"
+            raise ContextOverflowError(f"{error} The handoff was {why}.") from None
+        return LiveSource(backend, prepared.messages, fitted, prepared.tools)
 
-    def run_local(self, request: Request, observer: RunObserver | None = None) -> RunRecord:
-        observer = observer or SilentObserver()
-        started_at = utc_now()
-        backend, load_s = self.load(request, observer)
-        messages = request.messages()
-        params, _ = self.fit_params(backend, messages, request.params)
-        outcome = self.generate_local(backend, messages, params, observer)
-        outcome.stats.load_s = load_s
-        decision = Decision("local", False, False, None, (), "local-only")
-        reasoning, answer = split_reasoning(outcome.text)  # a reasoning model's thinking stays out of the answer
-        record = RunRecord("local", decision, outcome.stats, None, started_at, answer=answer,
-                           local_text=outcome.text, tokens=outcome.tokens, interrupted=outcome.interrupted,
-                           reasoning=reasoning)
-        return self._finish(record, messages, observer)
+    # ---- the cloud ---------------------------------------------------------------------
+    def cloud_client(self, request: Request) -> CloudClient | CloudError | None:
+        """None when --private (nothing may leave, so no client is built); the error when none can be."""
+        if request.private:
+            return None
+        s = self.settings
+        key = s.api_key()
+        model = request.cloud_model or s.cloud_model
+        identity = (s.cloud_base_url, model, s.cloud_timeout_s, s.cloud_max_retries, s.cloud_deadline_s,
+                    repr(sorted(s.prices.items())),
+                    hashlib.sha256((key or "").encode()).hexdigest())
+        if identity not in self._clouds:
+            try:
+                self._clouds[identity] = CloudClient(s.cloud_base_url, key, model, timeout_s=s.cloud_timeout_s,
+                                                     max_retries=s.cloud_max_retries, prices=s.prices,
+                                                     deadline_s=s.cloud_deadline_s)
+            except CloudError as error:
+                return error
+        return self._clouds[identity]
 
-    # ---- the cascade -------------------------------------------------------------
+    # ---- what the cascade reads ----------------------------------------------------------
     def thresholds(self, request: Request) -> sig.Thresholds:
         s = self.settings
+        cascade_knob = request.threshold is not None and request.policy == "cascade"
         return sig.Thresholds(
-            low_confidence=request.threshold if request.threshold is not None and request.policy == "cascade"
-            else s.threshold,
+            low_confidence=request.threshold if cascade_knob else s.threshold,
             entropy=s.entropy_threshold, window=s.window, min_tokens=s.min_tokens,
             deadline_s=request.deadline_s, context_budget=s.context_budget,
         )
 
-    def run_hybrid(self, request: Request, observer: RunObserver | None = None) -> RunRecord:
-        from .handoff import Cascade  # the long path lives in its own module
+    def rules(self, request: Request) -> Rules:
+        # --threshold is the low_confidence threshold for the cascade, the policy's own knob otherwise
+        own = request.threshold if request.policy != "cascade" else None
+        return Rules(request.policy, PolicyParams(threshold=own, seed_key=request.prompt), self.thresholds(request),
+                     early_handoff=self.settings.early_handoff, fmt=request.format)
 
-        return Cascade(self, request, observer or SilentObserver()).run()
+    def prepare(self, request: Request, backend, cloud) -> Prepared:
+        s = self.settings
+        messages = request.messages()
+        offer = offer_for(request.model_handoff, request.policy, backend, s.model_handoff_instruction)
 
-    def _finish(self, record: RunRecord, messages: list[Message], observer: RunObserver,
-                all_cloud_cost: float | None = None) -> RunRecord:
+        def facts(prompt_tokens: int) -> PromptFacts:
+            budget = None
+            if isinstance(cloud, CloudClient):
+                estimate = cloud.estimate_cost(prompt_tokens, request.params.max_tokens)
+                budget = Budget(self.ledger.session_spend(), estimate, s.budget_usd)
+            return PromptFacts(
+                "\n".join(m["content"] for m in messages), prompt_tokens, request.params.max_tokens,
+                s.context_budget or backend.context_length, private=request.private,
+                force_cloud=request.force_cloud, allow_sensitive=request.allow_sensitive, detect_pii=s.detect_pii,
+                budget=budget, cloud_problem=str(cloud) if isinstance(cloud, CloudError) else None)
+
+        return prepare(messages, offer, backend.count_prompt_tokens, facts)
+
+    def self_check(self, backend, messages: list[Message]):
+        """The after-stage's P(correct), when %config HybridMagics.self_check is on."""
+        if not self.settings.self_check:
+            return None
+        from .selfcheck import probability_correct
+
+        return lambda answer: probability_correct(backend, messages, answer)
+
+    # ---- %%local ---------------------------------------------------------------------------
+    def run_local(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:
+        started_at = utc_now()
+        backend, load_s = self.load(request, observer)
+        messages = request.messages()
+        params = self.fit_params(backend, messages, request.params)
+        local = self.stream_plain(backend, messages, params, observer)
+        decision = Decision("local", False, False, None, (), "local-only")
+        reasoning, answer = split_reasoning(local.text)  # a reasoning model's thinking stays out of the answer
+        stats = local_stats(backend, local, backend.count_prompt_tokens(messages), load_s)
+        record = RunRecord("local", decision, stats, None, started_at, answer=answer, local_text=local.text,
+                           tokens=local.tokens, interrupted=local.interrupted, reasoning=reasoning)
+        return self.record(record, messages, observer)
+
+    def stream_plain(self, backend, messages: list[Message], params: GenerationParams, observer) -> LocalRun:
+        """A local answer with nothing offered and no early stop (%%local, or after a failed handoff)."""
+        observer.phase("local", backend.model.name)
+        return stream_local(LiveSource(backend, messages, params), [], Rules(), NEVER, NO_OFFER, observer)
+
+    def run_hybrid(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:
+        from .handoff import run_hybrid  # the long path lives in its own module
+
+        return run_hybrid(self, request, observer)
+
+    # ---- the ledger ------------------------------------------------------------------------
+    def record(self, record: RunRecord, messages: list[Message], observer: RunObserver = SILENT,
+               all_cloud_cost: float | None = None, cloud_request_ids: list[int] = ()) -> RunRecord:
         prompt = "\n\n".join(m["content"] for m in messages)
         record.run_id = self.ledger.record_run(
             record, prompt_redacted=redact(prompt, detect_pii=self.settings.detect_pii),
             all_cloud_cost_usd=all_cloud_cost)
+        if cloud_request_ids:
+            self.ledger.link_cloud_requests(record.run_id, list(cloud_request_ids))
         observer.phase("done", record.decision.route)
         return record
 
-
-def _local_stats(backend, last: TokenEvent) -> LocalStats:
-    t = last.timings
-    return LocalStats(
-        backend=backend.name, model=backend.model.name,
-        prompt_tokens=t.prompt_tokens if t else 0, completion_tokens=t.completion_tokens if t else 0,
-        ttft_s=t.ttft_s if t else 0.0, tokens_per_s=t.tokens_per_s if t else 0.0,
-        seconds=t.seconds if t else 0.0, finish_reason=last.finish_reason,
-        peak_memory_gb=t.peak_memory_gb if t else None,
-    )
-
-
-def _partial_stats(backend, outcome: LocalOutcome, started: float, first_token_at: float | None) -> LocalStats:
-    now = time.perf_counter()
-    n = len(outcome.tokens)
-    ttft = (first_token_at - started) if first_token_at else 0.0
-    decode_s = (now - first_token_at) if first_token_at else 0.0
-    return LocalStats(backend=backend.name, model=backend.model.name, completion_tokens=n,
-                      ttft_s=ttft, tokens_per_s=((n - 1) / decode_s) if n > 1 and decode_s > 0 else 0.0,
-                      seconds=now - started, stopped_early=outcome.trigger is not None,
-                      finish_reason="interrupted" if outcome.interrupted else "early_handoff")
+    def log_cloud_request(self, cloud: CloudClient, outgoing: list[Message], stats: CloudStats | None,
+                          error: str | None) -> int:
+        """The audit row of one request sent (or attempted), secrets redacted."""
+        detect = self.settings.detect_pii
+        stored = [{"role": m["role"], "content": redact(m["content"], detect_pii=detect)} for m in outgoing]
+        if error is None and stats is not None and stats.finish_reason == "interrupted":
+            error = "interrupted before the answer finished"  # the request's real outcome: not ok
+        return self.ledger.record_cloud_request(
+            run_id=None, host=cloud.host, model=cloud.model, messages=stored,
+            prompt_tokens=stats and stats.prompt_tokens, completion_tokens=stats and stats.completion_tokens,
+            cost_usd=stats and stats.cost_usd, ok=error is None, error=error)
 
 
-__all__ = ["Engine", "RunObserver", "SilentObserver", "LocalOutcome"]
+def local_stats(backend, local: LocalRun, prompt_tokens: int, load_s: float = 0.0) -> LocalStats:
+    """From the last event's timings, or (stopped early, interrupted) from the tokens' own seconds."""
+    stats = LocalStats(backend=backend.name, model=backend.model.name, prompt_tokens=prompt_tokens, load_s=load_s,
+                       finish_reason=local.finish_reason, stopped_early=local.stopped)
+    timings = local.last.timings if local.last is not None else None
+    if timings is not None:
+        return replace(stats, prompt_tokens=timings.prompt_tokens, completion_tokens=timings.completion_tokens,
+                       ttft_s=timings.ttft_s, tokens_per_s=timings.tokens_per_s, seconds=timings.seconds,
+                       peak_memory_gb=timings.peak_memory_gb)
+    seconds = [t for t in local.elapsed if t is not None]
+    n = len(local.tokens)
+    decode_s = seconds[-1] - seconds[0] if len(seconds) > 1 else 0.0
+    return replace(stats, completion_tokens=n, ttft_s=seconds[0] if seconds else 0.0,
+                   seconds=seconds[-1] if seconds else 0.0,
+                   tokens_per_s=(n - 1) / decode_s if n > 1 and decode_s > 0 else 0.0)
+
+
+__all__ = ["Engine", "RunObserver", "local_stats"]

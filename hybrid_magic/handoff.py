@@ -1,198 +1,122 @@
-"""The %%hybrid cascade for one cell: before → local (may stop early) → after → cloud.
+"""%%hybrid for one cell: the cascade driver with the STOP rule, then the cloud when it decides so.
 
-Every decision is made by the policy from Signals (pure data); this module only
-gathers the signals, obeys the decision, and keeps the local answer whenever a
-handoff is blocked or fails.
+Every decision is made by the policy inside the driver (cascade.py); this module
+only obeys it, calls the cloud, and keeps the local answer whenever a handoff is
+blocked or fails.
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
+from .cascade import STOP, LocalRun, Verdict, run_cascade
 from .cloud import CloudClient
-from .errors import CloudError, ContextOverflowError
+from .errors import CloudError
 from .ledger import utc_now
-from .model_handoff import offer_for, strip_request
+from .model_handoff import strip_request
 from .reasoning import split_reasoning
-from .router import policy as policies
-from .router import signals as sig
-from .router.privacy import redact
-from .types import CloudStats, Decision, Message, RunRecord, Signal
+from .types import CloudStats, Message, Request, RunRecord
 
 DRAFT_NOTE = ("A smaller local model drafted the answer below. Use it if it helps; "
               "answer the user's request yourself.\n\nDraft:\n")
 
 
-def stream_cloud(cloud: CloudClient, messages: list[Message], params, observer):
-    """Stream a cloud answer into the observer -> (text, stats, error, interrupted); never raises CloudError."""
-    text, error, stats, interrupted = "", None, None, False
+@dataclass
+class CloudReply:
+    """What one cloud call gave: the text so far, its stats, why it failed, whether it was interrupted."""
+
+    text: str = ""
+    stats: CloudStats | None = None
+    error: str | None = None
+    interrupted: bool = False
+
+
+def stream_cloud(cloud: CloudClient, messages: list[Message], params, observer, reply: CloudReply) -> CloudReply:
+    """Stream a cloud answer into `reply` and the observer; never raises CloudError.
+
+    The reply is filled as tokens come, so a caller that is interrupted meanwhile still has them."""
     try:
         for event in cloud.stream(messages, params):
-            text += event.text
+            reply.text += event.text
             observer.cloud_token(event)
-        stats = cloud.last_stats()
+        reply.stats = cloud.last_stats()
     except CloudError as failure:
-        error = str(failure)
+        reply.error = str(failure)
     except KeyboardInterrupt:  # keep what the cloud sent so far; the display re-raises
-        stats, interrupted = cloud.last_stats(), True
-    return text, stats, error, interrupted
+        reply.stats, reply.interrupted = cloud.last_stats(), True
+    return reply
 
 
-def no_cloud_signal(problem: str) -> Signal:
-    return Signal("cloud_unavailable", "before", None, None, True, problem, blocks_handoff=True)
+def outgoing_messages(request: Request, local: LocalRun | None) -> list[Message]:
+    """What the cloud is sent: the user's messages, with the local draft when --with-draft asks for it."""
+    messages = request.messages()
+    draft_text = strip_request(split_reasoning(local.text)[1]) if local is not None else ""
+    if not (request.with_draft and draft_text):  # no reasoning, no handoff request in a draft
+        return messages
+    draft = {"role": "user", "content": DRAFT_NOTE + draft_text}
+    return messages[:-1] + [draft, messages[-1]]
 
 
-class Cascade:
-    def __init__(self, engine, request, observer):
-        self.engine, self.request, self.observer = engine, request, observer
-        self.settings = engine.settings
-        self.th = engine.thresholds(request)
-        # --threshold is the low_confidence threshold for the cascade, the policy's own knob otherwise
-        own = request.threshold if request.policy != "cascade" else None
-        self.params = policies.PolicyParams(threshold=own, seed_key=request.prompt)
-        self.cloud_request_ids: list[int] = []
-        self.prompt_tokens = 0  # of the user's messages, counted once per run
-
-    def decide(self, signals: list[Signal]) -> Decision:
-        return policies.decide(self.request.policy, signals, self.params)
-
-    def hands_off_on(self, before: list[Signal], fired: Signal) -> bool:
-        """The early-handoff rule: this during-signal stops local generation and goes to the cloud."""
-        return self.settings.early_handoff and self.decide(before + [fired]).route == "cloud"
+@dataclass
+class HybridCell:
+    engine: object
+    request: Request
+    observer: object
+    started_at: str = field(default_factory=utc_now)
+    cloud_request_ids: list[int] = field(default_factory=list)
 
     def run(self) -> RunRecord:
-        r = self.request
-        started_at = utc_now()
-        backend, load_s = self.engine.load(r, self.observer)
-        messages = r.messages()
-        self.prompt_tokens = backend.count_prompt_tokens(messages)
-        cloud = self._cloud_client()
-        before = self._before_signals(backend, messages, self.prompt_tokens, cloud)
-        decision = self.decide(before)
-        if decision.route == "cloud":  # handed off before generating anything
-            return self._handoff(started_at, backend, messages, cloud, decision, local=None, load_s=load_s)
-        local = self._generate(backend, messages, before, decision)
-        local.stats.load_s = load_s
-        if local.interrupted:  # the display shows the partial answer, then re-raises
-            return self._finish(started_at, decision, local, None, local.text, messages, backend, cloud,
-                                interrupted=True)
-        after = [] if local.trigger else self._after_signals(backend, messages, local)
-        decision = self.decide(before + local.during + after)
-        if decision.route == "cloud":
-            return self._handoff(started_at, backend, messages, cloud, decision, local=local, load_s=load_s)
-        return self._finish(started_at, decision, local, None, local.text, messages, backend, cloud)
+        engine, r = self.engine, self.request
+        self.backend, self.load_s = engine.load(r, self.observer)
+        self.cloud = engine.cloud_client(r)
+        self.prepared = engine.prepare(r, self.backend, self.cloud)
+        verdict = run_cascade(self.prepared, engine.rules(r), self.open_local, STOP, self.observer,
+                              p_yes=engine.self_check(self.backend, r.messages()))
+        if verdict.decision.route == "cloud" and not (verdict.local and verdict.local.interrupted):
+            return self.hand_off(verdict)
+        return self.finish(verdict, None, verdict.local.text, interrupted=verdict.local.interrupted)
 
-    # ---- signals ------------------------------------------------------------------
-    def _cloud_client(self) -> CloudClient | CloudError | None:
-        """None when --private: nothing may leave the machine, so no client is even built."""
-        if self.request.private:
-            return None
-        s = self.settings
-        try:
-            return CloudClient(s.cloud_base_url, s.api_key(), self.request.cloud_model or s.cloud_model,
-                               timeout_s=s.cloud_timeout_s, max_retries=s.cloud_max_retries, prices=s.prices,
-                               deadline_s=s.cloud_deadline_s)
-        except CloudError as error:
-            return error
+    def open_local(self, first):
+        source = self.engine.live_source(self.backend, self.prepared, self.request.params, first)
+        self.observer.phase("local", self.backend.model.name)
+        return source
 
-    def _before_signals(self, backend, messages: list[Message], prompt_tokens: int, cloud) -> list[Signal]:
-        r, s = self.request, self.settings
-        text = "\n".join(m["content"] for m in messages)
-        budget = s.context_budget or backend.context_length
-        found = [
-            sig.private_mode(r.private),
-            sig.forced_cloud(r.force_cloud),
-            sig.context_overflow(prompt_tokens, r.params.max_tokens, budget),
-            sig.prompt_length(prompt_tokens),
-            sig.privacy(text, detect_pii=s.detect_pii, allow_sensitive=r.allow_sensitive),
-        ]
-        if isinstance(cloud, CloudClient):
-            limit = self.settings.budget_usd
-            estimate = cloud.estimate_cost(prompt_tokens, r.params.max_tokens)
-            found.append(sig.budget(self.engine.ledger.session_spend(), estimate, limit))
-        elif isinstance(cloud, CloudError):
-            found.append(no_cloud_signal(str(cloud)))
-        return found
-
-    def _after_signals(self, backend, messages, local) -> list[Signal]:
-        answer = split_reasoning(local.text)[1]  # a reasoning model's thinking is not checked as the answer
-        p_yes = None
-        if self.settings.self_check and answer.strip():
-            from .selfcheck import probability_correct
-
-            p_yes = probability_correct(backend, messages, answer)
-        return sig.after_signals(answer, local.stats.finish_reason, self.request.format, self.th, p_yes,
-                                 local.tokens)
-
-    # ---- local --------------------------------------------------------------------
-    def _generate(self, backend, messages, before: list[Signal], decision: Decision):
-        try:
-            params, _ = self.engine.fit_params(backend, messages, self.request.params)
-        except ContextOverflowError as error:
-            why = f"blocked by {decision.blocked_by}" if decision.blocked_by else f"not made ({decision.policy} policy)"
-            raise ContextOverflowError(f"{error} The handoff was {why}.") from None
-        offer = offer_for(self.request, backend, before, self.settings)  # the model may ask for the handoff
-        monitor = offer.monitor(sig.DuringMonitor(self.th, params.max_tokens))
-
-        with offer.offered(backend):
-            local = self.engine.generate_local(backend, offer.messages(messages), params, self.observer,
-                                               monitor, lambda fired: self.hands_off_on(before, fired))
-        return offer.settle(local)
-
-    # ---- cloud --------------------------------------------------------------------
-    def _handoff(self, started_at, backend, messages, cloud: CloudClient, decision: Decision, *, local, load_s):
-        r = self.request
-        deciding = policies.deciding_signal(decision.signals)
-        self.observer.phase("handoff", deciding.message if deciding else "")
-        outgoing = self._outgoing_messages(messages, local)
-        answer, stats, error, interrupted = self._call_cloud(cloud, outgoing)
-        if error is None:
-            return self._finish(started_at, decision, local, stats, answer, messages, backend, cloud,
-                                interrupted=interrupted)
-        failed = replace(decision, route="local", handoff_performed=False, blocked_by="cloud_error")
-        if local is None or local.trigger is not None:  # no complete local answer yet: make one
+    def hand_off(self, verdict: Verdict) -> RunRecord:
+        self.observer.phase("handoff", _deciding_message(verdict))
+        outgoing = outgoing_messages(self.request, verdict.local)
+        self.observer.phase("cloud", self.cloud.model)
+        reply = stream_cloud(self.cloud, outgoing, self.request.params, self.observer, CloudReply())
+        self.cloud_request_ids.append(self.engine.log_cloud_request(self.cloud, outgoing, reply.stats, reply.error))
+        if reply.error is None:
+            return self.finish(verdict, reply.stats, reply.text, interrupted=reply.interrupted)
+        failed = replace(verdict.decision, route="local", handoff_performed=False, blocked_by="cloud_error")
+        local = verdict.local
+        if local is None or local.stopped:  # no complete local answer yet: make one
             self.observer.phase("local", "the cloud failed; answering locally")
-            local = self.engine.generate_local(backend, messages, self.engine.fit_params(
-                backend, messages, r.params)[0], self.observer)
-            local.stats.load_s = load_s
-        return self._finish(started_at, failed, local, None, local.text, messages, backend, cloud, error=error)
+            messages = self.request.messages()
+            params = self.engine.fit_params(self.backend, messages, self.request.params)
+            local = self.engine.stream_plain(self.backend, messages, params, self.observer)
+        return self.finish(Verdict(verdict.before, failed, local), None, local.text, error=reply.error)
 
-    def _outgoing_messages(self, messages: list[Message], local) -> list[Message]:
-        draft_text = strip_request(split_reasoning(local.text)[1]) if local is not None else ""
-        if not (self.request.with_draft and draft_text):  # no reasoning, no handoff request in a draft
-            return list(messages)
-        draft = {"role": "user", "content": DRAFT_NOTE + draft_text}
-        return list(messages[:-1]) + [draft, messages[-1]]
+    def finish(self, verdict: Verdict, cloud_stats, answer: str, error=None, interrupted=False) -> RunRecord:
+        from .engine import local_stats
 
-    def _call_cloud(self, cloud: CloudClient, outgoing: list[Message]):
-        self.observer.phase("cloud", cloud.model)
-        text, stats, error, interrupted = stream_cloud(cloud, outgoing, self.request.params, self.observer)
-        self._log_request(cloud, outgoing, stats, error)
-        return text, stats, error, interrupted
-
-    def _log_request(self, cloud: CloudClient, outgoing, stats: CloudStats | None, error: str | None) -> None:
-        detect = self.settings.detect_pii
-        stored = [{"role": m["role"], "content": redact(m["content"], detect_pii=detect)} for m in outgoing]
-        if error is None and stats is not None and stats.finish_reason == "interrupted":
-            error = "interrupted before the answer finished"  # the request's real outcome: not ok
-        self.cloud_request_ids.append(self.engine.ledger.record_cloud_request(
-            run_id=None, host=cloud.host, model=cloud.model, messages=stored,
-            prompt_tokens=stats and stats.prompt_tokens, completion_tokens=stats and stats.completion_tokens,
-            cost_usd=stats and stats.cost_usd, ok=error is None, error=error))
-
-    # ---- record -------------------------------------------------------------------
-    def _finish(self, started_at, decision, local, cloud_stats, answer, messages, backend, cloud,
-                error=None, interrupted=False) -> RunRecord:
+        local = verdict.local
+        stats = local_stats(self.backend, local, self.prepared.facts.prompt_tokens, self.load_s) if local else None
         reasoning, answer = split_reasoning(answer)
-        record = RunRecord(
-            "hybrid", decision, local.stats if local else None, cloud_stats, started_at,
-            answer=answer, local_text=local.text if local else "", tokens=local.tokens if local else [],
-            error=error, interrupted=interrupted, reasoning=reasoning,
-        )
+        record = RunRecord("hybrid", verdict.decision, stats, cloud_stats, self.started_at, answer=answer,
+                           local_text=local.text if local else "", tokens=local.tokens if local else [],
+                           error=error, interrupted=interrupted, reasoning=reasoning)
         all_cloud = None
-        if isinstance(cloud, CloudClient):
-            completion = cloud_stats.completion_tokens if cloud_stats else (local.stats.completion_tokens if local else 0)
-            all_cloud = cloud.cost(self.prompt_tokens, completion)
-        record = self.engine._finish(record, messages, self.observer, all_cloud)
-        if self.cloud_request_ids:
-            self.engine.ledger.link_cloud_requests(record.run_id, self.cloud_request_ids)
-        return record
+        if isinstance(self.cloud, CloudClient):
+            completion = cloud_stats.completion_tokens if cloud_stats else (stats.completion_tokens if stats else 0)
+            all_cloud = self.cloud.cost(self.prepared.facts.prompt_tokens, completion)
+        return self.engine.record(record, self.request.messages(), self.observer, all_cloud, self.cloud_request_ids)
+
+
+def _deciding_message(verdict: Verdict) -> str:
+    reason = verdict.decision.reason
+    return next((s.message for s in verdict.decision.signals if s.name == reason), reason or "")
+
+
+def run_hybrid(engine, request: Request, observer) -> RunRecord:
+    return HybridCell(engine, request, observer).run()

@@ -19,7 +19,6 @@ from typing import Any, Callable, TypeVar
 
 from .errors import LedgerError
 from .ledger_open import open_ledger, warn
-from .router.policy import deciding_signal
 from .types import RunRecord
 
 MIGRATIONS: list[str] = []
@@ -89,11 +88,10 @@ def utc_now() -> str:
 def reason_of(record: RunRecord) -> str:
     """The short 'why' of a run: the deciding signal, or what blocked the handoff."""
     decision = record.decision
-    deciding = deciding_signal(decision.signals)
     if decision.blocked_by:
         return f"blocked by {decision.blocked_by}"
-    if decision.route == "cloud" and deciding is not None:
-        return deciding.name
+    if decision.route == "cloud" and decision.reason:
+        return decision.reason
     return "local answer accepted" if record.magic != "local" else "local"
 
 

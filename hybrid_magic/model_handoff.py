@@ -11,10 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
-from .router.policy import first_blocker
 from .router.privacy import redact
 from .types import Message, Signal, TokenEvent
 
@@ -137,91 +135,60 @@ def strip_request(text: str) -> str:
 # ---- offering it to the model ----------------------------------------------------------
 
 class HandoffMonitor:
-    """Wraps a DuringMonitor: same protocol, plus the model_requested signal."""
+    """Wraps a DuringMonitor: same protocol, plus the model_requested signal.
+
+    A request counts once complete; on the stream's last event nothing more can
+    come, so an unterminated request line is complete then."""
 
     def __init__(self, inner, detect_pii: bool):
         self.inner, self.detect_pii = inner, detect_pii
-        self.text, self.fired = "", False
+        self.text, self.asked = "", None
 
     def observe(self, event: TokenEvent, elapsed_s: float | None) -> Signal | None:
         fired = self.inner.observe(event, elapsed_s)
         self.text += event.text
-        if not self.fired and ("HANDOFF" in self.text or TOOL_NAME in self.text):
-            ask = find_request(self.text, final=False)
+        if self.asked is None and ("HANDOFF" in self.text or TOOL_NAME in self.text):
+            ask = find_request(self.text, final=event.is_last)
             if ask is not None and ask.complete:
-                self.fired = True
-                return model_requested(ask, detect_pii=self.detect_pii)
+                self.asked = model_requested(ask, detect_pii=self.detect_pii)
+                return self.asked
         return fired
 
     def signals(self) -> list[Signal]:
-        return self.inner.signals() + [model_requested(find_request(self.text), detect_pii=self.detect_pii)]
+        return self.inner.signals() + [self.asked or model_requested(None)]
 
 
-class _ToolOfferingTokenizer:
-    """The backend's tokenizer with the handoff tool passed to every chat template call."""
-
-    def __init__(self, tokenizer):
-        self._tokenizer = tokenizer
-
-    def apply_chat_template(self, messages, *args, **kwargs):
-        kwargs.setdefault("tools", [HANDOFF_TOOL])
-        return self._tokenizer.apply_chat_template(messages, *args, **kwargs)
-
-    def __getattr__(self, name):
-        return getattr(self._tokenizer, name)
-
-
+@dataclass(frozen=True)
 class Offer:
-    """How one %%hybrid cell offers the handoff: by tool, by instruction, or not at all."""
+    """How a cell offers the handoff to the local model: by tool, by instruction, or not at all."""
 
-    def __init__(self, form: str | None, instruction: str = DEFAULT_INSTRUCTION, detect_pii: bool = True):
-        self.form, self.instruction, self.detect_pii = form, instruction, detect_pii
+    form: str | None  # "tool" | "line" | None
+    instruction: str = DEFAULT_INSTRUCTION
+    detect_pii: bool = True
 
-    def messages(self, messages: list[Message]) -> list[Message]:
+    def apply(self, messages: list[Message]) -> tuple[list[Message], list[dict] | None]:
+        """(messages, tools) as the local model is sent them."""
+        if self.form == "tool":
+            return list(messages), [HANDOFF_TOOL]
         if self.form != "line":
-            return list(messages)
+            return list(messages), None
         if messages and messages[0]["role"] == "system":
             head = {"role": "system", "content": f"{messages[0]['content']}\n\n{self.instruction}"}
-            return [head] + list(messages[1:])
-        return [{"role": "system", "content": self.instruction}] + list(messages)
-
-    def monitor(self, inner):
-        return inner if self.form is None else HandoffMonitor(inner, self.detect_pii)
-
-    @contextmanager
-    def offered(self, backend):
-        """While generating, a tool-capable backend's template renders the handoff tool."""
-        tokenizer = getattr(backend, "tokenizer", None)
-        if self.form != "tool" or tokenizer is None:
-            yield
-            return
-        backend.tokenizer = _ToolOfferingTokenizer(tokenizer)
-        try:
-            yield
-        finally:
-            backend.tokenizer = tokenizer
-
-    def settle(self, outcome):
-        """Re-read the whole local text: the last token never reaches the monitor."""
-        if self.form is None:
-            return outcome
-        ask = find_request(outcome.text)
-        outcome.during = [s for s in outcome.during if s.name != SIGNAL_NAME]
-        outcome.during.append(model_requested(ask, detect_pii=self.detect_pii))
-        return outcome
+            return [head] + list(messages[1:]), None
+        return [{"role": "system", "content": self.instruction}] + list(messages), None
 
 
 NO_OFFER = Offer(None)
 
 
-def offer_for(request, backend, before: list[Signal], settings) -> Offer:
-    """Offer the handoff only when one could happen: asked for, not always-local, nothing blocking."""
-    if not request.model_handoff or request.policy == "always-local" or first_blocker(before) is not None:
+def offer_for(wanted: bool, policy: str, backend, instruction: str = "") -> Offer:
+    """Offer the handoff when asked for and the policy could hand off; by tool when the chat
+    template renders tools, else by instruction. (The cascade drops it when a guard blocks.)"""
+    if not wanted or policy == "always-local":
         return NO_OFFER
-    instruction = getattr(settings, "model_handoff_instruction", "") or DEFAULT_INSTRUCTION
-    form = "tool" if backend.supports_tools() and getattr(backend, "tokenizer", None) is not None else "line"
-    return Offer(form, instruction, detect_pii=True)
+    form = "tool" if backend.supports_tools() else "line"
+    return Offer(form, instruction or DEFAULT_INSTRUCTION)
 
 
-__all__ = ["find_request", "model_requested", "clean_reason", "strip_request", "offer_for", "Offer",
+__all__ = ["find_request", "model_requested", "clean_reason", "strip_request", "offer_for", "Offer", "NO_OFFER",
            "HandoffAsk", "HandoffMonitor", "HANDOFF_TOOL", "DEFAULT_INSTRUCTION", "SIGNAL_NAME"]

@@ -53,8 +53,13 @@ class Request:
     local_url: str = ""  # --backend server: the loopback server's base URL ("" = config)
 
     def messages(self) -> list[Message]:
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + list(self.history) + [{"role": "user", "content": self.prompt}]
+        return chat_messages(self.prompt, self.system, self.history)
+
+
+def chat_messages(prompt: str, system: str | None = None, history: list[Message] = ()) -> list[Message]:
+    """The one chat layout every caller sends: system prompt, earlier turns, the prompt."""
+    head = [{"role": "system", "content": system}] if system else []
+    return head + list(history) + [{"role": "user", "content": prompt}]
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ class Decision:
     policy: str
     score: float | None = None
     stage: Stage | None = None  # stage at which the handoff was requested
+    reason: str | None = None  # the deciding signal's name (or the policy's) when a handoff was requested
 
 
 @dataclass

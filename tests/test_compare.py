@@ -76,9 +76,9 @@ def test_run_compare_keeps_secrets_local(cloud_server, tmp_path):
     s = settings(cloud_server, tmp_path)
     engine = Engine(s, Ledger(s.ledger_path))
     prompt = "My key is sk-proj-Zx8vQ2mN4bT7yR1wK9pL3sD6fG0hJ5cE. Say hi."
-    result = run_compare(engine, request(prompt), Recorder())
+    result = run_compare(engine, request(prompt, threshold=0.99), Recorder())
     assert not result.cloud_side.sent and result.cloud is None and "privacy" in result.cloud_error
-    assert result.would.blocked_by in ("privacy", None)
+    assert result.would.handoff_requested and result.would.blocked_by == "privacy"
     assert engine.ledger.cloud_requests() == []
 
 

@@ -48,17 +48,18 @@ def test_ordinary_answers_are_not_requests(text):
     assert mh.find_request(text) is None
 
 
-@pytest.mark.parametrize("prefix, complete", [
-    ("HANDOFF: needs the", False),  # the line is still being written
-    ("HANDOFF: needs the web\n", True),
-    ("HANDOFF: " + "x" * mh.MAX_REASON_CHARS, True),  # long enough to quote
-    ('<tool_call>{"name": "handoff", "arguments": {"reason": "ne', False),
-    (QWEN[:QWEN.index("}}") + 2], True),  # the JSON closed; the closing tag may still come
+@pytest.mark.parametrize("prefix, complete, at_the_end", [
+    ("HANDOFF: needs the", False, True),  # still being written; at the end of the stream it is all there is
+    ("HANDOFF: needs the web\n", True, True),
+    ("HANDOFF: " + "x" * mh.MAX_REASON_CHARS, True, True),  # long enough to quote
+    ('<tool_call>{"name": "handoff", "arguments": {"reason": "ne', False, None),  # cut off: no request
+    (QWEN[:QWEN.index("}}") + 2], True, True),  # the JSON closed; the closing tag may still come
 ])
-def test_partial_output(prefix, complete):
+def test_partial_output(prefix, complete, at_the_end):
     ask = mh.find_request(prefix, final=False)
     assert ask is not None and ask.complete is complete
-    assert mh.find_request(prefix, final=True) is None or mh.find_request(prefix).complete
+    final = mh.find_request(prefix, final=True)
+    assert (final.complete if final is not None else None) is at_the_end
 
 
 def test_reason_is_one_short_redacted_line():
@@ -106,70 +107,75 @@ def test_monitor_fires_once_the_line_is_complete_and_keeps_inner_signals():
     assert names == ["low_confidence", "high_entropy", "repetition", "slow", "model_requested"]
 
 
-def test_offer_adds_the_instruction_only_in_line_form():
+def test_offer_adds_the_instruction_in_line_form_and_the_tool_in_tool_form():
     user = [{"role": "user", "content": "Hi"}]
     line = mh.Offer("line", "ASK IF UNSURE")
-    assert line.messages(user) == [{"role": "system", "content": "ASK IF UNSURE"}] + user
+    assert line.apply(user) == ([{"role": "system", "content": "ASK IF UNSURE"}] + user, None)
     with_system = [{"role": "system", "content": "Be brief."}] + user
-    assert line.messages(with_system)[0]["content"] == "Be brief.\n\nASK IF UNSURE"
-    assert mh.Offer("tool").messages(user) == user and mh.NO_OFFER.messages(user) == user
+    assert line.apply(with_system)[0][0]["content"] == "Be brief.\n\nASK IF UNSURE"
+    assert mh.Offer("tool").apply(user) == (user, [mh.HANDOFF_TOOL]) and mh.NO_OFFER.apply(user) == (user, None)
 
 
 class FakeBackend:
     def __init__(self, tools: bool):
-        self.tools, self.tokenizer = tools, object()
+        self.tools = tools
 
     def supports_tools(self) -> bool:
         return self.tools
 
 
-@pytest.mark.parametrize("options, before, tools, form", [
-    ({}, [], False, "line"),
-    ({}, [], True, "tool"),
-    ({"model_handoff": False}, [], True, None),  # --no-model-handoff
-    ({"policy": "always-local"}, [], False, None),
-    ({}, [sig.private_mode(True)], False, None),  # nothing could leave: do not ask
-    ({}, [sig.privacy("password=hunter2", detect_pii=False, allow_sensitive=False)], False, None),
+@pytest.mark.parametrize("wanted, policy, tools, form", [
+    (True, "cascade", False, "line"),
+    (True, "cascade", True, "tool"),
+    (False, "cascade", True, None),  # --no-model-handoff
+    (True, "always-local", False, None),
 ])
-def test_offer_only_when_a_handoff_could_happen(options, before, tools, form):
-    class Settings:
-        model_handoff_instruction = "CUSTOM"
-
-    request = Request(magic="hybrid", prompt="Hi", model="m", **options)
-    offer = mh.offer_for(request, FakeBackend(tools), before, Settings())
+def test_offer_only_when_a_handoff_could_happen(wanted, policy, tools, form):
+    offer = mh.offer_for(wanted, policy, FakeBackend(tools), "CUSTOM")
     assert offer.form == form
     if form == "line":
         assert offer.instruction == "CUSTOM"
 
 
-def test_tool_offer_reaches_a_real_chat_template(model_dir):
+@pytest.mark.parametrize("before", [[sig.private_mode(True)],
+                                    [sig.privacy("password=hunter2", detect_pii=False, allow_sensitive=False)]])
+def test_nothing_is_offered_when_a_guard_forbids_any_handoff(before):
+    from hybrid_magic.cascade import PromptFacts, prepare
+
+    def facts(tokens: int) -> PromptFacts:
+        private = before[0].name == "private"
+        return PromptFacts("password=hunter2" if not private else "Hi", tokens, 8, 2048, private=private)
+
+    counted = []
+    prepared = prepare([{"role": "user", "content": "Hi"}], mh.Offer("line"),
+                       lambda messages, tools: counted.append(len(messages)) or 10 * len(messages), facts)
+    assert prepared.offer.form is None and prepared.messages == [{"role": "user", "content": "Hi"}]
+    assert counted == [2, 1] and prepared.facts.prompt_tokens == 10, "what is sent is what is counted"
+
+
+def test_tool_offer_reaches_a_real_chat_template_without_swapping_the_tokenizer(model_dir):
     from transformers import AutoTokenizer
 
-    class Backend:
-        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    from hybrid_magic.backends._text import chat_prompt_ids
 
-    backend = Backend()
-    backend.tokenizer.chat_template = (
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.chat_template = (
         "{% if tools %}<|im_start|>system\nTools: {{ tools | tojson }}<|im_end|>\n{% endif %}"
         "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
         "<|im_start|>assistant\n")
     messages = [{"role": "user", "content": "Hi"}]
-    original = backend.tokenizer
-    with mh.Offer("tool").offered(backend):
-        rendered = backend.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        assert backend.tokenizer.decode(backend.tokenizer.encode("Hi")) == "Hi"  # everything else passes through
-    assert '"name": "handoff"' in rendered and mh.TOOL_DESCRIPTION[:40] in rendered
-    assert backend.tokenizer is original
-    assert "Tools" not in original.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    offered = tokenizer.decode(chat_prompt_ids(tokenizer, messages, [mh.HANDOFF_TOOL]))
+    plain = tokenizer.decode(chat_prompt_ids(tokenizer, messages))
+    assert '"name": "handoff"' in offered and mh.TOOL_DESCRIPTION[:40] in offered
+    assert "Tools" not in plain and len(offered) > len(plain)
 
 
-def test_settle_reads_the_last_token_too():
-    from hybrid_magic.engine import LocalOutcome
-
-    outcome = LocalOutcome(text="HANDOFF: last token", during=[Signal("low_confidence", "during", 0.9, 0.5, False, "")])
-    settled = mh.Offer("line").settle(outcome)
-    assert [s.name for s in settled.during] == ["low_confidence", "model_requested"]
-    assert settled.during[-1].triggered
+def test_the_last_token_reaches_the_monitor():
+    monitor = mh.HandoffMonitor(sig.DuringMonitor(sig.Thresholds(), 64), detect_pii=True)
+    events = tokens("HAND", "OFF", ":", " last") + [TokenEvent(" token", token_id=9, finish_reason="stop")]
+    fired = [monitor.observe(e, 0.1) for e in events]
+    assert fired[:4] == [None] * 4 and fired[4].name == "model_requested", "unterminated, but nothing more comes"
+    assert monitor.signals()[-1].triggered and '"last token"' in monitor.signals()[-1].message
 
 
 # ---- the real cascade: SmolLM2 asks (taught by two earlier turns), the cell is handed off ----------

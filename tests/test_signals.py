@@ -9,7 +9,7 @@ import pytest
 
 from hybrid_magic.errors import UsageError
 from hybrid_magic.router import signals as sg
-from hybrid_magic.router.signals import DuringMonitor, Thresholds, replay_during
+from hybrid_magic.router.signals import DuringMonitor, Thresholds
 from hybrid_magic.types import TokenEvent
 
 TH = Thresholds()
@@ -225,6 +225,16 @@ def test_monitor_matches_pure_functions_at_every_token(name):
         assert first == (triggered[0] if triggered else None)
 
 
+def driven(events, th, max_tokens=64, seconds_per_token=None):
+    """The cascade driver (STOP rule, cascade policy) over these tokens: where it stops, and the signals."""
+    from hybrid_magic.cascade import STOP, RecordedSource, Rules, stream_local
+    from hybrid_magic.model_handoff import NO_OFFER
+
+    elapsed = None if seconds_per_token is None else [seconds_per_token * (i + 1) for i in range(len(events))]
+    run = stream_local(RecordedSource(events, elapsed, max_tokens), [], Rules(thresholds=th), STOP, NO_OFFER)
+    return run.stop_index, run.during
+
+
 @pytest.mark.parametrize("name, stop_at, signal_name", [
     ("confident", None, None),
     ("dips late", 15, "low_confidence"),
@@ -233,32 +243,26 @@ def test_monitor_matches_pure_functions_at_every_token(name):
     ("loops", 16, "repetition"),
     ("no logprobs", 11, "repetition"),
 ])
-def test_replay_equals_live_monitor(name, stop_at, signal_name):
+def test_the_cascade_stops_where_the_monitor_first_fires(name, stop_at, signal_name):
     events = STREAMS[name]
-    index, replayed = replay_during(events, TH, max_tokens=64, seconds_per_token=0.07)
-    live = DuringMonitor(TH, max_tokens=64)
-    live_index, live_signal = None, None
-    for i, event in enumerate(events):
-        live_signal = live.observe(event, 0.07 * (i + 1))
-        if live_signal:
-            live_index = i
-            break
-    assert index == live_index == stop_at
-    assert replayed == live.signals()
-    assert (live_signal.name if live_signal else None) == signal_name
+    index, during = driven(events, TH, seconds_per_token=0.07)
+    monitor = DuringMonitor(TH, max_tokens=64)
+    fired = [monitor.observe(event, 0.07 * (i + 1)) for i, event in enumerate(events)]
+    first = next((i for i, signal in enumerate(fired) if signal is not None), None)
+    assert index == first == stop_at
     if signal_name:
-        assert next(s for s in replayed if s.triggered).name == signal_name
+        assert fired[first].name == signal_name and next(s for s in during if s.triggered).name == signal_name
 
 
 def test_slow_triggers_in_the_monitor_with_a_deadline():
     th = Thresholds(deadline_s=2.0)
-    index, signals = replay_during(STREAMS["confident"], th, max_tokens=100, seconds_per_token=0.07)
+    index, signals = driven(STREAMS["confident"], th, max_tokens=100, seconds_per_token=0.07)
     assert index == th.min_tokens - 1  # 100 tokens at 0.07 s = 7 s > 2 s, as soon as allowed
     assert next(s for s in signals if s.name == "slow").value == pytest.approx(7.0)
 
 
 def test_replay_without_timing_marks_slow_unavailable():
-    _, signals = replay_during(STREAMS["confident"], Thresholds(deadline_s=1.0), max_tokens=64)
+    _, signals = driven(STREAMS["confident"], Thresholds(deadline_s=1.0))
     slow = next(s for s in signals if s.name == "slow")
     assert not slow.available and not slow.triggered
 

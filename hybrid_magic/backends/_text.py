@@ -4,6 +4,7 @@ Kept free of torch and mlx so either backend can import it alone.
 """
 from __future__ import annotations
 
+import json
 import resource
 import sys
 import time
@@ -141,16 +142,17 @@ def process_peak_memory_gb() -> float:
 _last_prompt: list = [None, None]  # (key, ids) of the last prompt templated
 
 
-def chat_prompt_ids(tokenizer, messages: Sequence[Message]) -> list[int]:
-    """The chat-templated prompt as token ids, generation prompt included.
+def chat_prompt_ids(tokenizer, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> list[int]:
+    """The chat-templated prompt (tools rendered by the template) as token ids, generation prompt included.
 
     The engine counts the prompt's tokens just before streaming it; remembering the
     last prompt saves templating it twice on the path to the first token.
     """
-    key = (id(tokenizer), tuple((m["role"], m["content"]) for m in messages))
+    key = (id(tokenizer), tuple((m["role"], m["content"]) for m in messages), json.dumps(tools, sort_keys=True))
     if _last_prompt[0] == key:
         return list(_last_prompt[1])
-    encoded = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True)
+    extra = {"tools": list(tools)} if tools else {}
+    encoded = tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=True, **extra)
     if hasattr(encoded, "keys") and "input_ids" in encoded:  # transformers 5 returns a BatchEncoding
         encoded = encoded["input_ids"]
     _last_prompt[:] = [key, list(encoded)]

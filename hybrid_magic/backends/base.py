@@ -42,12 +42,13 @@ class LocalBackend(ABC):
         """Maximum prompt + completion tokens the model accepts."""
 
     @abstractmethod
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        """Tokens of the chat-templated prompt, generation prompt included."""
+    def count_prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> int:
+        """Tokens of the chat-templated prompt (tools included), generation prompt included."""
 
     @abstractmethod
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
-        """Generate a chat answer token by token."""
+    def stream(self, messages: Sequence[Message], params: GenerationParams,
+               tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
+        """Generate a chat answer token by token; `tools` (OpenAI-style schemas) go to the chat template."""
 
     def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams,
                        batch_size: int = 1) -> Iterator[BatchRow]:

@@ -34,9 +34,6 @@ class MLXBackend(TemplatedBackend):
     def __init__(self, model: ResolvedModel):
         super().__init__(model)
         self.mlx_model, self.tokenizer, self._config = _load(model)
-        # self.tokenizer renders prompts and may be swapped (a tool-offering wrapper);
-        # stream_generate keeps mlx-lm's own TokenizerWrapper for EOS ids and detokenising
-        self._generation_tokenizer = self.tokenizer
         self._eos_ids = frozenset(int(i) for i in self.tokenizer.eos_token_ids)
 
     @property
@@ -51,7 +48,7 @@ class MLXBackend(TemplatedBackend):
         if params.seed is not None:
             mx.random.seed(params.seed)
         sampler = make_sampler(temp=params.temperature, top_p=params.top_p)
-        responses = mlx_lm.stream_generate(self.mlx_model, self._generation_tokenizer, prompt_ids, max_tokens=-1, sampler=sampler)
+        responses = mlx_lm.stream_generate(self.mlx_model, self.tokenizer, prompt_ids, max_tokens=-1, sampler=sampler)
         try:
             for response in responses:
                 yield _token_stats(response.logprobs, response.token, params.top_alternatives)

@@ -14,6 +14,7 @@ prompt token counts (an estimate before the call; the server's usage after).
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
@@ -109,14 +110,14 @@ def context_from_listing(entry: dict) -> int | None:
     return None
 
 
-def estimate_tokens(messages: Sequence[Message]) -> int:
-    text_tokens = sum(len(m["content"]) for m in messages) / CHARS_PER_TOKEN
+def estimate_tokens(messages: Sequence[Message], tools: Sequence[dict] | None = None) -> int:
+    schema_chars = len(json.dumps(list(tools))) if tools else 0
+    text_tokens = (sum(len(m["content"]) for m in messages) + schema_chars) / CHARS_PER_TOKEN
     return int(text_tokens + TOKENS_PER_MESSAGE * len(messages) + 3)
 
 
 class ServerBackend(LocalBackend):
     name = "server"
-    prompt_tokens_are_estimates = True  # no tokenizer endpoint is used; the server's usage counts after a call
 
     def __init__(self, model: ResolvedModel):
         super().__init__(model)
@@ -133,11 +134,14 @@ class ServerBackend(LocalBackend):
     def context_length(self) -> int:
         return self._context_length
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
+    def count_prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> int:
         """An estimate (characters / 4 plus chat markup): the OpenAI API has no tokenizer endpoint."""
-        return estimate_tokens(messages)
+        return estimate_tokens(messages, tools)
 
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
+    def stream(self, messages: Sequence[Message], params: GenerationParams,
+               tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
+        if tools:  # supports_tools() is False, so the cascade offers the handoff by instruction instead
+            raise UsageError("The server backend sends no tools: its answers come back as text only.")
         events = self._client.stream(list(messages), params)
         return self._local_events(events)
 

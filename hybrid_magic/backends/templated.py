@@ -18,16 +18,17 @@ class TemplatedBackend(LocalBackend):
     tokenizer = None
     _eos_ids: frozenset[int] = frozenset()
 
-    def count_prompt_tokens(self, messages: Sequence[Message]) -> int:
-        return len(chat_prompt_ids(self.tokenizer, messages))
+    def count_prompt_tokens(self, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> int:
+        return len(chat_prompt_ids(self.tokenizer, messages, tools))
 
     def supports_tools(self) -> bool:
         return template_mentions_tools(self.tokenizer)
 
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
+    def stream(self, messages: Sequence[Message], params: GenerationParams,
+               tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
         clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
         validate(params)
-        prompt_ids = chat_prompt_ids(self.tokenizer, messages)
+        prompt_ids = chat_prompt_ids(self.tokenizer, messages, tools)
         clock.prompt_tokens = len(prompt_ids)
         return events_from_steps(
             self._steps(prompt_ids, params), params, clock,

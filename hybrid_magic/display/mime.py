@@ -10,12 +10,11 @@ from typing import Any
 
 import math
 
-from ..router import policy, signals as sig
-from ..router.policy import deciding_signal
-from ..types import RunRecord, Signal, TokenEvent
+from ..router import signals as sig
+from ..types import Decision, RunRecord, Signal, TokenEvent
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
-VERSION = 1
+VERSION = 2  # 2 added handoff.reason: the deciding signal's name (null when no handoff was requested)
 
 
 def _signal_dict(signal: Signal) -> dict[str, Any]:
@@ -42,7 +41,7 @@ def provenance_bundle(record: RunRecord, *, window: int = sig.Thresholds.window)
         "route": d.route,
         "policy": d.policy,
         "handoff": {"requested": d.handoff_requested, "performed": d.handoff_performed,
-                    "blocked_by": d.blocked_by, "stage": d.stage},
+                    "blocked_by": d.blocked_by, "stage": d.stage, "reason": d.reason},
         "signals": [_signal_dict(s) for s in d.signals],
         "local": None if local is None else {
             "backend": local.backend, "model": local.model,
@@ -73,12 +72,17 @@ WATCHED = {
 }
 
 
-def watched_signal(signals) -> Signal | None:
+def deciding_signal(decision: Decision) -> Signal | None:
+    """The signal the decision names as its reason (None for a policy's own reason, e.g. random)."""
+    return next((s for s in decision.signals if s.name == decision.reason), None)
+
+
+def watched_signal(decision: Decision) -> Signal | None:
     """The signal the timeline plots: the deciding one when it has a series, else low_confidence."""
-    deciding = policy.deciding_signal(signals)
+    deciding = deciding_signal(decision)
     if deciding is not None and deciding.name in WATCHED:
         return deciding
-    return next((s for s in signals if s.name == "low_confidence"), None)
+    return next((s for s in decision.signals if s.name == "low_confidence"), None)
 
 
 def watched_series(tokens: list[TokenEvent], name: str, window: int) -> list[float | None]:
@@ -105,7 +109,7 @@ def timeline_data(record: RunRecord, window: int = sig.Thresholds.window) -> dic
     tokens = [t for t in record.tokens if t.token_id is not None or t.text]
     if record.local is None or not tokens:
         return None
-    watched = watched_signal(record.decision.signals)
+    watched = watched_signal(record.decision)
     name = watched.name if watched is not None else "low_confidence"
     quantity, unit, triggers = WATCHED[name]
     series = watched_series(tokens, name, window)
@@ -135,10 +139,10 @@ def reason_text(record: RunRecord) -> str:
     d = record.decision
     if d.blocked_by:
         return f"handoff blocked · {d.blocked_by}" if d.blocked_by != "cloud_error" else "handoff failed · cloud error"
-    deciding = deciding_signal(d.signals)
+    deciding = deciding_signal(d)
     if d.route == "cloud" and deciding is not None:
         return f"{deciding.name} {_fmt(deciding.value)} vs {_fmt(deciding.threshold)}"
-    return ""
+    return d.reason if d.route == "cloud" and d.reason else ""
 
 
 def summary_line(record: RunRecord) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..router import signals as sig
-from ..router.policy import PolicyParams, deciding_signal
+from ..router.policy import PolicyParams
 from . import replay
 from .features import FEATURE_DIRECTIONS, token_features
 from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
@@ -19,22 +19,8 @@ SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "
 DEFAULT_POLICY_ROW = "cascade (default policy)"
 
 
-def answer_signals(rec: replay.Recorded, th: sig.Thresholds) -> list:
-    """Every signal measured over the whole local answer (self-check included when recorded)."""
-    return (replay.before_signals(rec, th) + replay.full_during(rec, th)
-            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, rec.local.get("p_yes"),
-                                rec.events))
-
-
-def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = "cascade") -> replay.Outcome:
+def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = "cascade") -> replay.Verdict:
     return replay.replay_item(rec, policy, th, PolicyParams(seed_key=str(rec.item["prompt"])))
-
-
-def handoff_reason(outcome: replay.Outcome) -> str | None:
-    if outcome.route != "cloud":
-        return None
-    deciding = deciding_signal(outcome.decision.signals)
-    return deciding.name if deciding else outcome.decision.policy
 
 
 def results_table(recs: list[replay.Recorded], th: sig.Thresholds, cloud_mode: str):
@@ -50,13 +36,13 @@ def _result_row(rec: replay.Recorded, th: sig.Thresholds, cloud_mode: str) -> di
            "prompt": item["prompt"], "reference": str(item.get("reference")),
            "local_answer": local["text"], "local_score": rec.local_score, "local_correct": rec.local_score >= 0.5,
            "cloud_answer": cloud.get("text"), "cloud_score": rec.cloud_score, "cloud_mode": cloud_mode,
-           "route": outcome.route, "handoff_stage": outcome.decision.stage, "handoff_reason": handoff_reason(outcome),
+           "route": outcome.route, "handoff_stage": outcome.decision.stage, "handoff_reason": outcome.decision.reason,
            "early_stop_token": outcome.stop_index, "finish_reason": local["finish_reason"],
            "prompt_tokens": local["prompt_tokens"], "local_tokens": timings.get("completion_tokens"),
            "local_seconds": timings.get("seconds"), "local_ttft_s": timings.get("ttft_s"),
            "local_tokens_per_s": timings.get("tokens_per_s"), "cloud_tokens": cloud.get("completion_tokens"),
            "cloud_seconds": cloud.get("seconds"), "cost_usd": cloud.get("cost_usd"), "p_yes": local.get("p_yes")}
-    for s in answer_signals(rec, th):
+    for s in replay.answer_signals(rec, th, self_check=True):
         row[f"signal.{s.name}"] = s.value
         row[f"triggered.{s.name}"] = s.triggered
     for name, value in token_features(local["tokens"], local["finish_reason"]).items():
@@ -67,7 +53,7 @@ def _result_row(rec: replay.Recorded, th: sig.Thresholds, cloud_mode: str) -> di
 def risk_scores(recs: list[replay.Recorded], th: sig.Thresholds) -> dict[str, np.ndarray]:
     """Each router as a risk per item: the default policy, every signal, every token feature."""
     risks = {DEFAULT_POLICY_ROW: replay.policy_risk(recs, "cascade", th)}
-    signal_rows = [{s.name: s.value for s in answer_signals(rec, th)} for rec in recs]
+    signal_rows = [{s.name: s.value for s in replay.answer_signals(rec, th, self_check=True)} for rec in recs]
     for name, direction in SIGNAL_DIRECTIONS.items():
         values = np.array([np.nan if row.get(name) is None else row[name] for row in signal_rows], dtype=float)
         if np.isfinite(values).any() and np.nanstd(values) > 0:
@@ -104,7 +90,7 @@ def roc_curves(recs: list[replay.Recorded], th: sig.Thresholds) -> dict[str, tup
 def handoff_reasons(recs: list[replay.Recorded], policy: str, th: sig.Thresholds) -> dict[str, int]:
     counts: dict[str, int] = {}
     for rec in recs:
-        reason = handoff_reason(default_decision(rec, th, policy))
+        reason = default_decision(rec, th, policy).decision.reason
         if reason is not None:
             counts[reason] = counts.get(reason, 0) + 1
     return counts

@@ -116,13 +116,6 @@ def _vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
     return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
 
 
-def final_signals(rec: replay.Recorded, th: sig.Thresholds, self_check: bool = False) -> list[Signal]:
-    """What a policy sees when the local answer ran to the end (self-check off, as by default)."""
-    p_yes = rec.local.get("p_yes") if self_check else None
-    return (replay.before_signals(rec, th) + replay.full_during(rec, th)
-            + sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes, rec.events))
-
-
 def _split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified by correctness, so both halves see right and wrong answers."""
     rng, test = np.random.default_rng(seed), []
@@ -152,7 +145,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     `states` (one row per item, from experiments.states) adds the local model's hidden states,
     reduced by PCA fitted on the training split; without them the policy uses the signals only."""
     correct = np.array([r.local_score >= 0.5 for r in recs])
-    X = np.array([_vector(final_signals(r, th, self_check), FEATURES) for r in recs])
+    X = np.array([_vector(replay.answer_signals(r, th, self_check), FEATURES) for r in recs])
     train, test = _split(correct, test_size, seed)
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")

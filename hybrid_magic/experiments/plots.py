@@ -131,7 +131,7 @@ def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
         if outcome.route != "cloud" or outcome.decision.stage == "before" or not tokens:
             continue
         end = len(tokens) if outcome.stop_index is None else outcome.stop_index + 1
-        signal = watched_signal(outcome.decision.signals)
+        signal = watched_signal(outcome.decision)
         name = signal.name if signal is not None else "low_confidence"
         quantity, unit, _ = WATCHED[name]
         watched = {"signal": name, "quantity": quantity, "unit": unit, "series": watched_series(tokens[:end], name,

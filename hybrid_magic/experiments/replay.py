@@ -1,9 +1,9 @@
 """Replay routing policies over recorded runs: no model call, any threshold.
 
-For each item and threshold the signals are recomputed from the recorded tokens
-exactly as the live cascade computes them (before -> during, where a triggered
-signal the policy accepts stops the local model -> after), then the policy
-decides. A sweep reports, per threshold: cloud-call share, quality, PGR, cost,
+For each item and threshold the recorded tokens run through the cascade driver
+(cascade.py) with the STOP rule, the code live %%hybrid runs: the same
+before -> during (a firing signal the policy accepts stops the local model) ->
+after -> decide. A sweep reports, per threshold: cloud-call share, quality, PGR, cost,
 latency and how many handoffs were early.
 """
 from __future__ import annotations
@@ -13,9 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSource, Rules, Verdict, before_signals,
+                       run_cascade)
+from ..model_handoff import Offer
 from ..router import signals as sig
-from ..router.policy import PolicyParams, decide
-from ..types import Decision, Signal, TokenEvent
+from ..router.policy import PolicyParams
+from ..types import Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
 
 BASELINES = ("always-local", "always-cloud", "random", "length")
@@ -32,6 +35,7 @@ class Recorded:
     local_score: float
     cloud_score: float  # 1.0 under the oracle cloud
     max_tokens: int
+    system: str | None = None
     events: list[TokenEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -41,10 +45,18 @@ class Recorded:
     def fmt(self) -> str:
         return self.item.get("format", "text")
 
-    @property
-    def seconds_per_token(self) -> float | None:
-        stamps = [t["t"] for t in self.local["tokens"] if t.get("t") is not None]
-        return stamps[-1] / len(stamps) if stamps else None
+    def source(self) -> RecordedSource:
+        """The recorded tokens, with their seconds, as a token source for the cascade driver."""
+        elapsed = [d.get("t") for d in self.local["tokens"]]
+        return RecordedSource(self.events, elapsed, int(self.local.get("max_tokens") or self.max_tokens))
+
+    def prepared(self, th: sig.Thresholds) -> Prepared:
+        """The before-signals live %%hybrid computes for this prompt (cloud reachable, no budget set)."""
+        messages = chat_messages(str(self.item["prompt"]), self.system)
+        facts = PromptFacts("\n".join(m["content"] for m in messages), int(self.local["prompt_tokens"]),
+                            self.max_tokens, th.context_budget or int(self.local.get("context_length") or 0),
+                            budget=Budget(0.0, None, 0.0))
+        return Prepared(messages, None, Offer(self.local.get("offer")), facts, before_signals(facts))
 
 
 def event_to_dict(event: TokenEvent, elapsed_s: float | None) -> dict[str, Any]:
@@ -59,54 +71,24 @@ def event_from_dict(d: dict[str, Any]) -> TokenEvent:
                       finish_reason=d.get("finish_reason"))
 
 
-@dataclass(frozen=True)
-class Outcome:
-    decision: Decision
-    stop_index: int | None  # token where the local model would have been stopped
-
-    @property
-    def route(self) -> str:
-        return self.decision.route
+def _drive(rec: Recorded, rules: Rules, stop: str, self_check: bool) -> Verdict:
+    p_yes = (lambda _answer: rec.local.get("p_yes")) if self_check else None
+    return run_cascade(rec.prepared(rules.thresholds), rules, lambda _first: rec.source(), stop, p_yes=p_yes)
 
 
-def before_signals(rec: Recorded, th: sig.Thresholds) -> list[Signal]:
-    """The prompt-only signals the engine computes (no private mode, no --cloud, no budget)."""
-    prompt_tokens = int(rec.local["prompt_tokens"])
-    budget = th.context_budget or int(rec.local.get("context_length") or 0)
-    return [
-        sig.private_mode(False),
-        sig.forced_cloud(False),
-        sig.context_overflow(prompt_tokens, rec.max_tokens, budget),
-        sig.prompt_length(prompt_tokens),
-        sig.privacy(str(rec.item["prompt"]), detect_pii=False, allow_sensitive=False),
-    ]
+def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams, *,
+                self_check: bool = False, early_handoff: bool = True) -> Verdict:
+    """The decision live %%hybrid makes on these tokens: the cascade driver, STOP rule, recorded source."""
+    return _drive(rec, Rules(policy, params, th, early_handoff, rec.fmt), STOP, self_check)
 
 
-def full_during(rec: Recorded, th: sig.Thresholds) -> list[Signal]:
-    """During-signals at the end of the whole answer (what the policy sees when nothing stopped it)."""
-    monitor, spt = sig.DuringMonitor(th, rec.max_tokens), rec.seconds_per_token
-    for index, event in enumerate(rec.events):
-        monitor.observe(event, None if spt is None else (index + 1) * spt)
-    return monitor.signals()
+def answer_signals(rec: Recorded, th: sig.Thresholds, self_check: bool = False) -> list[Signal]:
+    """Every signal over the whole local answer (nothing stops it); the recorded self-check when asked."""
+    verdict = _drive(rec, Rules(thresholds=th, fmt=rec.fmt), NEVER, self_check)
+    return verdict.before + verdict.local.during + verdict.local.after
 
 
-def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams,
-                p_yes: float | None = None) -> Outcome:
-    before = before_signals(rec, th)
-    first = decide(policy, before, params)
-    if first.route == "cloud":
-        return Outcome(first, None)
-    stop, during = sig.replay_during(rec.events, th, rec.max_tokens, rec.seconds_per_token)
-    if stop is not None:
-        fired = next(s for s in during if s.triggered)
-        if decide(policy, before + [fired], params).route == "cloud":
-            return Outcome(decide(policy, before + during, params), stop)
-        during = full_during(rec, th)  # the policy let it run on: judge the whole answer
-    after = sig.after_signals(rec.local["text"], rec.local["finish_reason"], rec.fmt, th, p_yes, rec.events)
-    return Outcome(decide(policy, before + during + after, params), None)
-
-
-def _latency(rec: Recorded, outcome: Outcome) -> float:
+def _latency(rec: Recorded, outcome: Verdict) -> float:
     local_s = float(rec.local["timings"]["seconds"])
     if outcome.route == "local":
         return local_s
@@ -118,7 +100,7 @@ def _latency(rec: Recorded, outcome: Outcome) -> float:
     return local_s + cloud_s
 
 
-def _cost(rec: Recorded, outcome: Outcome) -> float:
+def _cost(rec: Recorded, outcome: Verdict) -> float:
     if outcome.route == "local":
         return 0.0
     cost = rec.cloud.get("cost_usd") if rec.cloud else None

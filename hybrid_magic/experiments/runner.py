@@ -14,13 +14,18 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..backends.base import BatchRow
+from ..cascade import NEVER, Budget, Prepared, PromptFacts, RecordedSource, Rules, fit_params, prepare, run_cascade
+from ..model_handoff import offer_for
 from ..router import signals as sig
-from ..types import GenerationParams, Message
+from ..types import GenerationParams, Message, TokenEvent, chat_messages
 from . import analysis, replay
 from .datasets import item_key, load_dataset
 from .metrics import ORACLE_LABEL
 from .scorers import resolve_scorer
 from .store import GenerationKey, ResultStore
+
+
+RECORDING_VERSION = 2  # 2: recorded through the cascade driver (final token seen, handoff offered)
 
 
 class Experiment:
@@ -29,7 +34,7 @@ class Experiment:
                  thresholds: sig.Thresholds | None = None, self_check: bool = False,
                  store: ResultStore | str | None = None, cache_dir: str | None = None,
                  batch_size: int | None = None, cloud_concurrency: int = 4,
-                 requests_per_minute: float | None = None, ledger: Any = None):
+                 requests_per_minute: float | None = None, ledger: Any = None, model_handoff: bool = True):
         self.items = load_dataset(dataset)
         self.scorer = resolve_scorer(scorer)
         self.local, self.backend_name, self.cloud = local, backend, cloud
@@ -43,6 +48,7 @@ class Experiment:
         self.cloud_concurrency, self.requests_per_minute = cloud_concurrency, requests_per_minute
         self.ledger = ledger  # where cloud requests are audited; None: the user's ledger
         self.computed = {"local": 0, "cloud": 0}  # fresh generations in the last run()
+        self.model_handoff = model_handoff  # offer the local model the handoff, as %%hybrid does by default
         self.cloud_errors: list[str] = []  # requests that failed in the last run(): not stored, retried next time
 
     def __getstate__(self) -> dict:
@@ -72,6 +78,8 @@ class Experiment:
     def _key(self, item: dict, side: str) -> GenerationKey:
         params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
                   "system": self.system}
+        if side != "cloud":  # recorded through the cascade driver, with the handoff offered as %%hybrid does
+            params.update(recording=RECORDING_VERSION, model_handoff=self.model_handoff)
         if side != "cloud":  # local generations, and the local model's hidden states ("states")
             params["self_check"] = self.self_check
             model = self._local_model_key()
@@ -80,8 +88,39 @@ class Experiment:
         return GenerationKey(self.name, item_key(item), side, model, GenerationKey.params_json(params))
 
     def messages(self, item: dict) -> list[Message]:
-        head = [{"role": "system", "content": self.system}] if self.system else []
-        return head + [{"role": "user", "content": str(item["prompt"])}]
+        """The item's chat, as %%hybrid lays it out (system prompt, then the prompt)."""
+        return chat_messages(str(item["prompt"]), self.system)
+
+    def prepared(self, item: dict, backend=None) -> Prepared:
+        """What the local model is sent for this item (the handoff instruction or tool included, as
+        %%hybrid sends it by default) and its before-signals."""
+        backend = backend or self.local_backend()
+        messages = self.messages(item)
+        offer = offer_for(self.model_handoff, "cascade", backend)
+        context = self.thresholds.context_budget or backend.context_length
+
+        def facts(prompt_tokens: int) -> PromptFacts:
+            return PromptFacts("\n".join(m["content"] for m in messages), prompt_tokens, self.params.max_tokens,
+                               context, budget=Budget(0.0, None, 0.0))
+
+        return prepare(messages, offer, backend.count_prompt_tokens, facts)
+
+    def record_item(self, item: dict, events: list[TokenEvent], elapsed: list[float | None] | None = None) -> dict:
+        """Store an item's local generation made elsewhere from `prepared(item)`'s messages and tools, with
+        this experiment's max_tokens: the events run through the cascade driver with the NEVER rule,
+        exactly as run() records. Returns the stored payload."""
+        backend = self.local_backend()
+        source = RecordedSource(events, elapsed, self.params.max_tokens)
+        payload = self._payload(item, source, self.prepared(item, backend), backend)
+        self._store("local", item, payload)
+        return payload
+
+    def _payload(self, item: dict, source, prepared: Prepared, backend) -> dict:
+        rules = Rules(thresholds=self.thresholds, fmt=item.get("format", "text"))
+        verdict = run_cascade(prepared, rules, lambda _first: source, NEVER)
+        if verdict.local.interrupted:
+            raise KeyboardInterrupt  # the backend swallowed Ctrl-C; nothing is stored for this item
+        return recording(verdict.local, prepared, source.max_tokens, backend)
 
     # ---- running --------------------------------------------------------------------------
     def run(self, *, limit: int | None = None, progress: bool = True, executor=None):
@@ -128,11 +167,17 @@ class Experiment:
 
     # ---- what scale.py calls (here and in an executor's workers) ----------------------------
     def local_request(self, item: dict, backend) -> LocalRequest:
-        return LocalRequest(self.messages(item), self.params)
+        prepared = self.prepared(item, backend)
+        if prepared.tools:
+            raise NotImplementedError("batched generation does not pass tools yet: use model_handoff=False")
+        params = fit_params(backend, prepared.messages, self.params, prepared.tools)
+        return LocalRequest(prepared.messages, params, prepared)
 
     def local_payload(self, item: dict, request: LocalRequest, row: BatchRow, backend) -> dict:
-        """The stored form of one generated answer; scale.py adds the self-check's p_yes, batched."""
-        return record_local(backend, row, request.params, self.thresholds)
+        """The stored form of one generated answer (the driver, NEVER rule, over the row's events);
+        scale.py adds the self-check's p_yes, batched."""
+        return self._payload(item, RecordedSource(row.events, row.elapsed, request.params.max_tokens),
+                             request.prepared, backend)
 
     def cloud_payload(self, answer) -> dict | None:
         """A cloud answer as stored; None for a failed request (not stored, so a re-run retries it)."""
@@ -164,7 +209,7 @@ class Experiment:
                 continue
             cloud_score = 1.0 if cloud is None else self.scorer(cloud["text"], item)
             found.append(replay.Recorded(item, local, cloud, self.scorer(local["text"], item), cloud_score,
-                                         self.params.max_tokens))
+                                         self.params.max_tokens, self.system))
         return found
 
     def results(self):
@@ -251,21 +296,18 @@ class LocalRequest:
 
     messages: list[Message]
     params: GenerationParams
+    prepared: Prepared
 
 
-def record_local(backend, row: BatchRow, params: GenerationParams, th: sig.Thresholds) -> dict:
-    """Every token of a finished generation, with the live monitor's verdict replayed on it."""
-    monitor = sig.DuringMonitor(th, params.max_tokens)
-    tokens, live_stop, last = [], None, row.events[-1] if row.events else None
-    for event, elapsed in zip(row.events, row.elapsed):
-        fired = monitor.observe(event, elapsed)
-        if fired is not None and live_stop is None:
-            live_stop = {"index": len(tokens), "signal": asdict(fired)}
-        tokens.append(replay.event_to_dict(event, elapsed))
-    if last is None or last.finish_reason == "interrupted":
-        raise KeyboardInterrupt  # the backend swallowed Ctrl-C; nothing is stored for this item
-    return {"text": "".join(t["text"] for t in tokens), "tokens": tokens, "finish_reason": last.finish_reason,
-            "timings": asdict(last.timings) if last.timings else {"seconds": row.elapsed[-1]},
-            "prompt_tokens": last.timings.prompt_tokens if last.timings else None,
-            "context_length": backend.context_length, "backend": backend.name,
-            "live_stop": live_stop, "live_during": [asdict(s) for s in monitor.signals()], "p_yes": None}
+def recording(local, prepared: Prepared, max_tokens: int, backend) -> dict:
+    """The stored form of a local run: every token with its seconds, and what replay needs."""
+    tokens = [replay.event_to_dict(event, t) for event, t in zip(local.tokens, local.elapsed)]
+    last = local.last
+    if last is not None and last.token_id is None and not last.text:  # the closing event carries no token
+        tokens.append(replay.event_to_dict(last, local.elapsed[-1] if local.elapsed else None))
+    timings = asdict(last.timings) if last is not None and last.timings else {
+        "seconds": next((t for t in reversed(local.elapsed) if t is not None), 0.0),
+        "completion_tokens": len(local.tokens)}
+    return {"text": local.text, "tokens": tokens, "finish_reason": local.finish_reason, "timings": timings,
+            "prompt_tokens": prepared.facts.prompt_tokens, "context_length": backend.context_length,
+            "max_tokens": max_tokens, "offer": prepared.offer.form, "backend": backend.name, "p_yes": None}

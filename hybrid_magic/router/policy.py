@@ -87,7 +87,8 @@ def length(signals: Sequence[Signal], params: PolicyParams) -> Decision:
     if measured is None or measured.value is None:
         raise UsageError("The length policy needs the prompt_length signal; pass signals.prompt_length(...).")
     limit = DEFAULT_LENGTH_THRESHOLD if params.threshold is None else params.threshold
-    return _decision(signals, "length", requested=measured.value > limit, stage="before", score=measured.value)
+    decision = _decision(signals, "length", requested=measured.value > limit, stage="before", score=measured.value)
+    return replace(decision, reason="prompt_length" if decision.handoff_requested else None)
 
 
 def uniform_draw(seed_key: str) -> float:
@@ -132,5 +133,15 @@ def decide(name: str, signals: Sequence[Signal], params: PolicyParams = PolicyPa
     blocker = first_blocker(signals)
     if decision.route == "cloud" and blocker is not None:
         decision = replace(decision, route="local", handoff_requested=True, blocked_by=blocker.name)
-    return replace(decision, policy=name, signals=ordered(signals),
-                   handoff_performed=decision.route == "cloud")
+    return replace(decision, policy=name, signals=ordered(signals), handoff_performed=decision.route == "cloud",
+                   reason=_reason(decision, name, signals))
+
+
+def _reason(decision: Decision, name: str, signals: Sequence[Signal]) -> str | None:
+    """Why a handoff was requested: the policy's own reason, else the deciding signal, else the policy."""
+    if not decision.handoff_requested:
+        return None
+    if decision.reason:
+        return decision.reason
+    deciding = deciding_signal(signals)
+    return deciding.name if deciding else name

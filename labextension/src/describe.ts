@@ -67,12 +67,17 @@ export function triggeredSignals(bundle: RunBundle): RunSignal[] {
   return bundle.signals.filter(signal => signal.triggered);
 }
 
+/** The deciding signal the bundle names (handoff.reason), shown with its value against its threshold. */
 function reasonOf(bundle: RunBundle, outcome: Outcome): string {
   if (outcome === 'blocked' || outcome === 'failed') {
     return humanName(bundle.handoff.blocked_by ?? 'unknown reason');
   }
-  const first = triggeredSignals(bundle)[0];
-  return outcome === 'cloud' && first ? formatSignal(first) : '';
+  const reason = bundle.handoff.reason;
+  if (outcome !== 'cloud' || reason === null) {
+    return '';
+  }
+  const deciding = bundle.signals.find(signal => signal.name === reason);
+  return deciding ? formatSignal(deciding) : humanName(reason);
 }
 
 export function describeRun(bundle: RunBundle): RunDescription {

@@ -1,12 +1,16 @@
 /**
  * The provenance bundle that hybrid_magic writes into each cell's output
- * (design.md, "Provenance MIME", version 1), and a validating parser.
+ * (design.md, "Provenance MIME", versions 1 and 2), and a validating parser.
+ * Version 2 adds `handoff.reason`, the deciding signal's name; a version-1
+ * bundle gets the same answer from its signals (see `handoffReason`).
  *
  * Pure logic: no DOM, no JupyterLab imports, so it is unit-tested in node.
  */
 
 export const PROVENANCE_MIME = 'application/vnd.hybrid-magic.run+json';
-export const SUPPORTED_VERSION = 1;
+export const SUPPORTED_VERSION = 2;
+/** Versions this view reads: 1 lacks handoff.reason, derived from the signals instead. */
+export const READABLE_VERSIONS: ReadonlyArray<number> = [1, 2];
 
 export type Route = 'local' | 'cloud';
 export type Stage = 'before' | 'during' | 'after';
@@ -27,6 +31,8 @@ export interface Handoff {
   performed: boolean;
   blocked_by: string | null;
   stage: string | null;
+  /** The deciding signal's name; null when no handoff was requested. */
+  reason: string | null;
 }
 
 export interface LocalRun {
@@ -129,12 +135,28 @@ function parseSignal(raw: unknown): RunSignal | null {
   return signal;
 }
 
-function parseHandoff(raw: Json): Handoff {
+/** Guard and informational signals never ask for a handoff, even when triggered (router/policy.py). */
+const NEVER_ASKING = new Set(['privacy', 'budget', 'private', 'cloud_unavailable', 'prompt_length']);
+const STAGE_ORDER: Record<string, number> = { before: 0, during: 1, after: 2 };
+
+/** Version 1: the earliest triggered signal that requests a handoff (never a guard), as the Python side decides. */
+function reasonFromSignals(signals: RunSignal[]): string | null {
+  const asking = signals
+    .filter(s => s.triggered && s.blocks_handoff !== true && !NEVER_ASKING.has(s.name))
+    .map((s, index) => ({ s, index }))
+    .sort((a, b) => (STAGE_ORDER[a.s.stage] ?? 3) - (STAGE_ORDER[b.s.stage] ?? 3) || a.index - b.index);
+  return asking.length > 0 ? asking[0].s.name : null;
+}
+
+function parseHandoff(raw: Json, version: number, signals: RunSignal[]): Handoff {
+  const requested = raw.requested === true;
+  const given = typeof raw.reason === 'string' ? raw.reason : null;
   return {
-    requested: raw.requested === true,
+    requested,
     performed: raw.performed === true,
     blocked_by: typeof raw.blocked_by === 'string' ? raw.blocked_by : null,
-    stage: typeof raw.stage === 'string' ? raw.stage : null
+    stage: typeof raw.stage === 'string' ? raw.stage : null,
+    reason: version >= 2 ? given : requested ? reasonFromSignals(signals) : null
   };
 }
 
@@ -211,13 +233,13 @@ export function parseTimeline(raw: unknown): Timeline | null {
   };
 }
 
-/** Why `raw` is not a usable version-1 bundle, or null when it is. */
+/** Why `raw` is not a usable bundle (version 1 or 2), or null when it is. */
 function problem(raw: unknown): string | null {
   if (!isObject(raw)) {
     return 'provenance is not a JSON object';
   }
-  if (raw.version !== SUPPORTED_VERSION) {
-    return `unsupported provenance version ${JSON.stringify(raw.version)} (this view reads version ${SUPPORTED_VERSION})`;
+  if (typeof raw.version !== 'number' || !READABLE_VERSIONS.includes(raw.version)) {
+    return `unsupported provenance version ${JSON.stringify(raw.version)} (this view reads versions ${READABLE_VERSIONS.join(', ')})`;
   }
   if (raw.route !== 'local' && raw.route !== 'cloud') {
     return `unknown route ${JSON.stringify(raw.route)}`;
@@ -244,10 +266,10 @@ export function parseRunBundle(raw: unknown): ParseResult {
   return {
     ok: true,
     bundle: {
-      version: SUPPORTED_VERSION,
+      version: data.version as number,
       magic: text(data.magic, 'hybrid'),
       route: data.route as Route,
-      handoff: parseHandoff(data.handoff as Json),
+      handoff: parseHandoff(data.handoff as Json, data.version as number, signals),
       signals,
       local: parseLocal(data.local),
       cloud: parseCloud(data.cloud),

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunBundle, parseRunBundle } from '../src/provenance';
 import { badgeText, describeRun, formatCost, formatSignal, statusText, summarizeCells } from '../src/describe';
-import { BLOCKED_RUN, CLOUD_RUN, FAILED_RUN, LOCAL_RUN, output } from './fixtures';
+import { ALLOWED_SECRET_RUN, BLOCKED_RUN, CLOUD_RUN, FAILED_RUN, LOCAL_RUN, RANDOM_RUN, output } from './fixtures';
 
 function bundle(raw: unknown): RunBundle {
   const parsed = parseRunBundle(raw);
@@ -17,7 +17,11 @@ const BADGES: Array<[string, unknown, string]> = [
   ['blocked by budget', { ...BLOCKED_RUN, handoff: { ...BLOCKED_RUN.handoff, blocked_by: 'budget' } }, 'handoff blocked · budget'],
   ['blocked by privacy', { ...BLOCKED_RUN, handoff: { ...BLOCKED_RUN.handoff, blocked_by: 'privacy' } }, 'handoff blocked · privacy'],
   ['failed cloud call', FAILED_RUN, 'handoff failed · cloud error'],
-  ['cloud without a triggered signal', { ...CLOUD_RUN, signals: [] }, 'cloud']
+  ['cloud without a triggered signal', { ...CLOUD_RUN, signals: [] }, 'cloud'],
+  ['version 2: the named deciding signal, not the allowed secret', ALLOWED_SECRET_RUN, 'cloud · low confidence 0.31 < 0.50'],
+  ['version 2: a policy reason without a signal', RANDOM_RUN, 'cloud · random'],
+  ['version 1: an allowed secret is no reason', { ...ALLOWED_SECRET_RUN, version: 1, handoff: CLOUD_RUN.handoff },
+    'cloud · low confidence 0.31 < 0.50']
 ];
 
 for (const [what, raw, expected] of BADGES) {

@@ -1,4 +1,4 @@
-/** Version-1 bundles shaped like the ones hybrid_magic writes. */
+/** Bundles shaped like the ones hybrid_magic writes: version 1 (no handoff.reason) and version 2. */
 import { PROVENANCE_MIME } from '../src/provenance';
 
 export const LOCAL_RUN = {
@@ -58,6 +58,26 @@ export const FAILED_RUN = {
   route: 'local',
   handoff: { requested: true, performed: false, blocked_by: 'cloud_error', stage: 'after' },
   cloud: null
+};
+
+/** Version 2: a handoff --allow-sensitive let go; the prompt's (allowed) secret is listed first. */
+export const ALLOWED_SECRET_RUN = {
+  ...CLOUD_RUN,
+  version: 2,
+  handoff: { requested: true, performed: true, blocked_by: null, stage: 'during', reason: 'low_confidence' },
+  signals: [
+    { name: 'privacy', stage: 'before', value: 1, threshold: 0, triggered: true,
+      message: 'The prompt contains 1 sensitive item (openai_key); sending it was allowed explicitly.' },
+    ...CLOUD_RUN.signals
+  ]
+};
+
+/** Version 2, decided by a policy with no signal of its own (random): the reason is the policy. */
+export const RANDOM_RUN = {
+  ...CLOUD_RUN,
+  version: 2,
+  handoff: { requested: true, performed: true, blocked_by: null, stage: 'before', reason: 'random' },
+  signals: [CLOUD_RUN.signals[0]]
 };
 
 export function output(bundle: unknown): { output_type: string; data: Record<string, unknown> } {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROVENANCE_MIME, bundlesInOutputs, parseRunBundle } from '../src/provenance';
-import { CLOUD_RUN, LOCAL_RUN, output } from './fixtures';
+import { ALLOWED_SECRET_RUN, CLOUD_RUN, LOCAL_RUN, output } from './fixtures';
 
 test('a version-1 cloud bundle parses with its signals and costs', () => {
   const parsed = parseRunBundle(CLOUD_RUN);
@@ -11,6 +11,19 @@ test('a version-1 cloud bundle parses with its signals and costs', () => {
   assert.equal(parsed.bundle.signals[1].value, 0.31);
   assert.equal(parsed.bundle.local?.stopped_early, true);
   assert.equal(parsed.bundle.cloud?.cost_usd, 0.00042);
+});
+
+test('version 2 carries handoff.reason; version 1 gets it from the signals', () => {
+  const v2 = parseRunBundle(ALLOWED_SECRET_RUN);
+  assert.ok(v2.ok);
+  assert.equal(v2.bundle.version, 2);
+  assert.equal(v2.bundle.handoff.reason, 'low_confidence');
+  const v1 = parseRunBundle(CLOUD_RUN);
+  assert.ok(v1.ok);
+  assert.equal(v1.bundle.handoff.reason, 'low_confidence');
+  const local = parseRunBundle(LOCAL_RUN);
+  assert.ok(local.ok);
+  assert.equal(local.bundle.handoff.reason, null);
 });
 
 test('cloud null and cost null stay null (unknown), never 0', () => {
@@ -35,7 +48,7 @@ test('optional signal keys survive; malformed signals are dropped', () => {
 const BAD: Array<[string, unknown, RegExp]> = [
   ['not an object', 'hello', /not a JSON object/],
   ['an array', [1], /not a JSON object/],
-  ['a future version', { ...CLOUD_RUN, version: 2 }, /unsupported provenance version 2/],
+  ['a future version', { ...CLOUD_RUN, version: 3 }, /unsupported provenance version 3/],
   ['no version', { ...CLOUD_RUN, version: undefined }, /unsupported provenance version/],
   ['an unknown route', { ...CLOUD_RUN, route: 'moon' }, /unknown route "moon"/],
   ['no handoff', { ...CLOUD_RUN, handoff: null }, /no handoff/],

@@ -1,0 +1,304 @@
+"""The one cascade driver: before → stream → after → decide, for every caller.
+
+Callers differ in two inputs only:
+
+| caller                         | stop rule | token source              |
+|--------------------------------|-----------|---------------------------|
+| %%hybrid                       | STOP      | `LiveSource` (backend)    |
+| %%compare                      | NOTE      | `LiveSource`              |
+| experiments, recording an item | NEVER     | `LiveSource` or recorded  |
+| experiments, replay and sweeps | STOP      | `RecordedSource`          |
+
+STOP ends local generation at the first token where a during-signal fires and
+the policy, shown every signal so far, routes to the cloud (early handoff);
+NOTE remembers that token and keeps generating; NEVER does not ask. Because
+replay runs this same code on the recorded tokens, it makes the decision live
+%%hybrid makes on them: same route, same deciding signal, same stop token.
+
+The prompt side is prepared here too (`prepare`): the messages the local
+model is sent (system, handoff instruction or tool, history) and the
+before-signals, so every caller sends the same thing.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+
+from .errors import ContextOverflowError
+from .model_handoff import HandoffMonitor, Offer
+from .reasoning import split_reasoning
+from .router import policy as policies
+from .router import signals as sig
+from .types import Decision, Message, Signal, TokenEvent
+
+STOP, NOTE, NEVER = "stop", "note", "never"
+STOP_RULES = (STOP, NOTE, NEVER)
+
+
+# ---- the prompt side ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Budget:
+    """The session's cloud spend, this call's estimated cost and the limit (0 = none)."""
+
+    spent_usd: float
+    estimate_usd: float | None
+    limit_usd: float
+
+
+@dataclass(frozen=True)
+class PromptFacts:
+    """Everything the before-signals read: no model, no cloud needed to replay them."""
+
+    text: str  # the user's messages, joined: the privacy check reads them
+    prompt_tokens: int  # of what the local model is sent
+    max_tokens: int
+    context_budget: int  # tokens the local side may use; 0 = unknown
+    private: bool = False
+    force_cloud: bool = False
+    allow_sensitive: bool = False
+    detect_pii: bool = False
+    budget: Budget | None = None  # None: no cloud client (see cloud_problem) or --private
+    cloud_problem: str | None = None  # why no cloud client could be made
+
+
+def before_signals(facts: PromptFacts) -> list[Signal]:
+    found = [
+        sig.private_mode(facts.private),
+        sig.forced_cloud(facts.force_cloud),
+        sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
+        sig.prompt_length(facts.prompt_tokens),
+        sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
+    ]
+    if facts.budget is not None:
+        b = facts.budget
+        found.append(sig.budget(b.spent_usd, b.estimate_usd, b.limit_usd))
+    if facts.cloud_problem is not None:
+        found.append(Signal("cloud_unavailable", "before", None, None, True, facts.cloud_problem,
+                            blocks_handoff=True))
+    return found
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the local model is sent, and the before-signals of exactly that."""
+
+    messages: list[Message]
+    tools: list[dict] | None
+    offer: Offer
+    facts: PromptFacts
+    before: list[Signal]
+
+
+def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message], list | None], int],
+            facts_for: Callable[[int], PromptFacts]) -> Prepared:
+    """Offer the handoff (instruction or tool) unless a before-signal forbids any handoff;
+    `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts."""
+    for candidate in (offer, Offer(None)) if offer.form else (offer,):
+        sent, tools = candidate.apply(messages)
+        facts = facts_for(count(sent, tools))
+        before = before_signals(facts)
+        if candidate.form is None or policies.first_blocker(before) is None:
+            return Prepared(sent, tools, candidate, facts, before)
+    raise AssertionError("unreachable: the last candidate offers nothing")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How to decide: the policy, its knob, the signal thresholds, early handoff, the answer format."""
+
+    policy: str = "cascade"
+    params: policies.PolicyParams = policies.PolicyParams()
+    thresholds: sig.Thresholds = sig.Thresholds()
+    early_handoff: bool = True
+    fmt: str = "text"
+
+    def decide(self, signals: Sequence[Signal]) -> Decision:
+        return policies.decide(self.policy, signals, self.params)
+
+
+# ---- token sources -----------------------------------------------------------------------
+
+class LiveSource:
+    """The backend's stream, each event with the seconds since the call to stream()."""
+
+    def __init__(self, backend, messages: list[Message], params, tools: list[dict] | None = None):
+        self.backend, self.messages, self.params, self.tools = backend, messages, params, tools
+        self.max_tokens = params.max_tokens
+
+    def __iter__(self) -> Iterator[tuple[TokenEvent, float]]:
+        started = time.perf_counter()
+        extra = {"tools": self.tools} if self.tools else {}
+        stream = self.backend.stream(self.messages, self.params, **extra)
+        try:
+            for event in stream:
+                yield event, time.perf_counter() - started
+        finally:
+            stream.close()  # stops generation now: this is the early handoff
+
+
+def fit_params(backend, messages: list[Message], params, tools: list[dict] | None = None):
+    """max_tokens cut to the room the context leaves after what is sent (tools included)."""
+    prompt_tokens = backend.count_prompt_tokens(messages, tools)
+    room = backend.context_length - prompt_tokens
+    if room <= 0:
+        raise ContextOverflowError(
+            f"The prompt has {prompt_tokens} tokens but {backend.model.name} holds {backend.context_length}: "
+            "shorten it, or use %%hybrid to hand long prompts to the cloud.")
+    return replace(params, max_tokens=room) if params.max_tokens > room else params
+
+
+class RecordedSource:
+    """Recorded TokenEvents (and their seconds, when known), replayed through the same code."""
+
+    def __init__(self, events: Sequence[TokenEvent], elapsed: Sequence[float | None] | None, max_tokens: int):
+        self.events, self.max_tokens = list(events), max_tokens
+        self.elapsed = list(elapsed) if elapsed is not None else [None] * len(self.events)
+
+    def __iter__(self) -> Iterator[tuple[TokenEvent, float | None]]:
+        return iter(zip(self.events, self.elapsed))
+
+
+class SilentObserver:
+    def phase(self, name: str, detail: str = "") -> None:
+        pass
+
+    def local_token(self, event: TokenEvent) -> None:
+        pass
+
+    def cloud_token(self, event: TokenEvent) -> None:
+        pass
+
+
+SILENT = SilentObserver()
+
+
+# ---- the local stream ----------------------------------------------------------------------
+
+@dataclass
+class LocalRun:
+    """The local side as it streamed: tokens, the last event, and where %%hybrid stops."""
+
+    text: str = ""
+    tokens: list[TokenEvent] = field(default_factory=list)  # generated tokens (a bare closing event is not one)
+    elapsed: list[float | None] = field(default_factory=list)  # seconds at each token
+    last: TokenEvent | None = None  # the event carrying finish_reason (None: stopped or interrupted)
+    interrupted: bool = False
+    stop_index: int | None = None  # token at which %%hybrid stops (STOP) or would stop (NOTE)
+    stop_decision: Decision | None = None
+    during: list[Signal] = field(default_factory=list)
+    after: list[Signal] = field(default_factory=list)
+
+    @property
+    def stopped(self) -> bool:
+        return self.last is None and not self.interrupted
+
+    @property
+    def finish_reason(self) -> str:
+        if self.last is not None:
+            return self.last.finish_reason
+        return "interrupted" if self.interrupted else "early_handoff"
+
+
+def make_monitor(max_tokens: int, rules: Rules, offer: Offer):
+    monitor = sig.DuringMonitor(rules.thresholds, max_tokens)
+    return HandoffMonitor(monitor, offer.detect_pii) if offer.form else monitor
+
+
+def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: Offer,
+                 observer=SILENT) -> LocalRun:
+    """Every event goes to the observer and the monitor, the last one included."""
+    run, monitor, fired = LocalRun(), make_monitor(source.max_tokens, rules, offer), {}
+    events = iter(source)
+    try:
+        for event, elapsed in events:
+            _take(run, event, elapsed)
+            observer.local_token(event)
+            signal = monitor.observe(event, elapsed)
+            if signal is not None:
+                fired.setdefault(signal.name, signal)  # a signal that fired once stays fired
+                if _hands_off(run, before, _sticky(monitor, fired), rules, stop) and stop == STOP:
+                    break
+            if event.is_last:
+                run.last, run.interrupted = event, event.finish_reason == "interrupted"
+                break
+    except KeyboardInterrupt:  # landed here rather than inside the backend's loop
+        run.interrupted = True
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+    run.during = _sticky(monitor, fired)
+    return run
+
+
+def _take(run: LocalRun, event: TokenEvent, elapsed: float | None) -> None:
+    if event.token_id is not None or event.text:
+        run.tokens.append(event)
+        run.elapsed.append(elapsed)
+    run.text += event.text
+
+
+def _sticky(monitor, fired: dict[str, Signal]) -> list[Signal]:
+    return [fired.get(s.name, s) for s in monitor.signals()]
+
+
+def _hands_off(run: LocalRun, before, during, rules: Rules, stop: str) -> bool:
+    """Ask the policy (every signal so far) whether this firing token ends local generation."""
+    if stop == NEVER or not rules.early_handoff or run.stop_index is not None:
+        return False
+    decision = rules.decide(before + during)
+    if decision.route != "cloud":
+        return False
+    run.stop_index, run.stop_decision = max(len(run.tokens) - 1, 0), decision
+    return True
+
+
+def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None) -> list[Signal]:
+    answer = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
+    probability = p_yes(answer) if p_yes is not None and answer.strip() else None
+    return sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+
+
+# ---- the whole cascade ---------------------------------------------------------------------
+
+@dataclass
+class Verdict:
+    """The driver's answer: the signals, the decision, and the local run (None: decided before)."""
+
+    before: list[Signal]
+    decision: Decision
+    local: LocalRun | None
+
+    @property
+    def route(self) -> str:
+        return self.decision.route
+
+    @property
+    def stop_index(self) -> int | None:
+        return self.local.stop_index if self.local is not None and self.decision.route == "cloud" else None
+
+
+def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decision], object], stop: str,
+                observer=SILENT, p_yes: Callable[[str], float | None] | None = None) -> Verdict:
+    """before → stream → after → decide. `open_source(first_decision)` returns the token source
+    (it may raise, e.g. when the prompt does not fit, naming the decision)."""
+    if stop not in STOP_RULES:
+        raise ValueError(f"stop must be one of {', '.join(STOP_RULES)}, not {stop!r}")
+    before = prepared.before
+    first = rules.decide(before)
+    if first.route == "cloud" and stop != NEVER:  # NEVER (recording) generates the local answer anyway
+        return Verdict(before, first, None)
+    local = stream_local(open_source(first), before, rules, stop, prepared.offer, observer)
+    if local.interrupted:
+        return Verdict(before, first, local)
+    if local.stop_decision is not None and stop != NEVER:
+        return Verdict(before, local.stop_decision, local)
+    local.after = after_signals(local, rules, p_yes)
+    return Verdict(before, rules.decide(before + local.during + local.after), local)
+
+
+__all__ = ["STOP", "NOTE", "NEVER", "Budget", "PromptFacts", "before_signals", "Prepared", "prepare", "Rules",
+           "LiveSource", "fit_params", "RecordedSource", "SilentObserver", "SILENT", "LocalRun", "stream_local",
+           "after_signals", "Verdict", "run_cascade"]

@@ -1,0 +1,51 @@
+"""Signal thresholds, and what every signal module shares."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import UsageError
+from ..types import Signal
+
+NO_LOGPROBS = "unavailable: the local backend returned no token logprobs."
+# answer_confidence, chosen on the dev set (experiments.devset), never on builtin_mix
+ANSWER_LOWEST = 3  # least likely tokens averaged
+ANSWER_SCALE = 0.5  # default threshold = this times the low_confidence threshold
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    low_confidence: float = 0.5  # on the rolling mean token probability exp(logprob)
+    entropy: float = 3.0  # nats, rolling mean
+    window: int = 8  # tokens in the rolling means
+    min_tokens: int = 4  # no during-signal triggers before this many tokens
+    repetition_span: int = 12  # a loop must cover at least this many tail tokens...
+    repetition_repeats: int = 3  # ...and repeat its pattern at least this many times
+    repetition_max_period: int = 32  # longest pattern (tokens) looked for
+    deadline_s: float | None = None  # projected local generation time allowed
+    self_check: float = 0.5  # on P(local model says its answer is correct)
+    answer_confidence: float | None = None  # None: low_confidence * ANSWER_SCALE (one knob moves both)
+    answer_lowest: int = ANSWER_LOWEST  # answer_confidence averages this many least likely tokens
+    context_budget: int = 0  # 0 = the local model's own context length
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.low_confidence <= 1.0:
+            raise UsageError(f"The confidence threshold must be between 0 and 1, not {self.low_confidence}.")
+        if self.window < 1 or self.min_tokens < 1:
+            raise UsageError("window and min_tokens must be at least 1.")
+        if self.repetition_repeats < 2 or self.repetition_max_period < 1:
+            raise UsageError("repetition_repeats must be at least 2 and repetition_max_period at least 1.")
+        if self.deadline_s is not None and self.deadline_s <= 0:
+            raise UsageError(f"The deadline must be positive seconds, not {self.deadline_s}.")
+        if self.answer_confidence is not None and not 0.0 <= self.answer_confidence <= 1.0:
+            raise UsageError(f"The answer confidence threshold must be between 0 and 1, not {self.answer_confidence}.")
+        if self.answer_lowest < 1:
+            raise UsageError("answer_lowest must be at least 1.")
+
+    @property
+    def answer_threshold(self) -> float:
+        """The answer_confidence threshold: set explicitly, or derived from low_confidence."""
+        return self.low_confidence * ANSWER_SCALE if self.answer_confidence is None else self.answer_confidence
+
+
+def flag_signal(name: str, stage: str, on: bool, message: str, *, blocks: bool = False) -> Signal:
+    return Signal(name, stage, 1.0 if on else 0.0, None, on, message, blocks_handoff=blocks and on)

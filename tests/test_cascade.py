@@ -1,0 +1,132 @@
+"""One cascade: live %%hybrid, an Experiment's recording and its replay decide the same.
+
+Real SmolLM2 (transformers) locally, the stand-in cloud behind the counting proxy.
+Each prompt runs through live %%hybrid under every registered policy (a learned one
+fitted on the experiment included); the same prompts are recorded once by an
+Experiment and replayed with each policy. Route, reason and stop token must agree
+for every item and policy.
+"""
+from __future__ import annotations
+
+import pytest
+
+from hybrid_magic.cascade import NEVER, NOTE, STOP, PromptFacts, Rules, RecordedSource, prepare, run_cascade
+from hybrid_magic.model_handoff import NO_OFFER, Offer
+from hybrid_magic.router import signals as sig
+from hybrid_magic.router.policy import POLICIES, PolicyParams
+from hybrid_magic.types import TokenEvent
+
+THRESHOLD = 0.6  # low_confidence: a mix of early, after and no handoffs on SmolLM2
+MAX_TOKENS = 24
+ITEMS = [
+    {"id": "capital", "prompt": "What is the capital of France?", "reference": "Paris"},
+    {"id": "add", "prompt": "What is 2 + 3? Answer with the number only.", "reference": 5, "scorer": "numeric"},
+    {"id": "limerick", "prompt": "Write a limerick about the prime number 7919.", "reference": "no such answer"},
+    {"id": "json", "prompt": "Say hello to Bob.", "reference": {"greeting": "hello"}, "scorer": "json",
+     "format": "json"},
+    {"id": "colour", "prompt": "Name a colour.", "reference": "red|blue|green|yellow", "scorer": "regex"},
+    {"id": "product", "prompt": "What is 17 * 23? Answer with the number only.", "reference": 391,
+     "scorer": "numeric"},
+    {"id": "qcd", "prompt": "Explain the running of the strong coupling constant in QCD.", "reference": "asymptotic"},
+    {"id": "finnish", "prompt": "Translate 'good morning' into Finnish.", "reference": "huomenta"},
+]
+
+
+def live_decisions(shell, magics, policy: str) -> dict[str, tuple]:
+    """(route, reason, stop token, tokens) of each item through live %%hybrid with this policy."""
+    found = {}
+    for item in ITEMS:
+        fmt = f" --format {item['format']}" if "format" in item else ""
+        shell.run_cell_magic("hybrid", f"--max-tokens {MAX_TOKENS} --policy {policy} --out live{fmt}", item["prompt"])
+        record = shell.user_ns.pop("live").record
+        assert record.error is None, record.error
+        stop = len(record.tokens) - 1 if record.local is not None and record.local.stopped_early else None
+        found[item["id"]] = (record.decision.route, record.decision.reason, stop, [t.token_id for t in record.tokens])
+    return found
+
+
+@pytest.fixture(scope="module")
+def backend(model_dir):
+    from hybrid_magic.backends import get_backend
+    from hybrid_magic.models import resolve
+
+    return get_backend("transformers", resolve("smollm2-135m", str(model_dir.parent)))[0]
+
+
+def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_magics, backend, tmp_path):
+    from hybrid_magic.experiments import Experiment, replay
+
+    th = sig.Thresholds(low_confidence=THRESHOLD)
+    exp = Experiment(ITEMS, local=backend, max_tokens=MAX_TOKENS, thresholds=th, self_check=False,
+                     store=str(tmp_path / "exp.sqlite"))
+    table = exp.run(progress=False).set_index("id")
+    exp.fit_policy("learned-agreement", test_size=0.25, seed=0)
+    cloud_magics.threshold = THRESHOLD
+    recs = {rec.item["id"]: rec for rec in exp.recorded()}
+    agree, total, routes = 0, 0, set()
+    for policy in sorted(POLICIES):
+        live = live_decisions(shell, cloud_magics, policy)
+        for item in ITEMS:
+            rec = recs[item["id"]]
+            verdict = replay.replay_item(rec, policy, th, PolicyParams(seed_key=item["prompt"]))
+            route, reason, stop, tokens = live[item["id"]]
+            replayed = (verdict.route, verdict.decision.reason, verdict.stop_index)
+            assert replayed == (route, reason, stop), (policy, item["id"])
+            recorded_ids = [t["token_id"] for t in rec.local["tokens"] if t["token_id"] is not None]
+            assert recorded_ids[:len(tokens)] == tokens, "the same messages went to the same model"
+            if policy == "cascade":
+                assert (table.loc[item["id"], "route"], table.loc[item["id"], "handoff_reason"]) == (route, reason)
+                routes.add("early" if stop is not None else verdict.decision.stage or "local")
+            agree, total = agree + 1, total + 1
+    print(f"\nagreement: {agree}/{total} (items x policies: {len(ITEMS)} x {len(POLICIES)})")
+    assert routes == {"early", "after", "local"}, f"the mix must cover every path, got {routes}"
+
+
+# ---- the stop rules on hand-made tokens (pure logic) ---------------------------------------
+
+def events(probs: list[float], last_reason: str | None) -> list[TokenEvent]:
+    """Tokens with these probabilities; the last one carries `last_reason`, else a bare closing event follows."""
+    import math
+
+    made = [TokenEvent(f"t{i}", token_id=i, logprob=math.log(p), entropy=0.5) for i, p in enumerate(probs)]
+    if last_reason is None:
+        return made + [TokenEvent("", finish_reason="stop")]
+    return made[:-1] + [TokenEvent(made[-1].text, made[-1].token_id, made[-1].logprob, 0.5,
+                                   finish_reason=last_reason)]
+
+
+def drive(probs, stop, last_reason=None, **rules):
+    facts = PromptFacts("q", 10, 16, 2048)
+    prepared = prepare([{"role": "user", "content": "q"}], NO_OFFER, lambda m, t: 10, lambda n: facts)
+    source = RecordedSource(events(probs, last_reason), None, 16)
+    return run_cascade(prepared, Rules(thresholds=sig.Thresholds(window=2, min_tokens=2), **rules),
+                       lambda first: source, stop)
+
+
+@pytest.mark.parametrize("stop, tokens_seen, stop_index, stage", [
+    (STOP, 4, 3, "during"),  # ends local generation at the first firing token the policy accepts
+    (NOTE, 6, 3, "during"),  # notes it and keeps going; the verdict is what STOP decided
+    (NEVER, 6, None, "during"),  # never asks while streaming: the whole answer, judged at the end
+])
+def test_stop_rules(stop, tokens_seen, stop_index, stage):
+    verdict = drive([0.9, 0.9, 0.1, 0.1, 0.9, 0.9], stop)
+    assert len(verdict.local.tokens) == tokens_seen and verdict.local.stop_index == stop_index
+    assert verdict.route == "cloud" and verdict.decision.stage == stage and verdict.decision.reason == "low_confidence"
+
+
+def test_without_early_handoff_the_answer_is_finished_then_judged():
+    verdict = drive([0.9, 0.9, 0.1, 0.1, 0.9, 0.9], STOP, early_handoff=False)
+    assert len(verdict.local.tokens) == 6 and verdict.stop_index is None and verdict.route == "cloud"
+
+
+def test_the_final_token_reaches_the_monitor():
+    kept = drive([0.9, 0.9, 0.9, 0.9, 0.9, 0.1], STOP, "stop")
+    assert kept.route == "local" and kept.local.finish_reason == "stop", "mean 0.5 over the window: not below"
+    low = drive([0.9, 0.9, 0.9, 0.9, 0.1, 0.1], STOP, "stop")
+    assert low.stop_index == 5 and low.decision.stage == "during", "the last token fired and decided"
+
+
+def test_a_guard_drops_the_offer_and_what_is_sent_is_counted():
+    facts = lambda n: PromptFacts("q", n, 16, 2048, private=True)  # noqa: E731
+    prepared = prepare([{"role": "user", "content": "q"}], Offer("line"), lambda m, t: 5 * len(m), facts)
+    assert prepared.offer.form is None and prepared.facts.prompt_tokens == 5
