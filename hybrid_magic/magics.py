@@ -1,4 +1,9 @@
-"""The magics: parse options into a Request, call the engine, display. Nothing else."""
+"""The magics: parse options into a Request, run it (engine → cascade driver), hand the record to display.
+
+The magics own what lives across cells: the engine (loaded models, cloud clients,
+ledger), the chat history and the display's `Views`. Display never calls back
+into the engine, the cloud or the ledger except through callbacks given here.
+"""
 from __future__ import annotations
 
 import keyword
@@ -81,6 +86,9 @@ class HybridMagics(HybridSettings, Magics):
         super().__init__(shell=shell, **kwargs)
         self.chat_history: list[dict[str, str]] = []
         self._engine = None
+        from .display.session import Views
+
+        self.views = Views()
 
     @property
     def engine(self):
@@ -143,17 +151,45 @@ class HybridMagics(HybridSettings, Magics):
         if args.out is not None and not (args.out.isidentifier() and not keyword.iskeyword(args.out)):
             raise UsageError(f"--out takes a Python variable name, not {args.out!r}.")
         request = self.build_request(magic, args, cell)
-        from .display.session import show_run
+        from .display.safe import for_prompt
 
-        record = show_run(self, request, magic)
-        if record is None:
-            return None
+        with for_prompt(request.prompt):  # an echoed secret from the prompt is masked in every view
+            record = self._compare(request) if magic == "compare" else self._run(request)
+        self.views.notify_run()
+        if record.interrupted and magic != "compare":
+            raise KeyboardInterrupt  # stop the rest of a "run all", as an interrupt should
         if args.chat and not record.interrupted:
             self.chat_history += [{"role": "user", "content": request.prompt},
                                   {"role": "assistant", "content": record.answer}]
         if args.out:
             self.shell.user_ns[args.out] = HybridResult(record.answer, record, record.tokens)
         return None
+
+    def _run(self, request: Request) -> RunRecord:
+        from .display.session import live_view, show_answer
+
+        live = live_view(self.stream_interval_s)
+        run = self.engine.run_local if request.magic == "local" else self.engine.run_hybrid
+        record = run(request, live)
+        show_answer(live, record, request, window=self.window)
+        return record
+
+    def _compare(self, request: Request) -> RunRecord:
+        """Both panes stream; an interrupt leaves both partial answers marked, recorded, no traceback."""
+        from .compare import record_vote, run_compare
+        from .display.compare_view import finish_compare, start_compare
+
+        vote = lambda result, choice: record_vote(self.engine.ledger, result, choice)  # noqa: E731
+        view = start_compare(self.views, vote, interval_s=self.stream_interval_s, explain=request.explain,
+                             window=self.window)
+        result = run_compare(self.engine, request, view)
+        finish_compare(view, result)
+        return result.local
+
+    def session_runs(self) -> tuple[list[dict], dict]:
+        """This session's runs and totals, for the dashboard."""
+        rows = self.engine.ledger.runs()
+        return rows, self.engine.ledger.totals(rows)
 
     def build_request(self, magic: str, args, cell: str) -> Request:
         prompt = encodable(cell if args.no_interpolate else interpolate(cell, self.shell.user_ns), "cell")

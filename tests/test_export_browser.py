@@ -17,7 +17,8 @@ CARD_CELL = '''
 from hybrid_magic.display.session import show_card
 from hybrid_magic.types import CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
 low = Signal("low_confidence", "during", 0.31, 0.5, True, "Mean token probability was 0.31, below 0.50.")
-record = RunRecord("hybrid", Decision("cloud", True, True, None, (low,), "cascade", 0.31, "during"),
+decision = Decision("cloud", True, True, None, (low,), "cascade", 0.31, "during", reason="low_confidence")
+record = RunRecord("hybrid", decision,
                    LocalStats("transformers", "smollm2-135m", 9, 2, 0.2, 12.0, 0.3, stopped_early=True),
                    CloudStats("gpt-4o-mini", "api.openai.com", 9, 5, 0.4, 1.1, None), "2026-01-01T00:00:00Z",
                    answer="Paris.", local_text="Par is", tokens=[TokenEvent("Par", 1, -0.1), TokenEvent(" is", 2, -1.6)])

@@ -63,7 +63,8 @@ def test_context_budget_hands_off_before_generating(cloud_proxy, isolated_home):
     assert cloud_proxy.request_count == 1
     assert record.cloud.host.startswith("127.0.0.1:") and record.cloud.completion_tokens > 0
     bundle = provenance_bundle(record)
-    assert bundle["handoff"] == {"requested": True, "performed": True, "blocked_by": None, "stage": "before"}
+    assert bundle["handoff"] == {"requested": True, "performed": True, "blocked_by": None, "stage": "before",
+                                 "reason": "context_overflow"}
 
 
 def test_early_handoff_stops_local_generation(engine, cloud_proxy):
@@ -109,6 +110,7 @@ def test_allow_sensitive_lets_it_go(engine, cloud_proxy):
     reason = engine.ledger.runs()[0]["reason"]
     assert reason == "low_confidence", "the reason is what asked for the handoff, not the allowed secret"
     assert reason_text(record).startswith("low_confidence")
+    assert record.decision.reason == provenance_bundle(record)["handoff"]["reason"] == "low_confidence"
     audit = engine.ledger.cloud_requests()
     assert SECRET not in json.dumps(audit), "the audit log stores redacted messages"
 

@@ -50,8 +50,9 @@ def test_local_streams_answers_and_emits_provenance(shell, magics):
     streamed = [o for o in captured.outputs if "generating locally" in str(o.data.get("text/plain"))]
     assert len(streamed) >= 2, "the answer should stream in before the final output"
     [bundle] = bundles(captured)
-    assert bundle["version"] == 1 and bundle["route"] == "local" and bundle["cloud"] is None
-    assert bundle["handoff"] == {"requested": False, "performed": False, "blocked_by": None, "stage": None}
+    assert bundle["version"] == 2 and bundle["route"] == "local" and bundle["cloud"] is None
+    assert bundle["handoff"] == {"requested": False, "performed": False, "blocked_by": None, "stage": None,
+                                 "reason": None}
     assert bundle["local"]["backend"] == "transformers" and bundle["local"]["completion_tokens"] > 0
     text = json.dumps(bundle)
     assert "capital" not in text and "Paris" not in text, "no prompt or answer text in the bundle"

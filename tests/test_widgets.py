@@ -30,14 +30,14 @@ def local_stats(**kw) -> LocalStats:
 
 
 def handed_off() -> RunRecord:
-    decision = Decision("cloud", True, True, None, (LOW, CALM), "cascade", 0.31, "during")
+    decision = Decision("cloud", True, True, None, (LOW, CALM), "cascade", 0.31, "during", reason="low_confidence")
     cloud = CloudStats("gpt-4o-mini", "api.openai.com", 20, 7, 0.5, 1.25, None)
     return RunRecord("hybrid", decision, local_stats(stopped_early=True), cloud, "2026-01-01T00:00:00Z",
                      answer="Paris.", local_text="Paris", tokens=TOKENS)
 
 
 def blocked() -> RunRecord:
-    decision = Decision("local", True, False, "privacy", (PRIVACY, LOW, CALM), "cascade")
+    decision = Decision("local", True, False, "privacy", (PRIVACY, LOW, CALM), "cascade", reason="low_confidence")
     return RunRecord("hybrid", decision, local_stats(), None, "2026-01-01T00:00:00Z", answer="x", tokens=TOKENS)
 
 
@@ -97,7 +97,7 @@ def compare_result(ledger: Ledger) -> CompareResult:
     cloud.magic = "compare"
     local.run_id = ledger.record_run(local, prompt_redacted="p", all_cloud_cost_usd=0.0)
     cloud.run_id = ledger.record_run(cloud, prompt_redacted="p", all_cloud_cost_usd=None)
-    would = Decision("cloud", True, True, None, (LOW, CALM), "cascade", 0.31, "during")
+    would = Decision("cloud", True, True, None, (LOW, CALM), "cascade", 0.31, "during", reason="low_confidence")
     side = CloudSide(text="Paris.", stats=cloud.cloud, sent=True, started_s=0.01, finished_s=1.0)
     return CompareResult(local, cloud, side, would, 0.5, [local.run_id, cloud.run_id])
 
@@ -105,7 +105,7 @@ def compare_result(ledger: Ledger) -> CompareResult:
 def test_compare_vote_button_writes_the_ledger_and_confirms(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     result = compare_result(ledger)
-    view = CompareView(ledger)
+    view = CompareView(lambda result, choice: record_vote(ledger, result, choice))
     assert all(b.disabled for b in view.vote_buttons)
     view.finish(result)
     assert "%%hybrid would have decided" in view.would.value and ">cloud<" in view.would.value
@@ -127,32 +127,38 @@ def test_compare_without_cloud_says_so(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     result = compare_result(ledger)
     result.cloud, result.cloud_side = None, CloudSide(error="No cloud: No OpenAI API key: set OPENAI_API_KEY.")
-    view = CompareView(ledger)
+    view = CompareView()
     view.finish(result)
     assert "No OpenAI API key" in view.cloud_pane.status.value and view.diff_toggle.disabled
     assert "No OpenAI API key" in compare_bundle(result)["text/plain"]
 
 
 class _Magics:
+    """What the dashboard reads from the magics: their Views and the session's runs."""
+
     def __init__(self, ledger):
-        self.engine = type("E", (), {"ledger": ledger})()
+        self.ledger, self.views = ledger, session.Views()
+
+    def session_runs(self):
+        rows = self.ledger.runs()
+        return rows, self.ledger.totals(rows)
 
 
 def test_dashboard_updates_after_runs_and_unregisters(tmp_path):
     ledger = Ledger(tmp_path / "ledger.sqlite")
     magics = _Magics(ledger)
     board = show_dashboard(magics)
-    assert "no runs yet" in board.runs.value and session.run_listeners(magics) == [board.refresh]
+    assert "no runs yet" in board.runs.value and magics.views.listeners == [board.refresh]
     ledger.record_run(handed_off(), prompt_redacted="p", all_cloud_cost_usd=0.002)
     ledger.record_run(blocked(), prompt_redacted="p", all_cloud_cost_usd=0.001)
-    session.notify_run(magics)
+    magics.views.notify_run()
     assert board.runs.value.count("<tr>") == 3 and "blocked by privacy" in board.runs.value
     assert "cloud <b>1</b>" in board.totals.value and "local <b>1</b>" in board.totals.value
     assert "cost unknown" in board.runs.value
     second = show_dashboard(magics)  # the first one stops listening
-    assert session.run_listeners(magics) == [second.refresh]
+    assert magics.views.listeners == [second.refresh]
     second.close()
-    assert session.run_listeners(magics) == []
+    assert magics.views.listeners == []
 
 
 def test_median_latency_per_route():

@@ -1,5 +1,8 @@
 """%%compare view: local and cloud stream side by side, then metrics, a word diff,
-what %%hybrid would have decided, and vote buttons that write the ledger.
+what %%hybrid would have decided, and vote buttons.
+
+Display only: the magics run the comparison and pass `on_vote(result, choice)`,
+which records a vote; the result is read duck-typed (compare.CompareResult).
 
 The view is also the RunObserver; the cloud side calls it from its own thread
 (ipywidgets 8 sends updates from any thread), so updates are throttled per pane
@@ -15,7 +18,8 @@ import time
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..compare import CompareResult, record_vote, run_compare
+from collections.abc import Callable
+
 from ..router.signals import Thresholds
 from ..types import RunRecord, TokenEvent
 from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
@@ -54,10 +58,15 @@ class _Pane(widgets.VBox):
         self.answer.value = _PRE.format(html.escape(shown(self.text)))
 
 
+Vote = Callable[[object, str], None]  # (the compare result, "local" | "cloud" | "tie")
+
+
 class CompareView(widgets.VBox):
-    def __init__(self, ledger, *, interval_s: float = 0.1, explain: bool = False, window: int = Thresholds.window):
-        self.ledger, self.interval_s, self.explain, self.window = ledger, interval_s, explain, window
-        self.result: CompareResult | None = None
+    def __init__(self, on_vote: Vote | None = None, *, interval_s: float = 0.1, explain: bool = False,
+                 window: int = Thresholds.window):
+        self.on_vote, self.interval_s, self.explain, self.window = on_vote, interval_s, explain, window
+        self.result = None
+        self.handle = None  # the display handle the final bundle replaces
         self._lock = threading.Lock()
         self._last = {"local": 0.0, "cloud": 0.0}
         self.local_pane, self.cloud_pane = _Pane("local"), _Pane("cloud")
@@ -100,11 +109,11 @@ class CompareView(widgets.VBox):
                 pane.show()
 
     # ---- final state -------------------------------------------------------------------------
-    def finish(self, result: CompareResult) -> None:
+    def finish(self, result) -> None:
         self.result = result
         self.local_pane.text, self.local_pane.tokens = result.local.answer, len(result.local.tokens)
         self.local_pane.show()
-        self.local_pane.status.value = "done" + (" (interrupted)" if result.local.interrupted else "")
+        self.local_pane.status.value = "interrupted (partial answer)" if result.local.interrupted else "done"
         self._finish_cloud(result)
         cloud_stats = result.cloud.cloud if result.cloud else None
         self.metrics.value = metrics_html(result.local.local, cloud_stats)
@@ -116,9 +125,11 @@ class CompareView(widgets.VBox):
         for button in self.vote_buttons:
             button.disabled = False
 
-    def _finish_cloud(self, result: CompareResult) -> None:
+    def _finish_cloud(self, result) -> None:
         side = result.cloud_side
-        if result.cloud is None:
+        if side.interrupted:
+            self.cloud_pane.status.value = "<b style='color:#c62828'>interrupted (partial answer)</b>"
+        elif result.cloud is None:
             self.cloud_pane.status.value = f"<b style='color:#c62828'>{html.escape(side.error or 'no cloud')}</b>"
         else:
             self.cloud_pane.status.value = f"done · {cost_text(result.cloud.cloud.cost_usd)}"
@@ -129,14 +140,14 @@ class CompareView(widgets.VBox):
         self.diff.layout.display = None if on else "none"
 
     def vote(self, choice: str) -> None:
-        if self.result is None:
+        if self.result is None or self.on_vote is None:
             return
-        record_vote(self.ledger, self.result, choice)
+        self.on_vote(self.result, choice)
         runs = ", ".join(f"#{i}" for i in self.result.run_ids)
         self.vote_status.value = f"<span style='color:#2e7d32'>✓ vote recorded: {choice} (run {runs})</span>"
 
 
-def would_html(result: CompareResult, *, explain: bool = False) -> str:
+def would_html(result, *, explain: bool = False) -> str:
     d = result.would
     record = RunRecord("hybrid", d, None, None, "")
     label, color = route_label(record)
@@ -147,15 +158,15 @@ def would_html(result: CompareResult, *, explain: bool = False) -> str:
             f"padding:1px 6px;border-radius:3px'>{label}</span> {why}{table}</div>")
 
 
-def compare_record(result: CompareResult) -> RunRecord:
+def compare_record(result) -> RunRecord:
     """One record for the provenance MIME: route/handoff/signals are what %%hybrid would decide."""
     cloud = result.cloud.cloud if result.cloud else None
     return RunRecord("compare", result.would, result.local.local, cloud, result.local.started_at,
-                     tokens=result.local.tokens, error=result.cloud_error, interrupted=result.local.interrupted,
+                     tokens=result.local.tokens, error=result.cloud_error, interrupted=result.interrupted,
                      run_id=result.local.run_id)
 
 
-def compare_bundle(result: CompareResult, view: CompareView | None = None) -> dict:
+def compare_bundle(result, view: CompareView | None = None) -> dict:
     record = compare_record(result)
     bundle = provenance_bundle(record, window=view.window if view is not None else Thresholds.window)
     bundle["compare"] = {"hypothetical_route": True, "cloud_sent": result.cloud_side.sent,
@@ -169,30 +180,33 @@ def compare_bundle(result: CompareResult, view: CompareView | None = None) -> di
     return out
 
 
-def _fallback_html(result: CompareResult) -> str:
+def _fallback_html(result) -> str:
     cloud = result.cloud.answer if result.cloud else f"[{result.cloud_error}]"
     return ("<table class='hm-compare'><tr><th>local</th><th>cloud</th></tr><tr>"
             f"<td>{_PRE.format(html.escape(shown(result.local.answer)))}</td><td>{_PRE.format(html.escape(shown(cloud)))}</td>"
             "</tr></table>")
 
 
-_LATEST: list[CompareView] = []
-
-
 def latest_compare() -> CompareView | None:
     """The view of the last %%compare cell, e.g. to vote from code: `latest_compare().vote("cloud")`."""
-    return _LATEST[-1] if _LATEST else None
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("HybridMagics") if shell is not None else None
+    return getattr(getattr(magics, "views", None), "latest_compare", None)
 
 
-def show_compare(magics, request) -> CompareResult:
-    view = CompareView(magics.engine.ledger, interval_s=magics.stream_interval_s, explain=request.explain,
-                       window=magics.engine.settings.window)
-    handle = display({"text/plain": "[hybrid_magic] %%compare running…", **widget_view(view)},
-                     raw=True, display_id=True)
-    _LATEST[:] = [view]
-    result = run_compare(magics.engine, request, view)
+def start_compare(views, on_vote: Vote, *, interval_s: float, explain: bool,
+                  window: int = Thresholds.window) -> CompareView:
+    """Show the empty side-by-side view; the run streams into it (it is the RunObserver)."""
+    view = CompareView(on_vote, interval_s=interval_s, explain=explain, window=window)
+    view.handle = display({"text/plain": "[hybrid_magic] %%compare running…", **widget_view(view)},
+                          raw=True, display_id=True)
+    views.latest_compare = view
+    return view
+
+
+def finish_compare(view: CompareView, result) -> None:
+    """Final panes, metrics and verdict; the output becomes the provenance bundle (never stuck on running)."""
     view.finish(result)
-    handle.update(compare_bundle(result, view), raw=True)
-    if result.local.interrupted:
-        raise KeyboardInterrupt
-    return result
+    view.handle.update(compare_bundle(result, view), raw=True)

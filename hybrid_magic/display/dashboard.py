@@ -1,6 +1,7 @@
 """`%hybrid dashboard`: this session's runs and totals, updated after every cell.
 
-The dashboard registers a listener with display/session.py; showing a new
+The dashboard registers a listener with the magics' `Views` (display/session.py)
+and reads the session's runs through `magics.session_runs()`; showing a new
 dashboard (or closing the widget) unregisters the previous one, so a notebook
 never accumulates stale callbacks.
 """
@@ -13,12 +14,10 @@ import statistics
 import ipywidgets as widgets
 from IPython.display import display
 
-from . import session
 from .render import widget_view
 from .mime import cost_text
 
 _COLUMNS = ("cell #", "magic", "route", "reason", "time", "tokens", "cost")
-_ACTIVE: dict[int, "Dashboard"] = {}  # id(magics) -> the dashboard that is listening
 
 
 def run_seconds(row: dict) -> float:
@@ -59,33 +58,32 @@ def totals_html(totals: dict, medians: dict[str, float]) -> str:
 
 class Dashboard(widgets.VBox):
     def __init__(self, magics):
-        self.magics = magics
+        self.views, self.session_runs = magics.views, magics.session_runs
         self.totals = widgets.HTML()
         self.runs = widgets.HTML()
         super().__init__([widgets.HTML("<b>hybrid_magic · this session</b>"), self.totals, self.runs])
         self.add_class("hybrid-magic-dashboard")
         self.refresh()
-        session.add_run_listener(magics, self.refresh)
+        self.views.add_run_listener(self.refresh)
 
     def refresh(self) -> None:
-        ledger = self.magics.engine.ledger
-        rows = ledger.runs()
-        self.totals.value = totals_html(ledger.totals(rows), median_latency(rows))
+        rows, totals = self.session_runs()
+        self.totals.value = totals_html(totals, median_latency(rows))
         self.runs.value = runs_html(rows)
 
     def close(self) -> None:
-        session.remove_run_listener(self.magics, self.refresh)
-        if _ACTIVE.get(id(self.magics)) is self:
-            del _ACTIVE[id(self.magics)]
+        self.views.remove_run_listener(self.refresh)
+        if self.views.dashboard is self:
+            self.views.dashboard = None
         super().close()
 
 
 def show_dashboard(magics) -> Dashboard:
-    previous = _ACTIVE.get(id(magics))
+    previous = magics.views.dashboard
     if previous is not None:
         previous.close()  # one live dashboard per session: the old one stops listening
     board = Dashboard(magics)
-    _ACTIVE[id(magics)] = board
+    magics.views.dashboard = board
     text = board.totals.value.replace("<br>", "\n")
     display({"text/plain": html.unescape(re.sub(r"<[^>]+>", "", text)), **widget_view(board)}, raw=True)
     return board

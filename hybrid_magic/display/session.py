@@ -1,11 +1,14 @@
-"""Run one cell with a live view, then show the answer and the decision card.
+"""Show one cell's run: the live view while it streams, then the answer and the decision card.
 
-After every run the session's listeners are called (the `%hybrid dashboard`
-registers one); a listener that fails never breaks the cell.
+Display only renders: the magics run the cell (engine, cloud, ledger) and hand
+the record here. What the display keeps between cells (run listeners, the
+listening dashboard, the last %%compare view) lives in one `Views` object the
+magics own, so a second notebook or a test has its own.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from IPython.display import display
 
@@ -13,51 +16,42 @@ from ..router.signals import Thresholds
 from ..types import Request, RunRecord
 from .live import LiveText
 from .render import answer_bundle, card_bundle
-from .safe import for_prompt
 
 RunListener = Callable[[], None]
-_LISTENERS: dict[int, list[RunListener]] = {}  # id(magics) -> callbacks
 
 
-def add_run_listener(magics, listener: RunListener) -> None:
-    _LISTENERS.setdefault(id(magics), []).append(listener)
+@dataclass
+class Views:
+    """Display state across cells, owned by one HybridMagics."""
+
+    listeners: list[RunListener] = field(default_factory=list)
+    dashboard: object | None = None  # the dashboard that is listening
+    latest_compare: object | None = None  # the last %%compare view (vote from code)
+
+    def add_run_listener(self, listener: RunListener) -> None:
+        self.listeners.append(listener)
+
+    def remove_run_listener(self, listener: RunListener) -> None:
+        if listener in self.listeners:
+            self.listeners.remove(listener)
+
+    def notify_run(self) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener()
+            except Exception as error:  # a broken dashboard must not fail the user's cell
+                print(f"hybrid_magic: dashboard update failed: {error}")
 
 
-def remove_run_listener(magics, listener: RunListener) -> None:
-    listeners = _LISTENERS.get(id(magics), [])
-    if listener in listeners:
-        listeners.remove(listener)
+def live_view(interval_s: float) -> LiveText:
+    """The streaming view a run reports to (a RunObserver)."""
+    return LiveText(interval_s=interval_s)
 
 
-def run_listeners(magics) -> list[RunListener]:
-    return list(_LISTENERS.get(id(magics), []))
-
-
-def notify_run(magics) -> None:
-    for listener in run_listeners(magics):
-        try:
-            listener()
-        except Exception as error:  # a broken dashboard must not fail the user's cell
-            print(f"hybrid_magic: dashboard update failed: {error}")
-
-
-def show_run(magics, request: Request, magic: str) -> RunRecord | None:
-    with for_prompt(request.prompt):  # an echoed secret from the prompt is masked in every view
-        if magic == "compare":
-            from .compare_view import show_compare
-
-            result = show_compare(magics, request)
-            notify_run(magics)
-            return result.local
-        live = LiveText(interval_s=magics.stream_interval_s)
-        engine = magics.engine
-        record = {"local": engine.run_local, "hybrid": engine.run_hybrid}[magic](request, live)
-        live.replace(answer_bundle(record.answer, request.format, interrupted=record.interrupted))
-        show_card(record, explain=request.explain, window=engine.settings.window)
-        notify_run(magics)
-    if record.interrupted:
-        raise KeyboardInterrupt  # stop the rest of a "run all", as an interrupt should
-    return record
+def show_answer(live: LiveText, record: RunRecord, request: Request, window: int = Thresholds.window) -> None:
+    """Swap the live view for the final answer, then show the card."""
+    live.replace(answer_bundle(record.answer, request.format, interrupted=record.interrupted))
+    show_card(record, explain=request.explain, window=window)
 
 
 def show_card(record: RunRecord, *, explain: bool = False, window: int = Thresholds.window):
