@@ -28,9 +28,5 @@ class CloudError(HybridError):
     """The cloud call failed: no key, bad key, server down, timeout, rate limit."""
 
 
-class BudgetExceededError(HybridError):
-    """A cloud call would exceed the session budget."""
-
-
 class LedgerError(HybridError):
     """The ledger could not be read (history, status, audit); runs and answers go on."""

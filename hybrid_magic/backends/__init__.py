@@ -69,7 +69,3 @@ def get_backend(name: str, model: ResolvedModel) -> tuple[LocalBackend, float]:
     load_count += 1
     _loaded[key] = backend
     return backend, time.perf_counter() - started
-
-
-def loaded_backends() -> list[LocalBackend]:
-    return list(_loaded.values())
