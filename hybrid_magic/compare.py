@@ -32,7 +32,8 @@ class CloudSide(CloudReply):
     sent: bool = False
     started_s: float | None = None  # seconds after the compare started
     finished_s: float | None = None
-    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)  # set: stop streaming
+    done: threading.Event = field(default_factory=threading.Event, repr=False)  # set by the thread at its end
 
 
 @dataclass
@@ -110,22 +111,27 @@ def _cloud_worker(cloud: CloudClient, request: Request, observer, side: CloudSid
         stream_cloud(cloud, request.messages(), request.params, _Cancellable(observer, side.cancel), side)
     except Exception as failure:  # a bug in the thread must still reach the user
         side.error = f"The cloud side failed: {type(failure).__name__}: {failure}"
-    side.finished_s = time.perf_counter() - started
+    finally:
+        side.finished_s = time.perf_counter() - started
+        side.done.set()
 
 
 def _wait_for_cloud(thread, side: CloudSide, *, interrupted: bool) -> None:
-    """Join the cloud thread; an interrupt (now, or during local generation) stops it, keeping its text."""
+    """Wait for the cloud thread; an interrupt (now, or during local generation) stops it, keeping its text.
+
+    It waits on an Event, not Thread.join(): a join interrupted by Ctrl-C marks the thread stopped
+    while it still runs (CPython 3.11)."""
     if thread is None:
         return
     if not interrupted:
         try:
-            thread.join()
+            side.done.wait()
             return
         except KeyboardInterrupt:  # while waiting for the cloud
             pass
     side.cancel.set()
-    thread.join(CANCEL_WAIT_S)
-    if thread.is_alive() or side.interrupted:
+    side.done.wait(CANCEL_WAIT_S)
+    if not side.done.is_set() or side.interrupted:
         side.interrupted = True
         side.error = side.error or "Interrupted before the cloud answer was complete."
 

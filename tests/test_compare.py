@@ -134,26 +134,30 @@ def test_compare_magic_without_cloud_shows_local_and_says_so(shell, magics, monk
 class InterruptAt(Recorder):
     """Ctrl-C as the user would press it: inside local generation, or while the cloud is still answering."""
 
-    def __init__(self, *, local_token: int | None = None, after_local_s: float | None = None):
+    def __init__(self, *, at_token: int | None = None, after_local_s: float | None = None):
         super().__init__()
-        self.local_token, self.after_local_s = local_token, after_local_s
+        self.at_token, self.after_local_s = at_token, after_local_s
 
     def local_token(self, event):
         super().local_token(event)
-        if len(self.local) == self.local_token:
+        if len(self.local) == self.at_token:
             raise KeyboardInterrupt
         if event.is_last and self.after_local_s is not None:  # the main thread is about to wait for the cloud
-            import os
-            import signal
+            threading.Timer(self.after_local_s, self.press_ctrl_c).start()
 
-            threading.Timer(self.after_local_s, os.kill, (os.getpid(), signal.SIGINT)).start()
+    def press_ctrl_c(self):
+        """SIGINT to the main thread, as a terminal would send it; never once the compare has finished."""
+        import signal
+
+        if "done" not in self.phases:
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
 
 
 def test_interrupted_during_local_generation_still_audits_the_cloud_request(cloud_proxy, tmp_path):
     s = settings(cloud_proxy.base_url, tmp_path)
     engine = Engine(s, Ledger(s.ledger_path))
     cloud_proxy.delay_s = 2.0
-    result = run_compare(engine, request("Name three rivers."), InterruptAt(local_token=3))
+    result = run_compare(engine, request("Name three rivers."), InterruptAt(at_token=3))
     assert result.local.interrupted and result.interrupted and len(result.local.tokens) == 3
     [sent] = engine.ledger.cloud_requests()
     assert sent["run_id"] == result.local.run_id and sent["ok"] == 0, "the request that went out is audited"
@@ -165,7 +169,7 @@ def test_interrupted_while_waiting_for_the_cloud_keeps_both_partial_answers(clou
 
     s = settings(cloud_proxy.base_url, tmp_path)
     engine = Engine(s, Ledger(s.ledger_path))
-    cloud_proxy.delay_s = 5.0
+    cloud_proxy.delay_s = 300.0  # the cloud is still silent when the local answer is done
     result = run_compare(engine, request("Name three rivers."), InterruptAt(after_local_s=0.5))
     assert not result.local.interrupted and result.cloud_side.interrupted and result.interrupted
     assert result.cloud is None and "Interrupted" in result.cloud_error
