@@ -23,7 +23,8 @@ low = Signal("low_confidence", "during", 0.36, 0.5, True,
              "Mean token probability over the last 8 tokens was 0.36, below 0.50.")
 calm = Signal("high_entropy", "during", 1.2, 3.0, False,
               "Mean token entropy over the last 8 tokens was 1.20 nats, at or below 3.00.")
-record = RunRecord("hybrid", Decision("cloud", True, True, None, (low, calm), "cascade", 0.36, "during"),
+record = RunRecord("hybrid", Decision("cloud", True, True, None, (low, calm), "cascade", 0.36, "during",
+                                    reason="low_confidence"),
                    LocalStats("transformers", "smollm2-135m", 9, 14, 0.2, 12.0, 1.3, stopped_early=True,
                               finish_reason="early_handoff"),
                    CloudStats("gpt-4o-mini", "api.openai.com", 9, 5, 0.4, 1.1, None), "2026-01-01T00:00:00Z",

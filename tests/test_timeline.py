@@ -27,7 +27,8 @@ def handoff_record(events=None, signal=LOW) -> RunRecord:
     events = events or tokens()
     local = LocalStats("transformers", "smollm2-135m", 9, len(events), 0.2, 10.0, 1.3, stopped_early=True,
                        finish_reason="early_handoff")
-    return RunRecord("hybrid", Decision("cloud", True, True, None, (signal,), "cascade", 0.36, "during"), local,
+    decision = Decision("cloud", True, True, None, (signal,), "cascade", 0.36, "during", reason=signal.name)
+    return RunRecord("hybrid", decision, local,
                      CloudStats("gpt-4o-mini", "api.openai.com", 9, 5, 0.4, 1.1, None), "2026-01-01T00:00:00Z",
                      tokens=events)
 
