@@ -78,14 +78,15 @@ class LlamaCppBackend(TemplatedBackend):
     def context_length(self) -> int:
         return min(self.llm.n_ctx(), self._train_context or MAX_CONTEXT)
 
-    def stream(self, messages: Sequence[Message], params: GenerationParams) -> Iterator[TokenEvent]:
+    def stream(self, messages: Sequence[Message], params: GenerationParams,
+               tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
         """As every templated backend; a prompt the context cannot hold is one line, and the answer stops at it."""
-        room = self.context_length - self.count_prompt_tokens(messages)
+        room = self.context_length - self.count_prompt_tokens(messages, tools)
         if room < 1:
             raise ContextOverflowError(
                 f"The prompt has {self.context_length - room} tokens but {self.model.name} holds "
                 f"{self.context_length} on llama.cpp: shorten it.")
-        return super().stream(messages, replace(params, max_tokens=min(params.max_tokens, room)))
+        return super().stream(messages, replace(params, max_tokens=min(params.max_tokens, room)), tools)
 
     def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams,
                        batch_size: int = 8) -> Iterator[BatchRow]:
