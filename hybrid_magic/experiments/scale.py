@@ -12,6 +12,7 @@ Experiment.__getstate__), loads the model on its first task and keeps it
 """
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
@@ -67,8 +68,11 @@ def _renumbered(row: BatchRow, index: int) -> BatchRow:
     return BatchRow(index, row.events, row.elapsed)
 
 
-def worker_batch(exp, items: Sequence[dict], batch_size: int) -> list[tuple[dict, dict]]:
-    """One executor task: a batch of items generated where the task runs."""
+def worker_batch(exp, items: Sequence[dict], batch_size: int, run_token: str = "") -> list[tuple[dict, dict]]:
+    """One executor task: a batch of items generated where the task runs.
+
+    `run_token` is unused here: it makes each run's tasks distinct, so a cluster that names
+    tasks by their arguments (dask) never hands back a batch an interrupted run cancelled."""
     return list(local_payloads(exp, items, batch_size))
 
 
@@ -78,7 +82,8 @@ def executor_payloads(exp, items: Sequence[dict], batch_size: int, executor: Exe
     if not isinstance(exp.local, str):
         raise UsageError("hybrid_magic: run(executor=...) needs local= a model name: "
                          "a loaded backend cannot travel to another process.")
-    tasks = {executor.submit(worker_batch, exp, items[i:i + batch_size], batch_size)
+    run_token = uuid.uuid4().hex
+    tasks = {executor.submit(worker_batch, exp, items[i:i + batch_size], batch_size, run_token)
              for i in range(0, len(items), batch_size)}
     try:
         while tasks:
