@@ -13,6 +13,7 @@ from hybrid_magic import backends as registry
 from hybrid_magic.backends._text import IncrementalDetokenizer, StopMatcher
 from hybrid_magic.models import ResolvedModel
 from hybrid_magic.types import GenerationParams
+from streams import run as _run, text as _text, token_events as _token_events
 
 BACKENDS = ["transformers", "mlx"]
 CAPITAL = [{"role": "user", "content": "What is the capital of France?"}]
@@ -28,18 +29,6 @@ def _model(model_dir) -> ResolvedModel:
 def backend(request, model_dir):
     loaded, _ = registry.get_backend(request.param, _model(model_dir))
     return loaded
-
-
-def _run(backend, messages, **params):
-    return list(backend.stream(messages, GenerationParams(**params)))
-
-
-def _text(events) -> str:
-    return "".join(event.text for event in events)
-
-
-def _token_events(events):
-    return [event for event in events if event.token_id is not None]
 
 
 class CountingModel:

@@ -20,6 +20,7 @@ from hybrid_magic.display.mime import MIME_TYPE
 from hybrid_magic.errors import ContextOverflowError, UsageError
 from hybrid_magic.models import ResolvedModel, resolve
 from hybrid_magic.types import GenerationParams
+from streams import run as _run, text as _text, token_events as _token_events
 
 pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install (scripts/install.sh test)")
 
@@ -46,18 +47,6 @@ def gguf_model() -> ResolvedModel:
 def backend(gguf_model):
     loaded, _ = registry.get_backend("llamacpp", gguf_model)
     return loaded
-
-
-def _run(backend, messages, **params):
-    return list(backend.stream(messages, GenerationParams(**params)))
-
-
-def _text(events) -> str:
-    return "".join(event.text for event in events)
-
-
-def _token_events(events):
-    return [event for event in events if event.token_id is not None]
 
 
 class CountingEval:
