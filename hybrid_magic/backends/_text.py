@@ -5,6 +5,7 @@ Kept free of torch and mlx so either backend can import it alone.
 from __future__ import annotations
 
 import json
+import math
 import resource
 import sys
 import time
@@ -169,9 +170,23 @@ def template_mentions_tools(tokenizer) -> bool:
 Step = tuple[int, float, float, Sequence[int], Sequence[float]]
 
 
-def log_softmax(logits: np.ndarray) -> np.ndarray:
+def logits_step(logits: np.ndarray, token: int, shown: int) -> Step:
+    """`confidence_step` straight from a runtime's raw logits, with one exp pass over the vocabulary.
+
+    With s = logits - max and Z = sum(exp(s)): logprob = s - log Z and the entropy is
+    log Z - sum(exp(s) * s) / Z, so the log-softmax vector is never built.
+    """
+    top_ids = _top_ids(logits, shown)  # the logits' order is the logprobs' order
     shifted = logits - logits.max()
-    return shifted - np.log(np.exp(shifted).sum())
+    weights = np.exp(shifted)
+    total = float(weights.sum())
+    with np.errstate(invalid="ignore"):
+        weighted = float(weights @ shifted)
+        if weighted != weighted:  # nan: exp(-inf) * -inf is nan, not 0, for masked tokens
+            weighted = float(np.nansum(weights * shifted))
+    log_total = math.log(total)
+    top = shifted[top_ids] - log_total
+    return token, float(shifted[token]) - log_total, log_total - weighted / total, top_ids.tolist(), top.tolist()
 
 
 def confidence_step(logprobs: np.ndarray, token: int, shown: int) -> Step:

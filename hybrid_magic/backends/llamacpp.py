@@ -2,8 +2,8 @@
 
 The decode loop is the library's low-level one: evaluate one token, read the raw
 logits of the last position. Each token's logprob, entropy and top alternatives
-come from log_softmax of those logits in numpy (confidence_step, as the other
-backends), which keeps the speed of the library's own `generate()`; its
+come from those logits in numpy (logits_step, as the transformers
+backend), which keeps the speed of the library's own `generate()`; its
 high-level `logprobs=` path is about 5x slower. The prompt shares the KV cache
 with the previous cell's prompt up to their first difference, as llama.cpp's
 own loop does.
@@ -26,7 +26,7 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from ..errors import ContextOverflowError, ModelNotFoundError, UsageError
 from ..models import ResolvedModel
 from ..types import GenerationParams, Message, TokenEvent
-from ._text import Step, confidence_step, first_line, log_softmax, process_peak_memory_gb
+from ._text import Step, first_line, logits_step, process_peak_memory_gb
 from .base import BatchRow
 from .templated import TemplatedBackend
 
@@ -107,7 +107,7 @@ class LlamaCppBackend(TemplatedBackend):
             while True:
                 logits = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.llm.ctx, -1), shape=(self._n_vocab,))
                 token = sampler.choose(logits)
-                yield confidence_step(log_softmax(logits), token, params.top_alternatives)
+                yield logits_step(logits, token, params.top_alternatives)
                 self.llm.eval([token])
         finally:
             sampler.close()

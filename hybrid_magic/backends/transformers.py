@@ -19,10 +19,9 @@ from ..models import ResolvedModel
 from ..types import GenerationParams
 from ._text import (
     Step,
-    confidence_step,
     first_line,
     hub_unreachable_message,
-    log_softmax,
+    logits_step,
     process_peak_memory_gb,
 )
 from .templated import TemplatedBackend
@@ -55,7 +54,7 @@ class TransformersBackend(TemplatedBackend):
         while True:
             logits = self._next_logits(inputs, cache)
             token = choose(logits)
-            yield confidence_step(log_softmax(logits), token, params.top_alternatives)
+            yield logits_step(logits, token, params.top_alternatives)
             inputs = torch.tensor([[token]])
 
     def _batch_decoder(self, params: GenerationParams, batch_size: int):

@@ -17,7 +17,7 @@ import torch
 from transformers import DynamicCache
 
 from ..types import GenerationParams
-from ._text import Step, confidence_step, log_softmax
+from ._text import Step, logits_step
 
 Chooser = Callable[[np.ndarray], int]
 
@@ -56,7 +56,7 @@ class TransformersBatch:
             return []
         logits = self._next_logits()
         shown = self._params.top_alternatives
-        steps = [confidence_step(log_softmax(row_logits), choose(row_logits), shown)
+        steps = [logits_step(row_logits, choose(row_logits), shown)
                  for choose, row_logits in zip(self._choosers, logits)]
         self._inputs = torch.tensor([[step[0]] for step in steps])
         self._mask = torch.cat([self._mask, torch.ones(len(steps), 1, dtype=self._mask.dtype)], dim=-1)
