@@ -254,6 +254,11 @@ def test_a_model_folder_is_refused_in_one_line(model_dir):
         registry.get_backend("llamacpp", ResolvedModel("my-folder", str(model_dir), "folder"))
 
 
+def test_auto_picks_llamacpp_for_a_gguf_only(model_dir):
+    assert registry.auto_backend("smollm2-135m") == "llamacpp"
+    assert registry.auto_backend(str(model_dir)) in ("transformers", "mlx")
+
+
 def test_experiment_records_then_replays(backend, tmp_path):
     """Experiment on llama.cpp: the GGUF as is; a second run reads the store only."""
     pytest.importorskip("pandas")
@@ -315,6 +320,7 @@ import sys
 sys.modules["llama_cpp"] = None  # as if the extra were not installed
 from hybrid_magic import backends
 from hybrid_magic.errors import BackendUnavailableError
+print(backends.auto_backend("smollm2-135m"))
 try:
     backends.backend_class("llamacpp")
 except BackendUnavailableError as error:
@@ -325,5 +331,6 @@ except BackendUnavailableError as error:
 def test_missing_extra_names_it_in_one_line():
     done = subprocess.run([sys.executable, "-c", BLOCKED_IMPORT], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    [message] = done.stdout.strip().splitlines()
+    auto, message = done.stdout.strip().splitlines()
+    assert auto in ("transformers", "mlx")  # auto falls back without the extra
     assert message == "The llamacpp backend needs llama_cpp: pip install 'hybrid_magic[llamacpp]'."

@@ -1,14 +1,20 @@
-"""Local backends by name, imported lazily; one loaded instance per (backend, model)."""
+"""Local backends by name, imported lazily; one loaded instance per (backend, model).
+
+`auto` picks llama.cpp when its extra is installed and the model is a GGUF file
+(the embedded default is one): it runs the file as is. Otherwise mlx-lm on Apple
+Silicon, transformers elsewhere.
+"""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import platform
 import sys
 import time
 
 from ..errors import BackendUnavailableError, UsageError
 from ..interrupts import interrupt_after
-from ..models import ResolvedModel, resolve
+from ..models import ResolvedModel, gguf_kind, resolve
 from .base import LocalBackend
 
 # name -> (module, class, pip extra that provides it)
@@ -25,7 +31,9 @@ load_count = 0  # how many real loads happened in this process (tests read it)
 
 
 def auto_backend(model: str | None = None) -> str:
-    """mlx-lm on Apple Silicon with mlx importable, transformers elsewhere (`model`: the name asked for)."""
+    """llama.cpp for a GGUF model when llama-cpp-python is installed; else mlx-lm on Apple Silicon, transformers."""
+    if model is not None and gguf_kind(model) and importlib.util.find_spec("llama_cpp") is not None:
+        return "llamacpp"
     if sys.platform == "darwin" and platform.machine() == "arm64":
         try:
             importlib.import_module("mlx_lm")
