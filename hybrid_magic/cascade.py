@@ -255,10 +255,14 @@ def _hands_off(run: LocalRun, before, during, rules: Rules, stop: str) -> bool:
     return True
 
 
-def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None) -> list[Signal]:
+def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None,
+                  states: Callable[[str], Signal] | None = None) -> list[Signal]:
+    """`states` (router.states.state_hook) reads the hidden states of the whole local text, only for a
+    policy with hidden-state terms."""
     answer = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
     probability = p_yes(answer) if p_yes is not None and answer.strip() else None
-    return sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+    found = sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+    return found + [states(run.text)] if states is not None else found
 
 
 # ---- the whole cascade ---------------------------------------------------------------------
@@ -281,9 +285,11 @@ class Verdict:
 
 
 def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decision], object], stop: str,
-                observer=SILENT, p_yes: Callable[[str], float | None] | None = None) -> Verdict:
+                observer=SILENT, p_yes: Callable[[str], float | None] | None = None,
+                states: Callable[[str], Signal] | None = None) -> Verdict:
     """before → stream → after → decide. `open_source(first_decision)` returns the token source
-    (it may raise, e.g. when the prompt does not fit, naming the decision)."""
+    (it may raise, e.g. when the prompt does not fit, naming the decision); `p_yes` and `states`
+    are the after-stage's optional readings (self-check, hidden states)."""
     if stop not in STOP_RULES:
         raise ValueError(f"stop must be one of {', '.join(STOP_RULES)}, not {stop!r}")
     before = prepared.before
@@ -295,7 +301,7 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
         return Verdict(before, first, local)
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, local.stop_decision, local)
-    local.after = after_signals(local, rules, p_yes)
+    local.after = after_signals(local, rules, p_yes, states)
     return Verdict(before, rules.decide(before + local.during + local.after), local)
 
 

@@ -79,7 +79,8 @@ def run_compare(engine, request: Request, observer) -> CompareResult:
         return source
 
     verdict = run_cascade(prepared, engine.rules(request), open_local, NOTE, observer,
-                          p_yes=engine.self_check(backend, request.messages()))
+                          p_yes=engine.self_check(backend, request.messages()),
+                          states=engine.hidden_states(backend, request))
     local_finished_s = time.perf_counter() - started
     _wait_for_cloud(thread, side, interrupted=verdict.local.interrupted)
     stats = local_stats(backend, verdict.local, prepared.facts.prompt_tokens, load_s)

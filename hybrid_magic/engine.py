@@ -125,6 +125,18 @@ class Engine:
 
         return lambda answer: probability_correct(backend, messages, answer)
 
+    def hidden_states(self, backend, request: Request):
+        """The after-stage's hidden-states reading, only when the cell's policy has hidden-state terms."""
+        from .router.states import state_hook
+
+        messages = request.messages()
+        missing = f"the {backend.name} backend exposes no hidden states"
+        if not backend.supports_hidden_states():
+            return state_hook(request.policy, None, missing)
+        from .states import state_vector
+
+        return state_hook(request.policy, lambda text: state_vector(backend, messages, text), missing)
+
     # ---- %%local ---------------------------------------------------------------------------
     def run_local(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:
         started_at = utc_now()

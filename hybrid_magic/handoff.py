@@ -70,7 +70,8 @@ class HybridCell:
         self.cloud = engine.cloud_client(r)
         self.prepared = engine.prepare(r, self.backend, self.cloud)
         verdict = run_cascade(self.prepared, engine.rules(r), self.open_local, STOP, self.observer,
-                              p_yes=engine.self_check(self.backend, r.messages()))
+                              p_yes=engine.self_check(self.backend, r.messages()),
+                              states=engine.hidden_states(self.backend, r))
         if verdict.decision.route == "cloud" and not (verdict.local and verdict.local.interrupted):
             return self.hand_off(verdict)
         return self.finish(verdict, None, verdict.local.text, interrupted=verdict.local.interrupted)

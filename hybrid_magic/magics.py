@@ -122,7 +122,8 @@ class HybridMagics(HybridSettings, Magics):
 
     @line_magic("hybrid")
     def hybrid_line(self, line: str):
-        """%hybrid status | history [N] | budget USD | reset | dashboard | models | audit [--since 7d]"""
+        """%hybrid status | history [N] | budget USD | reset | dashboard | models | audit [--since 7d]
+        | calibrate --handoff-rate R"""
         from .subcommands import run_subcommand
 
         return self._guard(lambda: run_subcommand(self, line))

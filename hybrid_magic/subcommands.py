@@ -1,6 +1,7 @@
-"""`%hybrid SUBCOMMAND`: session status, history, budget, reset, models, audit, dashboard."""
+"""`%hybrid SUBCOMMAND`: session status, history, budget, reset, models, audit, dashboard, calibrate."""
 from __future__ import annotations
 
+import json
 import math
 import shlex
 
@@ -81,9 +82,33 @@ def _audit(magics, args: list[str]) -> None:
     run_audit(magics, args)
 
 
+def _calibrate(magics, args: list[str]) -> None:
+    """%hybrid calibrate --handoff-rate R: the confidence threshold that hands off a share R of cells."""
+    from .router.handoff_rate import calibrate, parse_rate
+
+    if len(args) != 2 or args[0] != "--handoff-rate":
+        raise UsageError("%hybrid calibrate takes --handoff-rate R, a share of cells between 0 and 1 "
+                         "(e.g. %hybrid calibrate --handoff-rate 0.3).")
+    rate = parse_rate(args[1])
+    cut = calibrate(own_estimates(magics.engine.ledger.runs(session_only=False)), rate)
+    magics.threshold = round(cut.threshold, 4)
+    print(f"HybridMagics.threshold = {magics.threshold:.4f}: answer_estimate falls below it on {cut.rate:.0%} of "
+          f"{cut.data} (target {rate:.0%}).")
+
+
+def own_estimates(rows: list[dict]) -> list[float]:
+    """The answer_estimate values the ledger recorded for past %%hybrid cells (those whose answer was judged)."""
+    values = []
+    for row in rows:
+        if row["magic"] == "hybrid":
+            found = [s for s in json.loads(row["signals_json"]) if s["name"] == "answer_estimate"]
+            values += [s["value"] for s in found if s.get("available") and s.get("value") is not None]
+    return values
+
+
 SUBCOMMANDS = {
     "status": _status, "history": _history, "budget": _budget, "reset": _reset,
-    "dashboard": _dashboard, "models": _models, "audit": _audit,
+    "dashboard": _dashboard, "models": _models, "audit": _audit, "calibrate": _calibrate,
 }
 
 

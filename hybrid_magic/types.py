@@ -121,6 +121,8 @@ class Decision:
     score: float | None = None
     stage: Stage | None = None  # stage at which the handoff was requested
     reason: str | None = None  # the deciding signal's name (or the policy's) when a handoff was requested
+    # a learned policy's explanation: (feature, push on the log-odds of a right local answer), largest first
+    contributions: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass

@@ -2,9 +2,9 @@
 
 Real SmolLM2 (transformers) locally, the stand-in cloud behind the counting proxy.
 Each prompt runs through live %%hybrid under every registered policy (a learned one
-fitted on the experiment included); the same prompts are recorded once by an
-Experiment and replayed with each policy. Route, reason and stop token must agree
-for every item and policy.
+fitted on the experiment, with the local model's hidden states, included); the same
+prompts are recorded once by an Experiment and replayed with each policy. Route, reason, stop token and the learned
+policy's hidden-state term must agree for every item and policy.
 """
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def live_decisions(shell, magics, policy: str) -> dict[str, tuple]:
         record = shell.user_ns.pop("live").record
         assert record.error is None, record.error
         stop = len(record.tokens) - 1 if record.local is not None and record.local.stopped_early else None
-        found[item["id"]] = (record.decision.route, record.decision.reason, stop, [t.token_id for t in record.tokens])
+        states = next((s.value for s in record.decision.signals if s.name == "hidden_states"), None)
+        found[item["id"]] = (record.decision.route, record.decision.reason, stop, [t.token_id for t in record.tokens],
+                             states)
     return found
 
 
@@ -66,15 +68,20 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
     cloud_magics.threshold = THRESHOLD
     cloud_magics.cloud_timeout_s = 900.0  # a busy test machine must not turn a slow stand-in into a cloud error
     recs = {rec.item["id"]: rec for rec in exp.recorded()}
-    agree, total, routes = 0, 0, set()
+    agree, total, routes, state_terms = 0, 0, set(), 0
     for policy in sorted(POLICIES):
         live = live_decisions(shell, cloud_magics, policy)
         for item in ITEMS:
             rec = recs[item["id"]]
             verdict = replay.replay_item(rec, policy, th, PolicyParams(seed_key=item["prompt"]))
-            route, reason, stop, tokens = live[item["id"]]
+            route, reason, stop, tokens, states = live[item["id"]]
             replayed = (verdict.route, verdict.decision.reason, verdict.stop_index)
             assert replayed == (route, reason, stop), (policy, item["id"])
+            replayed_states = next((s.value for s in verdict.decision.signals if s.name == "hidden_states"), None)
+            same_term = replayed_states == states or abs(replayed_states - states) < 1e-6
+            assert same_term, ("the same hidden-state term", policy, item["id"], replayed_states, states)
+            if policy == "learned-agreement" and verdict.decision.stage != "during":
+                state_terms += states is not None  # live read the cell's hidden states after its answer
             recorded_ids = [t["token_id"] for t in rec.local["tokens"] if t["token_id"] is not None]
             if policy != "always-local":  # always-local offers no handoff, so its cell is sent no instruction
                 assert recorded_ids[:len(tokens)] == tokens, ("the same messages reach the same model", policy, item)
@@ -85,6 +92,7 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
             agree, total = agree + 1, total + 1
     print(f"\nagreement: {agree}/{total} (items x policies: {len(ITEMS)} x {len(POLICIES)})")
     assert routes == {"early", "after", "local"}, f"the mix must cover every path, got {routes}"
+    assert state_terms > 0, "the learned policy was fitted with hidden states: live must give it the cell's"
 
 
 # ---- the stop rules on hand-made tokens (pure logic) ---------------------------------------

@@ -44,6 +44,9 @@ class TransformersBackend(TemplatedBackend):
     def context_length(self) -> int:
         return int(getattr(self.torch_model.config, "max_position_embeddings", 2048))
 
+    def supports_hidden_states(self) -> bool:
+        return True  # hybrid_magic.states reads them from torch_model
+
     def _peak_memory_gb(self) -> float | None:
         return process_peak_memory_gb()
 

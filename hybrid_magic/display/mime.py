@@ -15,6 +15,8 @@ from ..types import Decision, RunRecord, Signal, TokenEvent
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
 VERSION = 2  # 2 added handoff.reason: the deciding signal's name (null when no handoff was requested)
+# and (a new key, no meaning changed) contributions: a learned policy's explanation, null for other policies
+SHOWN_CONTRIBUTIONS = 3  # features a card names when it explains a learned decision
 
 
 def _signal_dict(signal: Signal) -> dict[str, Any]:
@@ -43,6 +45,7 @@ def provenance_bundle(record: RunRecord, *, window: int = sig.Thresholds.window)
         "handoff": {"requested": d.handoff_requested, "performed": d.handoff_performed,
                     "blocked_by": d.blocked_by, "stage": d.stage, "reason": d.reason},
         "signals": [_signal_dict(s) for s in d.signals],
+        "contributions": [{"feature": name, "log_odds": _round(value, 3)} for name, value in d.contributions] or None,
         "local": None if local is None else {
             "backend": local.backend, "model": local.model,
             "prompt_tokens": local.prompt_tokens, "completion_tokens": local.completion_tokens,
@@ -145,6 +148,24 @@ def reason_text(record: RunRecord) -> str:
     return d.reason if d.route == "cloud" and d.reason else ""
 
 
+def contributions_text(decision: Decision) -> str:
+    """A learned decision's top features in log-odds of a right local answer, e.g.
+    'answer_estimate -1.20, hidden_states -0.80, prompt_length +0.30' ('' for other policies)."""
+    top = decision.contributions[:SHOWN_CONTRIBUTIONS]
+    return ", ".join(f"{name} {value:+.2f}" for name, value in top)
+
+
+def learned_lines(decision: Decision) -> list[str]:
+    """What a card says about a learned decision: its top features, and hidden states it could not read."""
+    if not decision.contributions:
+        return []
+    lines = [f"policy {decision.policy} (log-odds of a right local answer): {contributions_text(decision)}"]
+    missing = next((s for s in decision.signals if s.name == "hidden_states" and not s.available), None)
+    if missing is not None:
+        lines.append(f"hidden-state terms {missing.message}")
+    return lines
+
+
 def summary_line(record: RunRecord) -> str:
     """One line a user reads in any front end, e.g. in a plain-text export."""
     d, local, cloud = record.decision, record.local, record.cloud
@@ -152,6 +173,8 @@ def summary_line(record: RunRecord) -> str:
     why = reason_text(record)
     if why:
         parts.append(why)
+    if d.contributions:
+        parts.append(f"learned: {contributions_text(d)}")
     if local is not None:
         early = ", stopped early" if local.stopped_early else ""
         parts.append(f"local {local.model} ({local.backend}): {local.completion_tokens} tok, "

@@ -3,7 +3,7 @@
 These work wherever outputs are shown (JupyterLab, nbconvert HTML, GitHub);
 the widget card of display/widgets.py sits beside them, in the same output, where widgets render.
 All three cards (this one, the widget card and the labextension's) share one layout:
-head (route badge, magic, why) / handoff line / timeline / signals / metrics / draft,
+head (route badge, magic, why) / handoff line / a learned policy's explanation / timeline / signals / metrics / draft,
 styled by card.css.
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..router.signals import Thresholds
 from ..types import CloudStats, LocalStats, RunRecord, Signal
-from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
+from .mime import MIME_TYPE, cost_text, learned_lines, provenance_bundle, reason_text, summary_line
 from .safe import code_fence, markdown_safe, shown
 from .timeline import timeline_svg
 
@@ -108,6 +108,11 @@ def handoff_text(record: RunRecord) -> str:
     return f"Handoff {kind}: {d.blocked_by or 'unknown reason'}{stage}; the local answer was kept"
 
 
+def learned_html(record: RunRecord) -> str:
+    """A learned policy's explanation, one line each (none for other policies)."""
+    return "".join(f"<div class='hm-learned'>{html.escape(line)}</div>" for line in learned_lines(record.decision))
+
+
 def _signal_row(s: Signal) -> str:
     value = "n/a" if s.value is None else f"{s.value:.3g}"
     threshold = "" if s.threshold is None else f"{s.threshold:.3g}"
@@ -174,6 +179,7 @@ def card_html(record: RunRecord, *, explain: bool = False, provenance: dict | No
     parts = [
         head_html(record),
         f"<div class='hm-handoff'>{html.escape(handoff)}</div>" if handoff else "",
+        learned_html(record),
         f"<div class='hm-error'>{html.escape(shown(record.error))}</div>" if record.error else "",
         timeline_svg(provenance),
         _signals_html(record.decision.signals, explain),

@@ -1,13 +1,21 @@
 """fit_policy: a logistic regression over recorded signal values, registered as a policy.
 
-It learns P(local answer correct) from the signals the live cascade gives a policy,
-on the user's own prompts, hands off when that probability falls below a cut
-(PolicyParams.threshold, else 0.5), and is compared with the default cascade on a
-held-out split by APGR and AUROC.
+It learns P(local answer correct) from the signals the live cascade gives a policy
+(and, when fitted with them, the local model's hidden states), on the user's own
+prompts, hands off when that probability falls below a cut (PolicyParams.threshold,
+else 0.5), explains each decision by the push of each feature on the log-odds
+(Decision.contributions, shown on the card), and is compared with the default
+cascade on a held-out split (learned_report.py).
+
+Live, the hidden-state term reaches the policy as the after-stage `hidden_states`
+signal (router/states.py): read from prompt + answer only for a policy that has
+one, in live %%hybrid and in replay alike. Before the answer is complete (early
+handoff) and on a backend without hidden states, the term counts as the training
+mean: zero.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,10 +23,10 @@ import numpy as np
 from ..errors import UsageError
 from ..router import signals as sig
 from ..router.policy import PolicyParams, register_policy, requests_handoff
+from ..router.states import NAME as STATE_SIGNAL
 from ..types import Decision, Signal
 from . import replay
-from .metrics import apgr, auroc
-from .states import reduce
+from .learned_report import FitReport, fit_report
 
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
             "answer_confidence", "answer_estimate", "arithmetic", "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
@@ -33,8 +41,9 @@ class StateTerms:
     scales: np.ndarray
     weights: np.ndarray
 
-    def logit(self, state: np.ndarray) -> float:
-        return float((self.reducer.transform(state[None, :])[0] / self.scales) @ self.weights)
+    def logit(self, state: Sequence[float]) -> float:
+        vector = np.asarray(state, dtype=float)[None, :]
+        return float((self.reducer.transform(vector)[0] / self.scales) @ self.weights)
 
 
 @dataclass
@@ -50,65 +59,53 @@ class LearnedPolicy:
     cut: float = 0.5
     states: StateTerms | None = None  # the hidden-state part, when fitted with states
 
-    def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
-        """Without a hidden-state vector (live %%hybrid today) its terms count as the training mean: zero."""
-        x = _vector(signals, self.features)
-        x = np.where(np.isnan(x), self.means, x)
-        z = float(((x - self.means) / self.scales) @ self.weights + self.bias)
-        if self.states is not None and state is not None:
-            z += self.states.logit(np.asarray(state, dtype=float))
-        return 1.0 / (1.0 + np.exp(-z))
+    @property
+    def reads_states(self) -> bool:
+        """router.states reads the hidden states after the answer only for such a policy."""
+        return self.states is not None
 
-    def contributions(self, signals: Sequence[Signal]) -> dict[str, float]:
-        """Each signal's push on the log-odds of 'correct' (negative: towards a handoff), largest first."""
+    def state_logit(self, state: Sequence[float]) -> float:
+        return self.states.logit(state)
+
+    def _terms(self, signals: Sequence[Signal], state: Sequence[float] | None) -> dict[str, float]:
         x = _vector(signals, self.features)
         x = np.where(np.isnan(x), self.means, x)
-        terms = ((x - self.means) / self.scales) * self.weights
-        return dict(sorted(zip(self.features, terms.round(3).tolist()), key=lambda kv: -abs(kv[1])))
+        terms = dict(zip(self.features, (((x - self.means) / self.scales) * self.weights).tolist()))
+        if self.states is not None:
+            measured = _vector(signals, (STATE_SIGNAL,))[0]
+            terms[STATE_SIGNAL] = (self.states.logit(state) if state is not None
+                                   else 0.0 if np.isnan(measured) else float(measured))
+        return terms
+
+    def contributions(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> dict[str, float]:
+        """Each feature's push on the log-odds of 'correct' (negative: towards a handoff), largest first.
+        The hidden-state term comes from `state` when given, else from the `hidden_states` signal."""
+        return dict(_ranked(self._terms(signals, state)))
+
+    def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
+        return _sigmoid(sum(self._terms(signals, state).values()) + self.bias)
 
     def __call__(self, signals: Sequence[Signal], params: PolicyParams) -> Decision:
         hard = next((s for s in signals if s.stage == "before" and requests_handoff(s)), None)
         seen = [s.stage for s in signals if s.stage in _ANSWER_STAGES]
         if hard is None and not seen:  # nothing of the answer is known yet: let the local model start
             return Decision("local", False, False, None, tuple(signals), self.name)
-        p = self.p_correct(signals)
+        terms = self._terms(signals, None)
+        p = _sigmoid(sum(terms.values()) + self.bias)
         cut = self.cut if params.threshold is None else params.threshold
         requested = hard is not None or p < cut
         stage = "before" if hard is not None else ("after" if "after" in seen else "during")
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
-                        self.name, score=1.0 - p, stage=stage if requested else None)
+                        self.name, score=1.0 - p, stage=stage if requested else None,
+                        contributions=() if hard is not None else _ranked(terms))
 
 
-@dataclass(frozen=True)
-class FitReport:
-    name: str
-    coefficients: dict[str, float]
-    train_size: int
-    test_size: int
-    apgr_learned: float
-    apgr_cascade: float
-    auroc_learned: float
-    auroc_cascade: float
-    cloud_mode: str
-    usage: str
-    policy: LearnedPolicy = field(repr=False)
-    auroc_interval: tuple[float, float] = (float("nan"), float("nan"))  # bootstrap 95% on the held-out split
-    wrong_answers: int = 0  # local errors among all labelled items: what the router learns from
-    hidden_states: bool = False  # the local model's hidden states were features
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
 
-    @property
-    def beats_default(self) -> bool:
-        return self.auroc_learned > self.auroc_cascade
 
-    def __str__(self) -> str:
-        low, high = self.auroc_interval
-        verdict = ("beats the default cascade" if self.beats_default
-                   else "does NOT beat the default cascade: keep the default")
-        states = " and the local model's hidden states" if self.hidden_states else ""
-        return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals{states} on "
-                f"{self.train_size} items ({self.wrong_answers} local errors in all). Held-out {self.test_size} items "
-                f"[{self.cloud_mode}]: AUROC {self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs cascade "
-                f"{self.auroc_cascade:.3f}; APGR {self.apgr_learned:.3f} vs {self.apgr_cascade:.3f}: {verdict}.")
+def _ranked(terms: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(((k, round(v, 3)) for k, v in terms.items()), key=lambda kv: -abs(kv[1])))
 
 
 def _vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
@@ -135,15 +132,16 @@ def _column_means(X: np.ndarray) -> np.ndarray:
 
 STATE_COMPONENTS = 6  # principal components of the hidden states kept (fitted on the training split)
 C_GRID = (0.03, 0.1, 0.3, 1.0)  # inverse regularisation strengths tried by cross-validation
-BOOTSTRAP = 1000  # resamples of the held-out split for the AUROC interval
 
 
 def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, test_size: float = 0.5,
-               seed: int = 0, self_check: bool = False, states: np.ndarray | None = None) -> FitReport:
+               seed: int = 0, self_check: bool = False, states: np.ndarray | None = None,
+               labels: str = "scored items") -> FitReport:
     """self_check=True also learns from the recorded self-check; then run with
     `%config HybridMagics.self_check = True` so the live policy sees it too.
-    `states` (one row per item, from experiments.states) adds the local model's hidden states,
-    reduced by PCA fitted on the training split; without them the policy uses the signals only."""
+    `states` (one row per item, from hybrid_magic.states) adds the local model's hidden states,
+    reduced by PCA fitted on the training split; without them the policy uses the signals only.
+    `labels` says where the right/wrong labels came from (the report repeats it)."""
     correct = np.array([r.local_score >= 0.5 for r in recs])
     X = np.array([_vector(replay.answer_signals(r, th, self_check), FEATURES) for r in recs])
     train, test = _split(correct, test_size, seed)
@@ -165,7 +163,18 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
                            float(model.intercept_[0]), states=terms)
     register_policy(name, policy)
     risk = -model.decision_function(Z[test])
-    return _report(recs, policy, th, train, test, correct, risk, states is not None)
+    return fit_report(recs, policy, th, (train, test), correct, risk, labels)
+
+
+def reduce(train: np.ndarray, test: np.ndarray, components: int) -> tuple[np.ndarray, np.ndarray, object]:
+    """PCA fitted on the training rows only (standardised), applied to both."""
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    k = max(1, min(components, len(train) - 1, train.shape[1]))
+    pipeline = make_pipeline(StandardScaler(), PCA(n_components=k, random_state=0)).fit(train)
+    return pipeline.transform(train), pipeline.transform(test), pipeline
 
 
 def _cross_validated(X: np.ndarray, y: np.ndarray, seed: int):
@@ -179,25 +188,3 @@ def _cross_validated(X: np.ndarray, y: np.ndarray, seed: int):
                                 max_iter=2000, random_state=seed).fit(X, y)
 
 
-def bootstrap_interval(risk: np.ndarray, wrong: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """95% interval of the AUROC over resamples of the held-out items (NaN when too few of a class)."""
-    rng, values = np.random.default_rng(seed), []
-    for _ in range(BOOTSTRAP):
-        pick = rng.integers(0, len(risk), len(risk))
-        if 0 < wrong[pick].sum() < len(pick):
-            values.append(auroc(risk[pick], wrong[pick]))
-    return (float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))) if values else (np.nan, np.nan)
-
-
-def _report(recs, policy: LearnedPolicy, th, train, test, correct, learned_risk, used_states: bool) -> FitReport:
-    held = [recs[i] for i in test]
-    local = np.array([r.local_score for r in held])
-    cloud = np.array([r.cloud_score for r in held])
-    cascade_risk = replay.policy_risk(held, "cascade", th)
-    wrong = ~correct[test]
-    mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"
-    return FitReport(
-        policy.name, dict(zip(policy.features, np.round(policy.weights, 3).tolist())), len(train), len(test),
-        apgr(learned_risk, local, cloud), apgr(cascade_risk, local, cloud),
-        auroc(learned_risk, wrong), auroc(cascade_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
-        bootstrap_interval(learned_risk, wrong), int(wrong.sum()) + int((~correct[train]).sum()), used_states)

@@ -18,6 +18,7 @@ from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSourc
 from ..model_handoff import Offer
 from ..router import signals as sig
 from ..router.policy import PolicyParams
+from ..router.states import state_hook
 from ..types import Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
 
@@ -37,6 +38,7 @@ class Recorded:
     max_tokens: int
     system: str | None = None
     events: list[TokenEvent] = field(default_factory=list)
+    state: list[float] | None = None  # the local model's hidden states (hybrid_magic.states), when stored
 
     def __post_init__(self) -> None:
         self.events = [event_from_dict(d) for d in self.local["tokens"]]
@@ -73,7 +75,10 @@ def event_from_dict(d: dict[str, Any]) -> TokenEvent:
 
 def _drive(rec: Recorded, rules: Rules, stop: str, self_check: bool) -> Verdict:
     p_yes = (lambda _answer: rec.local.get("p_yes")) if self_check else None
-    return run_cascade(rec.prepared(rules.thresholds), rules, lambda _first: rec.source(), stop, p_yes=p_yes)
+    stored = (lambda _answer: rec.state) if rec.state is not None else None
+    states = state_hook(rules.policy, stored, "no hidden states were stored for this item")
+    return run_cascade(rec.prepared(rules.thresholds), rules, lambda _first: rec.source(), stop, p_yes=p_yes,
+                       states=states)
 
 
 def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams, *,

@@ -50,6 +50,15 @@ class Experiment:
         self.computed = {"local": 0, "cloud": 0}  # fresh generations in the last run()
         self.model_handoff = model_handoff  # offer the local model the handoff, as %%hybrid does by default
         self.cloud_errors: list[str] = []  # requests that failed in the last run(): not stored, retried next time
+        self.labels = "scored items"  # where right/wrong come from, as fit_policy's report says it
+
+    @classmethod
+    def from_votes(cls, ledger: Any = None, **options) -> Experiment:
+        """Your voted %%compare cells as labelled items (experiments/votes.py has the rule), for fit_policy.
+        `ledger`: a Ledger or its path (None: yours); `options` as for Experiment (local, max_tokens, ...)."""
+        from .votes import from_votes
+
+        return from_votes(cls, ledger, options)
 
     def __getstate__(self) -> dict:
         """What an executor's worker receives: no store, cloud, ledger, items or loaded model."""
@@ -208,8 +217,10 @@ class Experiment:
             if local is None or (self.cloud is not None and cloud is None):
                 continue
             cloud_score = 1.0 if cloud is None else self.scorer(cloud["text"], item)
+            states = self.store.get(self._key(item, "states"))  # read once by hidden_states(), if ever
             found.append(replay.Recorded(item, local, cloud, self.scorer(local["text"], item), cloud_score,
-                                         self.params.max_tokens, self.system))
+                                         self.params.max_tokens, self.system,
+                                         state=states["vector"] if states else None))
         return found
 
     def results(self):
@@ -243,26 +254,23 @@ class Experiment:
         recs = self.recorded()
         states = self.hidden_states(recs) if hidden_states else None
         return fit_policy(recs, name, self.thresholds, test_size=test_size, seed=seed, self_check=self_check,
-                          states=states)
+                          states=states, labels=self.labels)
 
     def hidden_states(self, recs: list[replay.Recorded]):
-        """One row of experiments.states per recorded item, or None when the local backend exposes none."""
+        """One row of hybrid_magic.states per recorded item (kept on each record, so replay gives it to a
+        policy with hidden-state terms, as live %%hybrid does), or None when the backend exposes none."""
         import numpy as np
 
-        from .states import exposes_states, state_vector
+        from ..states import state_vector
 
         backend = self.local_backend()
-        if not exposes_states(backend):
+        if not backend.supports_hidden_states():
             return None
-        rows = []
         for rec in recs:  # stored once per item: a second fit costs no prefill
-            key = self._key(rec.item, "states")
-            stored = self.store.get(key)
-            if stored is None:
-                stored = {"vector": state_vector(backend, self.messages(rec.item), rec.local["text"])}
-                self.store.put(key, stored)
-            rows.append(stored["vector"])
-        return np.array(rows)
+            if rec.state is None:
+                rec.state = state_vector(backend, self.messages(rec.item), rec.local["text"])
+                self.store.put(self._key(rec.item, "states"), {"vector": rec.state})
+        return np.array([rec.state for rec in recs])
 
     def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
         from .plots import plot_cost_quality

@@ -5,7 +5,7 @@
  * (hybrid_magic/display/card.css, imported by style/index.js).
  */
 import { CloudRun, LocalRun, RunBundle, RunSignal } from './provenance';
-import { describeRun, formatCost } from './describe';
+import { describeRun, formatCost, learnedLines } from './describe';
 import { renderTimeline } from './timeline';
 
 /** An element with a class and, optionally, text (never HTML). */
@@ -131,8 +131,9 @@ export function renderCard(bundle: RunBundle): HTMLElement {
   const { outcome } = describeRun(bundle);
   const card = el('div', `hm-card hm-outcome-${outcome} jp-HybridMagic-card`);
   card.dataset.outcome = outcome;
-  const parts = [header(bundle), handoffLine(bundle), renderTimeline(bundle), signalsSection(bundle.signals),
-    runsTable(bundle)];
+  const learned = learnedLines(bundle).map(line => el('div', 'hm-learned', line));
+  const parts = [header(bundle), handoffLine(bundle), ...learned, renderTimeline(bundle),
+    signalsSection(bundle.signals), runsTable(bundle)];
   card.append(...parts.filter((part): part is HTMLElement | SVGElement => part !== null));
   if (bundle.started_at) {
     card.append(el('div', 'hm-muted', `started ${bundle.started_at}`));

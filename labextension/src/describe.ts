@@ -92,6 +92,23 @@ export function badgeText(bundle: RunBundle): string {
 }
 
 /** "$0.0012", or "cost unknown" when the price is not known (never $0). */
+const SHOWN_CONTRIBUTIONS = 3; // as hybrid_magic/display/mime.py
+
+/** What the card says about a learned decision: its top features, and hidden states it could not read. */
+export function learnedLines(bundle: RunBundle): string[] {
+  if (bundle.contributions.length === 0) {
+    return [];
+  }
+  const top = bundle.contributions.slice(0, SHOWN_CONTRIBUTIONS)
+    .map(c => `${c.feature} ${c.log_odds >= 0 ? '+' : ''}${c.log_odds.toFixed(2)}`);
+  const lines = [`policy ${bundle.policy} (log-odds of a right local answer): ${top.join(', ')}`];
+  const missing = bundle.signals.find(s => s.name === 'hidden_states' && s.available === false);
+  if (missing) {
+    lines.push(`hidden-state terms ${missing.message}`);
+  }
+  return lines;
+}
+
 export function formatCost(costUsd: number | null): string {
   return costUsd === null ? 'cost unknown' : `$${costUsd.toFixed(4)}`;
 }

@@ -77,12 +77,21 @@ export interface Timeline {
   stop: { index: number; reason: string; early: boolean };
 }
 
+/** A learned policy's push of one feature on the log-odds of a right local answer. */
+export interface Contribution {
+  feature: string;
+  log_odds: number;
+}
+
 export interface RunBundle {
   version: number;
   magic: string;
   route: Route;
+  policy: string;
   handoff: Handoff;
   signals: RunSignal[];
+  /** A learned policy's explanation, largest first; empty for other policies (key absent or null). */
+  contributions: Contribution[];
   local: LocalRun | null;
   cloud: CloudRun | null;
   timeline: Timeline | null;
@@ -133,6 +142,16 @@ function parseSignal(raw: unknown): RunSignal | null {
     signal.blocks_handoff = raw.blocks_handoff;
   }
   return signal;
+}
+
+function parseContributions(raw: unknown): Contribution[] {
+  if (!Array.isArray(raw)) {
+    return [];
+  }
+  return raw
+    .filter((item): item is Json => isObject(item) && typeof item.feature === 'string')
+    .map(item => ({ feature: item.feature as string, log_odds: optionalNumber(item.log_odds) }))
+    .filter((item): item is Contribution => item.log_odds !== null);
 }
 
 /** Guard and informational signals never ask for a handoff, even when triggered (router/policy.py). */
@@ -269,8 +288,10 @@ export function parseRunBundle(raw: unknown): ParseResult {
       version: data.version as number,
       magic: text(data.magic, 'hybrid'),
       route: data.route as Route,
+      policy: text(data.policy),
       handoff: parseHandoff(data.handoff as Json, data.version as number, signals),
       signals,
+      contributions: parseContributions(data.contributions),
       local: parseLocal(data.local),
       cloud: parseCloud(data.cloud),
       timeline: parseTimeline(data.timeline),

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunBundle, parseRunBundle } from '../src/provenance';
-import { badgeText, describeRun, formatCost, formatSignal, statusText, summarizeCells } from '../src/describe';
+import { badgeText, describeRun, formatCost, formatSignal, learnedLines, statusText, summarizeCells } from '../src/describe';
 import { ALLOWED_SECRET_RUN, BLOCKED_RUN, CLOUD_RUN, FAILED_RUN, LOCAL_RUN, RANDOM_RUN, output } from './fixtures';
 
 function bundle(raw: unknown): RunBundle {
@@ -84,4 +84,16 @@ test('status says "cost unknown" instead of $0 when a price is missing', () => {
 
 test('an empty notebook totals to zero', () => {
   assert.equal(statusText(summarizeCells([])), 'Hybrid: 0 local · 0 cloud · 0 blocked · $0.0000');
+});
+
+test('a learned decision names its top three contributions; a missing hidden state is said in one line', () => {
+  const contributions = [{ feature: 'answer_estimate', log_odds: -1.2 }, { feature: 'hidden_states', log_odds: 0 },
+    { feature: 'prompt_length', log_odds: 0.3 }, { feature: 'refusal', log_odds: -0.1 }, { feature: 7, log_odds: 1 }];
+  const missing = { name: 'hidden_states', stage: 'after', value: null, threshold: null, triggered: false,
+    available: false, message: 'unavailable: the llamacpp backend exposes no hidden states' };
+  const run = bundle({ ...LOCAL_RUN, version: 2, policy: 'mine', contributions, signals: [missing] });
+  assert.deepEqual(learnedLines(run), [
+    'policy mine (log-odds of a right local answer): answer_estimate -1.20, hidden_states +0.00, prompt_length +0.30',
+    'hidden-state terms unavailable: the llamacpp backend exposes no hidden states']);
+  assert.deepEqual(learnedLines(bundle({ ...LOCAL_RUN, contributions: null })), []);
 });

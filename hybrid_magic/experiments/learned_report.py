@@ -1,0 +1,100 @@
+"""What fit_policy reports: the data it had, held-out AUROC of learned vs default with 95% intervals,
+and one plain sentence saying whether it beats the default on the held-out split.
+
+The intervals are a paired bootstrap of the held-out items: the same resamples score both
+routers, so the interval of the difference says whether the gain is more than the noise
+of a split this size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import replay
+from .metrics import apgr, auroc
+
+BOOTSTRAP = 1000  # resamples of the held-out split for the AUROC intervals
+NAN_PAIR = (float("nan"), float("nan"))
+
+
+@dataclass(frozen=True)
+class FitReport:
+    name: str
+    coefficients: dict[str, float]
+    train_size: int
+    test_size: int
+    apgr_learned: float
+    apgr_cascade: float
+    auroc_learned: float
+    auroc_cascade: float
+    cloud_mode: str
+    usage: str
+    policy: object = field(repr=False)  # the LearnedPolicy, registered under `name`
+    auroc_interval: tuple[float, float] = NAN_PAIR  # bootstrap 95% of the learned AUROC, held-out split
+    wrong_answers: int = 0  # local errors among all labelled items: what the router learns from
+    hidden_states: bool = False  # the local model's hidden states were features
+    auroc_cascade_interval: tuple[float, float] = NAN_PAIR  # the default's, same resamples
+    gain_interval: tuple[float, float] = NAN_PAIR  # learned minus default, same resamples
+    labels: str = "scored items"  # where right/wrong came from (e.g. %%compare votes)
+
+    @property
+    def beats_default(self) -> bool:
+        return self.auroc_learned > self.auroc_cascade
+
+    @property
+    def verdict(self) -> str:
+        """One plain sentence: does it beat the default on the held-out split, and is that more than noise."""
+        gain, (low, high) = self.auroc_learned - self.auroc_cascade, self.gain_interval
+        if np.isnan(gain):
+            return ("It cannot be compared with the default cascade: the held-out split has only right or only "
+                    "wrong local answers. Label more items.")
+        spread = f"(AUROC {gain:+.3f}; 95% interval of the difference {low:+.2f} to {high:+.2f})"
+        if gain > 0 and low > 0:
+            return f"It beats the default cascade on the held-out split {spread}."
+        if gain > 0:
+            return (f"It scores above the default cascade on the held-out split {spread}, but the interval "
+                    "includes zero: not shown to beat it at this size. Label more items before relying on it.")
+        return f"It does NOT beat the default cascade on the held-out split {spread}: keep the default."
+
+    def __str__(self) -> str:
+        low, high = self.auroc_interval
+        c_low, c_high = self.auroc_cascade_interval
+        states = " and the local model's hidden states" if self.hidden_states else ""
+        return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals{states}. "
+                f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
+                f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
+                f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default cascade {self.auroc_cascade:.3f} "
+                f"(95% {c_low:.2f}-{c_high:.2f}); APGR {self.apgr_learned:.3f} vs {self.apgr_cascade:.3f}. "
+                f"{self.verdict}")
+
+
+def paired_intervals(learned: np.ndarray, default: np.ndarray, wrong: np.ndarray, seed: int = 0):
+    """95% intervals of the learned AUROC, the default's and their difference over the same resamples
+    of the held-out items (NaN when too few of a class)."""
+    rng, values = np.random.default_rng(seed), []
+    for _ in range(BOOTSTRAP):
+        pick = rng.integers(0, len(wrong), len(wrong))
+        if 0 < wrong[pick].sum() < len(pick):
+            a, b = auroc(learned[pick], wrong[pick]), auroc(default[pick], wrong[pick])
+            values.append((a, b, a - b))
+    if not values:
+        return NAN_PAIR, NAN_PAIR, NAN_PAIR
+    low, high = np.percentile(np.array(values), [2.5, 97.5], axis=0)
+    return tuple((float(lo), float(hi)) for lo, hi in zip(low, high))
+
+
+def fit_report(recs, policy, th, split, correct: np.ndarray, learned_risk: np.ndarray, labels: str) -> FitReport:
+    train, test = split
+    held = [recs[i] for i in test]
+    local = np.array([r.local_score for r in held])
+    cloud = np.array([r.cloud_score for r in held])
+    cascade_risk = replay.policy_risk(held, "cascade", th)
+    wrong = ~correct[test]
+    mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"
+    learned_ci, cascade_ci, gain_ci = paired_intervals(learned_risk, cascade_risk, wrong)
+    return FitReport(
+        policy.name, dict(zip(policy.features, np.round(policy.weights, 3).tolist())), len(train), len(test),
+        apgr(learned_risk, local, cloud), apgr(cascade_risk, local, cloud),
+        auroc(learned_risk, wrong), auroc(cascade_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
+        learned_ci, int((~correct).sum()), policy.states is not None, cascade_ci, gain_ci, labels)

@@ -1,0 +1,60 @@
+"""%%compare votes as labels for fit_policy: `Experiment.from_votes()`.
+
+Each %%compare cell the user voted on becomes one item: its prompt as the ledger stored it
+(secrets redacted; a --system prompt or --chat history joined in front of it), labelled by
+the vote. The rule: the local answer counts as right when the vote is `local` or `tie`
+(a tie means handing it off would not have made it better), wrong when it is `cloud`.
+The local answer is generated again by the Experiment (greedy, like the default
+%%compare), so the signals and hidden states are those of the answer the user judged
+when the cell ran greedily with the same max_tokens. A prompt voted more than once
+keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from ..errors import UsageError
+
+RIGHT = ("local", "tie")  # votes that count the local answer as right
+
+
+def voted_items(rows: list[dict]) -> list[dict]:
+    """One item per voted %%compare prompt (its local run's row), latest vote first wins."""
+    items: dict[str, dict] = {}
+    for row in sorted(rows, key=lambda r: r["id"], reverse=True):
+        prompt = (row.get("prompt_redacted") or "").strip()
+        if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and prompt:
+            items.setdefault(prompt, {"id": f"vote-{row['id']}", "prompt": prompt, "reference": row["vote"],
+                                      "vote": row["vote"]})
+    if not items:
+        raise UsageError("No voted %%compare cells in the ledger: vote local, cloud or tie under a %%compare "
+                         "output first, or pass labelled items to Experiment(...).")
+    return list(items.values())
+
+
+def vote_scorer(answer: str, item: dict) -> float:
+    """1.0 when the user's vote says the local answer was right (RIGHT), else 0.0; the answer text is not read."""
+    return 1.0 if item["vote"] in RIGHT else 0.0
+
+
+vote_scorer.takes_item = True
+
+
+def labels_text(items: list[dict]) -> str:
+    """For the fit report, e.g. '%%compare votes (local 5, tie 2, cloud 6)'."""
+    counts = Counter(item["vote"] for item in items)
+    return "%%compare votes (" + ", ".join(f"{v} {counts.get(v, 0)}" for v in ("local", "tie", "cloud")) + ")"
+
+
+def from_votes(experiment_class, ledger, options: dict):
+    """Experiment.from_votes: the voted items, scored by the votes, labelled as such in the fit report."""
+    from ..ledger import Ledger
+
+    if not isinstance(ledger, Ledger):
+        from ..config import HybridSettings
+
+        ledger = Ledger(ledger or HybridSettings().ledger_path)
+    items = voted_items(ledger.runs(session_only=False))
+    exp = experiment_class(items, scorer=vote_scorer, **{"name": "votes", **options})
+    exp.labels = labels_text(items)
+    return exp

@@ -1,0 +1,183 @@
+"""The personal router live: hidden-state terms in %%hybrid, the card's explanation, votes as labels,
+and `%hybrid calibrate --handoff-rate`.
+
+Real SmolLM2 (transformers, and llama.cpp for a backend without hidden states), a real IPython
+shell and a real ledger. Cells run with --private, so no cloud is needed: a learned handoff is
+then requested and blocked, which is enough to see what the policy decided and why.
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import pytest
+
+from hybrid_magic.experiments import Experiment
+from hybrid_magic.experiments.corpus import corpus
+from hybrid_magic.ledger import Ledger
+from hybrid_magic.router import handoff_rate
+from hybrid_magic.types import Decision, RunRecord, Signal
+
+MAX_TOKENS = 8
+PROMPT = "What is the capital of Italy?"
+
+
+@pytest.fixture(scope="module")
+def transformers_backend(model_dir):
+    from hybrid_magic.backends import get_backend
+    from hybrid_magic.models import resolve
+
+    return get_backend("transformers", resolve("smollm2-135m", str(model_dir.parent)))[0]
+
+
+@pytest.fixture(scope="module")
+def states_policy(transformers_backend, tmp_path_factory):
+    """A policy fitted with hidden states on 8 corpus items (capitals right, word lengths wrong)."""
+    items = corpus(4, families=["capital_city", "word_length"])
+    exp = Experiment(items, local=transformers_backend, max_tokens=MAX_TOKENS,
+                     store=str(tmp_path_factory.mktemp("learned") / "e.db"))
+    exp.run(progress=False)
+    report = exp.fit_policy("personal-states", test_size=0.5, seed=0)
+    assert report.hidden_states
+    return report.policy
+
+
+@pytest.fixture
+def magics(shell, isolated_home):
+    """HybridMagics on the real shell with no cloud configured: cells run with --private."""
+    from hybrid_magic.magics import HybridMagics
+
+    instance = HybridMagics(shell=shell)
+    instance.backend = "transformers"
+    shell.register_magics(instance)
+    return instance
+
+
+def run_cell(shell, line: str, prompt: str = PROMPT):
+    shell.run_cell_magic("hybrid", f"--private --max-tokens {MAX_TOKENS} --out learned_run {line}", prompt)
+    return shell.user_ns.pop("learned_run").record
+
+
+def test_live_hybrid_reads_the_cells_hidden_states_for_a_states_policy(shell, magics, states_policy,
+                                                                       transformers_backend):
+    from hybrid_magic.display.mime import provenance_bundle
+    from hybrid_magic.display.render import card_html
+    from hybrid_magic.display.widgets import DecisionCard
+    from hybrid_magic.states import state_vector
+
+    record = run_cell(shell, "--policy personal-states")
+    signals = record.decision.signals
+    states = next(s for s in signals if s.name == "hidden_states")
+    vector = state_vector(transformers_backend, [{"role": "user", "content": PROMPT}], record.local_text)
+    assert states.available and states.value == pytest.approx(states_policy.state_logit(vector), abs=1e-6)
+    without = [s for s in signals if s.name != "hidden_states"]
+    assert states_policy.p_correct(signals) != pytest.approx(states_policy.p_correct(without), abs=1e-9)
+    assert states_policy.p_correct(signals) == pytest.approx(states_policy.p_correct(without, vector), abs=1e-6)
+    top = record.decision.contributions[:3]
+    assert top and abs(top[0][1]) >= abs(top[-1][1])
+    line = ", ".join(f"{name} {value:+.2f}" for name, value in top)
+    assert line in card_html(record)  # the text/html card
+    assert line in DecisionCard(record).badge.value  # the widget
+    bundle = provenance_bundle(record)
+    assert bundle["contributions"][0] == {"feature": top[0][0], "log_odds": top[0][1]}
+    cascade = run_cell(shell, "--policy cascade")  # the default path reads no state and explains nothing new
+    assert "hidden_states" not in {s.name for s in cascade.decision.signals}
+    assert cascade.decision.contributions == () and provenance_bundle(cascade)["contributions"] is None
+
+
+def test_a_states_policy_on_llamacpp_decides_on_the_signals_and_says_so(shell, magics, states_policy):
+    from hybrid_magic.display.render import card_html
+
+    record = run_cell(shell, "--backend llamacpp --policy personal-states")
+    states = next(s for s in record.decision.signals if s.name == "hidden_states")
+    assert not states.available and "llamacpp backend exposes no hidden states" in states.message
+    assert record.error is None and record.answer
+    assert "hidden-state terms unavailable: the llamacpp backend exposes no hidden states" in card_html(record)
+    assert dict(record.decision.contributions)["hidden_states"] == 0.0  # the training mean
+
+
+def compare_row(ledger: Ledger, prompt: str) -> int:
+    decision = Decision("local", False, False, None, (), "compare")
+    record = RunRecord("compare", decision, None, None, "2026-01-01T00:00:00Z", answer="")
+    return ledger.record_run(record, prompt_redacted=prompt, all_cloud_cost_usd=None)
+
+
+def test_votes_in_the_ledger_become_labelled_items_for_fit_policy(transformers_backend, isolated_home, tmp_path):
+    ledger = Ledger(isolated_home / "ledger.sqlite")
+    items = corpus(4, families=["capital_city", "word_length"])
+    for item in items:  # the user voted local on capitals and cloud on word lengths
+        ledger.set_vote(compare_row(ledger, item["prompt"]), "local" if item["family"] == "capital_city" else "cloud")
+    ledger.set_vote(compare_row(ledger, items[0]["prompt"]), "tie")  # voted again: the latest vote counts
+    exp = Experiment.from_votes(ledger, local=transformers_backend, max_tokens=MAX_TOKENS,
+                                store=str(tmp_path / "votes.db"))
+    exp.run(progress=False)
+    scores = {rec.item["prompt"]: rec.local_score for rec in exp.recorded()}
+    assert scores == {item["prompt"]: float(item["family"] == "capital_city") for item in items}
+    report = exp.fit_policy("from-votes", test_size=0.5, seed=0)
+    assert report.train_size + report.test_size == 8 and report.wrong_answers == 4
+    assert "8 %%compare votes (local 3, tie 1, cloud 4)" in str(report) and report.verdict in str(report)
+
+
+def hybrid_row(ledger: Ledger, estimate: float | None) -> None:
+    signal = Signal("answer_estimate", "after", estimate, 0.5, False, "", available=estimate is not None)
+    decision = Decision("local", False, False, None, (signal,), "cascade")
+    ledger.record_run(RunRecord("hybrid", decision, None, None, "2026-01-01T00:00:00Z"), prompt_redacted="p",
+                      all_cloud_cost_usd=None)
+
+
+def test_calibrate_sets_the_threshold_for_a_handoff_rate_on_the_users_cells(shell, magics, capsys):
+    values = np.linspace(0.05, 0.95, 40)
+    for value in values:
+        hybrid_row(magics.engine.ledger, float(value))
+    hybrid_row(magics.engine.ledger, None)  # handed off before its answer: no estimate to learn from
+    shell.run_line_magic("hybrid", "calibrate --handoff-rate 30%")
+    out = capsys.readouterr().out
+    assert np.mean(values < magics.threshold) == pytest.approx(0.3)
+    assert "on 30% of your 40 past %%hybrid cells' answer_estimate values (target 30%)" in out
+    shell.run_line_magic("hybrid", "calibrate --handoff-rate 2")
+    shell.run_line_magic("hybrid", "calibrate --rate 0.3")
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert errors == ["hybrid_magic: --handoff-rate takes a share of cells between 0 and 1 (e.g. 0.3 or 30%), "
+                      "not '2'.",
+                      "hybrid_magic: %hybrid calibrate takes --handoff-rate R, a share of cells between 0 and 1 "
+                      "(e.g. %hybrid calibrate --handoff-rate 0.3)."]
+
+
+def test_calibrate_uses_the_shipped_reference_without_enough_cells(shell, magics, capsys):
+    shell.run_line_magic("hybrid", "calibrate --handoff-rate 0.5")
+    stored = handoff_rate.reference()
+    median = stored["quantiles"][stored["levels"].index(0.5)]
+    assert magics.threshold == pytest.approx(median, abs=1e-4)
+    assert "the reference distribution" in capsys.readouterr().out
+
+
+def test_the_reference_was_computed_under_the_current_answer_estimate_weights():
+    """Fails when router/confidence.py's weights change without re-running experiments/reference.py."""
+    from hybrid_magic.router import confidence
+
+    stored = handoff_rate.reference()
+    assert stored["weights"] == {k: list(v) for k, v in confidence.WEIGHTS.items()}
+    assert stored["bias"] == confidence.BIAS and stored["items"] >= 200
+    assert stored["quantiles"] == sorted(stored["quantiles"])
+
+
+@pytest.mark.parametrize("values, rate, threshold, achieved", [
+    ([0.1, 0.2, 0.3, 0.4], 0.5, 0.25, 0.5),
+    ([0.1, 0.2, 0.3, 0.4], 0.0, 0.0, 0.0),
+    ([0.1, 0.2, 0.3, 0.4], 1.0, 0.4, 1.0),
+    ([0.2, 0.2, 0.2, 0.9], 0.5, 0.2, 0.0),  # ties: the share actually below is reported, not the target
+])
+def test_cut_for_rate(values, rate, threshold, achieved):
+    found, share = handoff_rate.cut_for_rate(values, rate)
+    assert found == pytest.approx(threshold) and share == achieved
+
+
+def test_report_says_plainly_when_the_learned_policy_does_not_beat_the_default():
+    from hybrid_magic.experiments.learned_report import FitReport, paired_intervals
+
+    wrong = np.array([True, False] * 10)
+    good, bad = np.where(wrong, 1.0, 0.0) + np.linspace(0, 0.1, 20), np.linspace(0, 1, 20)
+    learned_ci, default_ci, gain_ci = paired_intervals(bad, good, wrong)
+    report = FitReport("x", {}, 20, 20, 0.1, 0.5, 0.5, 1.0, "oracle", "%%hybrid --policy x", None,
+                       learned_ci, 20, False, default_ci, gain_ci)
+    assert "does NOT beat the default cascade on the held-out split" in str(report) and gain_ci[1] < 0
+    assert "Data: 40 scored items (20 local errors), 20 to fit, 20 held out" in str(report)
