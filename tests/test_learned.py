@@ -95,6 +95,22 @@ def test_a_states_policy_on_llamacpp_decides_on_the_signals_and_says_so(shell, m
     assert dict(record.decision.contributions)["hidden_states"] == 0.0  # the training mean
 
 
+def test_fit_policy_on_llamacpp_says_the_hidden_states_were_not_used(tmp_path):
+    from hybrid_magic.backends import get_backend
+    from hybrid_magic.models import resolve
+
+    llama, _ = get_backend("llamacpp", resolve("smollm2-135m", "/nonexistent-cache", convert=False))
+    items = corpus(2, families=["capital_city", "word_length"])
+    labelled = lambda answer, item: float(item["family"] == "capital_city")  # noqa: E731
+    labelled.takes_item = True
+    exp = Experiment(items, local=llama, scorer=labelled, max_tokens=MAX_TOKENS, store=str(tmp_path / "l.db"))
+    exp.run(progress=False)
+    report = exp.fit_policy("llama-signals", test_size=0.5, seed=0)
+    assert not report.hidden_states and report.policy.states is None
+    assert str(report).endswith("Hidden states were not used: the llamacpp backend exposes none "
+                                "(Experiment(..., backend='transformers') reads them).")
+
+
 def compare_row(ledger: Ledger, prompt: str) -> int:
     decision = Decision("local", False, False, None, (), "compare")
     record = RunRecord("compare", decision, None, None, "2026-01-01T00:00:00Z", answer="")

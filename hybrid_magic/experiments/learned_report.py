@@ -37,6 +37,7 @@ class FitReport:
     auroc_cascade_interval: tuple[float, float] = NAN_PAIR  # the default's, same resamples
     gain_interval: tuple[float, float] = NAN_PAIR  # learned minus default, same resamples
     labels: str = "scored items"  # where right/wrong came from (e.g. %%compare votes)
+    note: str = ""  # e.g. why hidden states were asked for and not used
 
     @property
     def beats_default(self) -> bool:
@@ -66,7 +67,7 @@ class FitReport:
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
                 f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default cascade {self.auroc_cascade:.3f} "
                 f"(95% {c_low:.2f}-{c_high:.2f}); APGR {self.apgr_learned:.3f} vs {self.apgr_cascade:.3f}. "
-                f"{self.verdict}")
+                f"{self.verdict}" + (f" {self.note}" if self.note else ""))
 
 
 def paired_intervals(learned: np.ndarray, default: np.ndarray, wrong: np.ndarray, seed: int = 0):

@@ -10,7 +10,7 @@ and on the cloud, store each generation in SQLite, then analyse offline.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..backends.base import BatchRow
@@ -253,8 +253,13 @@ class Experiment:
 
         recs = self.recorded()
         states = self.hidden_states(recs) if hidden_states else None
-        return fit_policy(recs, name, self.thresholds, test_size=test_size, seed=seed, self_check=self_check,
-                          states=states, labels=self.labels)
+        report = fit_policy(recs, name, self.thresholds, test_size=test_size, seed=seed, self_check=self_check,
+                            states=states, labels=self.labels)
+        if hidden_states and states is None:
+            note = (f"Hidden states were not used: the {self._backend_kind()} backend exposes none "
+                    "(Experiment(..., backend='transformers') reads them).")
+            report = replace(report, note=note)
+        return report
 
     def hidden_states(self, recs: list[replay.Recorded]):
         """One row of hybrid_magic.states per recorded item (kept on each record, so replay gives it to a
