@@ -1,4 +1,6 @@
-"""The llama.cpp backend on the real embedded GGUF: no conversion, confidence, sampling, stopping, the magics.
+"""What only the llama.cpp backend has, on the real embedded GGUF: no conversion, the transformers tokenizer's
+prompt ids, the context limit, its cache, the auto rule, the magics. The backend contract it shares with
+the others (confidence, sampling, stopping, interrupts, timings) is tested in test_backends.py.
 
 One backend is loaded per session through the registry; prompts are short and
 max_tokens small: the CPU is shared.
@@ -6,23 +8,18 @@ max_tokens small: the CPU is shared.
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
-import time
 
 import pytest
 from IPython.utils.capture import capture_output
 
 from hybrid_magic import backends as registry
-from hybrid_magic.backends._text import IncrementalDetokenizer
 from hybrid_magic.display.mime import MIME_TYPE
 from hybrid_magic.errors import ContextOverflowError, UsageError
 from hybrid_magic.models import ResolvedModel, resolve
 from hybrid_magic.types import GenerationParams
-from streams import run as _run, text as _text, token_events as _token_events
-
-pytest.importorskip("llama_cpp", reason="the llamacpp extra is part of the test install (scripts/install.sh test)")
+from streams import CountingModel, run as _run, text as _text, token_events as _token_events
 
 # llama.cpp runs the Q4_1 weights with 8-bit activations: "capital of France" is a near tie there
 # (first token "L" -1.88 vs "The" -1.97), so the answers checked here are ones it gets right.
@@ -49,97 +46,11 @@ def backend(gguf_model):
     return loaded
 
 
-class CountingEval:
-    """Wraps Llama.eval: counts decode calls, optionally raises KeyboardInterrupt at the n-th."""
-
-    def __init__(self, inner, fail_at: int | None = None):
-        self.inner, self.calls, self.fail_at = inner, 0, fail_at
-
-    def __call__(self, tokens):
-        self.calls += 1
-        if self.fail_at is not None and self.calls >= self.fail_at:
-            raise KeyboardInterrupt
-        return self.inner(tokens)
-
-
 def test_embedded_model_runs_from_the_gguf_without_conversion(gguf_model, tmp_path, backend):
     resolved = resolve("smollm2-135m", tmp_path, convert=False)
     assert resolved.path.endswith("SmolLM2-135M-Instruct.Q4_1.gguf") and resolved.kind == "embedded"
     assert list(tmp_path.iterdir()) == []  # nothing converted, nothing cached
     assert backend.model.path == resolved.path and backend.context_length == 8192
-
-
-def test_answers_the_capital_of_germany(backend):
-    events = _run(backend, CAPITAL, max_tokens=12)
-    assert "Berlin" in _text(events)
-    assert events[-1].finish_reason in ("stop", "length")
-
-
-def test_greedy_is_deterministic(backend):
-    first, second = _run(backend, POEM, max_tokens=12), _run(backend, POEM, max_tokens=12)
-    assert [e.token_id for e in first] == [e.token_id for e in second]
-    assert [e.logprob for e in first[:-1]] == pytest.approx([e.logprob for e in second[:-1]], abs=1e-5)
-
-
-def test_same_seed_same_text_other_seed_other_text(backend):
-    def sample(seed):
-        return _text(_run(backend, POEM, max_tokens=10, temperature=0.9, seed=seed))
-
-    first = sample(7)
-    assert sample(7) == first
-    assert sample(8) != first
-
-
-def test_every_token_carries_consistent_confidence(backend):
-    events = _run(backend, POEM, max_tokens=8, top_alternatives=4)
-    assert len(events) == 8 and all(event.token_id is not None for event in events)
-    for event in events:
-        assert 0 < math.exp(event.logprob) <= 1 and event.entropy >= 0
-        top = [logprob for _, logprob in event.top_logprobs]
-        assert len(top) == 4 and top == sorted(top, reverse=True)
-        assert event.logprob == pytest.approx(top[0], abs=1e-5)  # greedy picks the most likely token
-        assert backend.tokenizer.decode([event.token_id]) == event.top_logprobs[0][0]
-
-
-def test_sampled_token_logprob_comes_from_raw_logits(backend):
-    """At temperature 1.5 the logprobs are still those of the unscaled distribution."""
-    greedy = _run(backend, CAPITAL, max_tokens=1)[0]
-    hot = _run(backend, CAPITAL, max_tokens=1, temperature=1.5, seed=3)[0]
-    assert [text for text, _ in hot.top_logprobs] == [text for text, _ in greedy.top_logprobs]
-    assert [lp for _, lp in hot.top_logprobs] == pytest.approx([lp for _, lp in greedy.top_logprobs], abs=1e-4)
-    assert hot.entropy == pytest.approx(greedy.entropy, abs=1e-4)
-
-
-def test_top_p_keeps_the_draws_in_the_nucleus(backend):
-    """top_p=0.05 keeps only the most likely token: sampling then equals greedy."""
-    greedy = [e.token_id for e in _run(backend, POEM, max_tokens=6)]
-    narrow = [e.token_id for e in _run(backend, POEM, max_tokens=6, temperature=1.0, top_p=0.05, seed=1)]
-    assert narrow == greedy
-
-
-def test_last_event_timings_are_sane(backend):
-    events = _run(backend, POEM, max_tokens=6)
-    timings = events[-1].timings
-    assert timings is not None and all(event.timings is None for event in events[:-1])
-    assert timings.completion_tokens == len(_token_events(events)) == 6
-    assert timings.prompt_tokens == backend.count_prompt_tokens(POEM)
-    assert 0 < timings.ttft_s <= timings.seconds and timings.tokens_per_s > 0
-    assert timings.peak_memory_gb is not None and timings.peak_memory_gb > 0
-
-
-def test_stop_strings_are_trimmed_even_across_tokens(backend):
-    events = _run(backend, CAPITAL, max_tokens=12, stop=("Berlin",))
-    assert _text(events) == "The capital of Germany is " and events[-1].finish_reason == "stop"
-    events = _run(backend, CAPITAL, max_tokens=12, stop=("of Ger",))
-    assert _text(events) == "The capital " and all("of" not in event.text for event in events)
-
-
-def test_max_tokens_ends_with_length_and_eos_with_stop(backend):
-    events = _run(backend, POEM, max_tokens=5)
-    assert len(_token_events(events)) == 5 and events[-1].finish_reason == "length"
-    events = _run(backend, CAPITAL, max_tokens=60)
-    assert events[-1].finish_reason == "stop" and len(_token_events(events)) < 60
-    assert "<|im_end|>" not in _text(events)
 
 
 def test_prompt_tokens_match_the_transformers_tokenizer(backend, model_dir):
@@ -183,31 +94,10 @@ def test_answer_stops_at_the_end_of_the_context(backend):
     assert events[-1].finish_reason in ("length", "stop") and len(_token_events(events)) <= room
 
 
-def test_closing_the_stream_stops_generation(backend, monkeypatch):
-    counting = CountingEval(backend.llm.eval)
-    monkeypatch.setattr(backend.llm, "eval", counting)
-    stream = backend.stream(POEM, GenerationParams(max_tokens=200))
-    for _ in range(3):
-        next(stream)
-    stream.close()
-    calls_at_close = counting.calls
-    time.sleep(0.3)
-    assert counting.calls == calls_at_close <= 4  # the prompt, then one decode per token shown
-    with pytest.raises(StopIteration):
-        next(stream)
-
-
-def test_keyboard_interrupt_ends_the_stream_with_timings(backend, monkeypatch):
-    monkeypatch.setattr(backend.llm, "eval", CountingEval(backend.llm.eval, fail_at=4))
-    events = _run(backend, POEM, max_tokens=50)
-    assert events[-1].finish_reason == "interrupted" and events[-1].timings is not None
-    assert events[-1].timings.completion_tokens == len(_token_events(events)) == 3
-
-
 def test_interrupted_decode_leaves_a_usable_cache(backend, monkeypatch):
     expected = _text(_run(backend, CAPITAL, max_tokens=8))
     with monkeypatch.context() as patch:
-        patch.setattr(backend.llm, "eval", CountingEval(backend.llm.eval, fail_at=3))
+        patch.setattr(backend.llm, "eval", CountingModel(backend.llm.eval, fail_at=3))
         _run(backend, POEM, max_tokens=50)
     assert _text(_run(backend, CAPITAL, max_tokens=8)) == expected
 
@@ -217,21 +107,6 @@ def test_generate_batch_gives_each_conversation_its_stream(backend):
     assert [row.index for row in rows] == [0, 1]
     assert _text(rows[0].events) == _text(_run(backend, CAPITAL, max_tokens=6))
     assert rows[1].events[-1].finish_reason == "length" and len(rows[1].elapsed) == len(rows[1].events)
-
-
-def test_get_backend_reuses_the_loaded_instance(backend, gguf_model):
-    loads = registry.load_count
-    again, load_s = registry.get_backend("llamacpp", gguf_model)
-    assert again is backend and load_s == 0.0 and registry.load_count == loads
-
-
-def test_multibyte_characters_come_out_whole(backend):
-    original = "café – 日本語 🙂 naïve"
-    ids = backend.tokenizer.encode(original, add_special_tokens=False)
-    detokenizer = IncrementalDetokenizer(backend._decode)
-    pieces = [detokenizer.add(token) for token in ids]
-    assert "".join(pieces) + detokenizer.flush() == original
-    assert not any("\ufffd" in piece for piece in pieces) and "" in pieces
 
 
 def test_tools_reach_a_template_that_renders_them(backend, monkeypatch):
