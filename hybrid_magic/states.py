@@ -26,7 +26,8 @@ def state_vector(backend, messages: list[Message], answer: str) -> list[float]:
     answer_ids = backend.tokenizer.encode(answer, add_special_tokens=False) if answer else []
     layers = backend.torch_model.config.num_hidden_layers
     with torch.inference_mode():
-        out = backend.torch_model(input_ids=torch.tensor([prompt + answer_ids]), output_hidden_states=True)
+        out = backend.torch_model(input_ids=torch.tensor([prompt + answer_ids]), output_hidden_states=True,
+                                  logits_to_keep=1)  # the states are wanted, not a vocabulary row per position
     blocks = []
     for layer in (layers // 2, layers):
         hidden = out.hidden_states[layer][0].float()
