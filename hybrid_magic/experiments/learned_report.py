@@ -50,7 +50,7 @@ class FitReport:
         if np.isnan(gain):
             return ("It cannot be compared with the default cascade: the held-out split has only right or only "
                     "wrong local answers. Label more items.")
-        spread = f"(AUROC {gain:+.3f}; 95% interval of the difference {low:+.2f} to {high:+.2f})"
+        spread = f"(AUROC {gain:+.3f}; 95% interval of the difference {low:+.3f} to {high:+.3f})"
         if gain > 0 and low > 0:
             return f"It beats the default cascade on the held-out split {spread}."
         if gain > 0:
