@@ -15,6 +15,7 @@ from hybrid_magic.experiments import Experiment
 from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.router import handoff_rate
+from hybrid_magic.subcommands import own_estimates
 from hybrid_magic.types import Decision, RunRecord, Signal
 
 MAX_TOKENS = 8
@@ -82,6 +83,8 @@ def test_live_hybrid_reads_the_cells_hidden_states_for_a_states_policy(shell, ma
     cascade = run_cell(shell, "--policy cascade")  # the default path reads no state and explains nothing new
     assert "hidden_states" not in {s.name for s in cascade.decision.signals}
     assert cascade.decision.contributions == () and provenance_bundle(cascade)["contributions"] is None
+    estimates = [s.value for r in (record, cascade) for s in r.decision.signals if s.name == "answer_estimate"]
+    assert sorted(own_estimates(magics.engine.ledger.runs())) == sorted(estimates)  # what calibrate reads
 
 
 def test_a_states_policy_on_llamacpp_decides_on_the_signals_and_says_so(shell, magics, states_policy):
