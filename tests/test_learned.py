@@ -200,3 +200,15 @@ def test_report_says_plainly_when_the_learned_policy_does_not_beat_the_default()
                        learned_ci, 20, False, default_ci, gain_ci)
     assert "does NOT beat the default cascade on the held-out split" in str(report) and gain_ci[1] < 0
     assert "Data: 40 scored items (20 local errors), 20 to fit, 20 held out" in str(report)
+
+
+def test_the_compare_view_explains_what_a_learned_policy_would_decide():
+    from types import SimpleNamespace
+
+    from hybrid_magic.display.compare_view import would_html
+
+    pushes = (("answer_estimate", -1.2), ("hidden_states", -0.8), ("prompt_length", 0.3), ("refusal", 0.1))
+    would = Decision("cloud", True, True, None, (), "mine", reason="mine", contributions=pushes)
+    shown = would_html(SimpleNamespace(would=would))
+    assert ("policy mine (log-odds of a right local answer): answer_estimate -1.20, hidden_states -0.80, "
+            "prompt_length +0.30</div>") in shown

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from ..router.signals import Thresholds
 from ..types import RunRecord, TokenEvent
 from .mime import MIME_TYPE, cost_text, provenance_bundle, reason_text, summary_line
-from .render import CARD_STYLE, metrics_html, route_label, shown_signals, signal_table, widget_view
+from .render import CARD_STYLE, learned_html, metrics_html, route_label, shown_signals, signal_table, widget_view
 from .safe import shown
 from .timeline import timeline_svg
 
@@ -155,7 +155,7 @@ def would_html(result, *, explain: bool = False) -> str:
     rows = shown_signals(d.signals, explain)
     table = signal_table(rows) if rows else "<div style='font-size:12px'>no signal triggered</div>"
     return (f"<div class='hm-would'>%%hybrid would have decided: <span style='background:{color};color:white;"
-            f"padding:1px 6px;border-radius:3px'>{label}</span> {why}{table}</div>")
+            f"padding:1px 6px;border-radius:3px'>{label}</span> {why}{learned_html(record)}{table}</div>")
 
 
 def compare_record(result) -> RunRecord:
