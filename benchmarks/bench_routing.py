@@ -6,13 +6,19 @@ oracle cloud (an upper bound: the cloud is scored right on every item), and prin
 local accuracy, AUROC per signal and for the default policy, APGR for the default
 policy, random and perfect routers, the share of achievable gain, and CPT.
 With --corpus N: leave-family-out figures on the development corpus (N items per
-family): AUROC and share of achievable gain per family for the default cascade, the
-best single naive token feature (chosen on the other families) and self_check, the
-mean and the worst family; then fit_policy on the mix (seeds 0, 1, 2) with and
-without the local model's hidden states.
+family, recorded with the prompt live %%hybrid sends, batched): AUROC and share of
+achievable gain per family for the default cascade, its answer_estimate alone, the
+best single naive token feature (chosen on the other families) and each naive
+feature, the mean and the worst family and all pooled; the same on random mixes of
+9 families, each scored by a fit on the other families; the handoff rate at the
+default threshold; then (unless --skip-fit) fit_policy on the mix (seeds 0, 1, 2)
+with and without the local model's hidden states. --self-check also records and
+measures self_check (one more prefill per item). --candidates: the combinations of
+answer features the default was chosen among (equal weights on standardised values,
+centres and scales fitted on the other families), on the same families and mixes.
 
     python benchmarks/bench_routing.py [--items 30] [--max-tokens 24] [--backend transformers] [--dev]
-    python benchmarks/bench_routing.py --corpus 14 --store /tmp/routing/corpus.sqlite
+    python benchmarks/bench_routing.py --corpus 24 --store /tmp/study/corpus.sqlite [--skip-fit]
 """
 from __future__ import annotations
 
@@ -24,6 +30,16 @@ from hybrid_magic.experiments.analysis import DEFAULT_POLICY_ROW, handoff_reason
 from hybrid_magic.experiments.devset import dev_set
 
 NAIVE = ("mean_logprob", "first_prob", "lowest3_logprob", "min_prob", "min_margin", "mean_entropy")
+# combinations of router.confidence.answer_features; each feature counts towards "right" when high,
+# except those in LONGER_IS_WORSE
+CANDIDATES = {
+    "default (lowest + margin)": ("lowest_logprob", "min_margin"),
+    "previous default's three": ("span_first_logprob", "span_lowest_logprob", "min_margin"),
+    "lowest + margin + yes/no": ("lowest_logprob", "min_margin", "binary_answer"),
+    "lowest + margin + span first": ("lowest_logprob", "min_margin", "span_first_logprob"),
+    "lowest + margin + length": ("lowest_logprob", "min_margin", "tokens"),
+}
+LONGER_IS_WORSE = {"tokens", "span_tokens"}
 
 
 def main() -> None:
@@ -34,6 +50,9 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="results store (default: the one under the home dir)")
     parser.add_argument("--dev", action="store_true", help="the dev set (where thresholds were chosen) instead")
     parser.add_argument("--corpus", type=int, default=0, help="leave-family-out on corpus(N per family)")
+    parser.add_argument("--self-check", action="store_true", help="with --corpus: record and measure self_check")
+    parser.add_argument("--skip-fit", action="store_true", help="with --corpus: no fit_policy rows")
+    parser.add_argument("--candidates", action="store_true", help="with --corpus: the combinations compared")
     args = parser.parse_args()
     if args.corpus:
         return corpus_figures(args)
@@ -67,22 +86,67 @@ def corpus_figures(args) -> None:
 
     from hybrid_magic.experiments.analysis import risk_scores
     from hybrid_magic.experiments.corpus import corpus
-    from hybrid_magic.experiments.generalisation import family_table, leave_family_out_risk
+    from hybrid_magic.experiments.generalisation import family_table, fixed_risk, leave_family_out_risk, mix_table
 
-    # self_check=True only so the stored generations (recorded with the self-check) are found and it is measured
     exp = Experiment(corpus(args.corpus), backend=args.backend, max_tokens=args.max_tokens, name="corpus",
-                     store=args.store, self_check=True)
+                     store=args.store, self_check=args.self_check, batch_size=16)
     exp.run(progress=False)
     recs = exp.recorded()
     risks = risk_scores(recs, exp.thresholds)
     naive = {name: risks[f"feature:{name}"] for name in NAIVE}
-    routers = {"default": risks[DEFAULT_POLICY_ROW], "best_single_lfo": leave_family_out_risk(recs, best_single(naive, recs)),
-               **{f"feature:{n}": r for n, r in naive.items()}, "self_check": risks.get("signal:self_check")}
-    table = family_table(recs, {k: v for k, v in routers.items() if v is not None})
+    fits = {"default": fixed_risk(recs, risks[DEFAULT_POLICY_ROW]),
+            "answer_estimate": fixed_risk(recs, risks["signal:answer_estimate"]),
+            "best_single_lfo": best_single(naive, recs),
+            **{f"feature:{n}": fixed_risk(recs, r) for n, r in naive.items()}}
+    if "signal:self_check" in risks:
+        fits["self_check"] = fixed_risk(recs, risks["signal:self_check"])
+    table = family_table(recs, {name: leave_family_out_risk(recs, fit) for name, fit in fits.items()})
     pd.set_option("display.width", 250)
-    print(f"corpus({args.corpus}): {len(recs)} items, {table.shape[0] - 2} families, {exp.cloud_mode}; local accuracy "
-          f"{np.mean([r.local_score >= 0.5 for r in recs]):.2f}")
-    print(table.round(2).to_string())
+    print(f"corpus({args.corpus}): {len(recs)} items, {table.shape[0] - 3} families, {exp.cloud_mode}; local accuracy "
+          f"{np.mean([r.local_score >= 0.5 for r in recs]):.3f}")
+    print(table.round(3).to_string())
+    print("\nrandom mixes of 9 families (100), each scored by a fit on the other families:")
+    print(mix_table(recs, fits).round(3).to_string())
+    row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
+    print(f"\nat the default thresholds: handoff rate {row.handoff_rate:.3f} (local error rate "
+          f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
+          f"{handoff_reasons(recs, 'cascade', exp.thresholds)}")
+    if args.candidates:
+        candidate_figures(recs)
+    if not args.skip_fit:
+        fit_policy_figures(exp)
+
+
+def candidate_figures(recs) -> None:
+    from hybrid_magic.experiments.generalisation import family_table, leave_family_out_risk, mix_table
+
+    fits = {name: equal_weights(recs, features) for name, features in CANDIDATES.items()}
+    table = family_table(recs, {name: leave_family_out_risk(recs, fit) for name, fit in fits.items()})
+    print("\ncandidate combinations (fitted on the other families):")
+    print(table.loc[["mean", "worst", "pooled"]].drop(columns=["n", "local_accuracy"]).T.round(3).to_string())
+    print(mix_table(recs, fits).round(3).to_string())
+
+
+def equal_weights(recs: list, features: tuple[str, ...]):
+    """A fit for leave_family_out_risk: the features standardised on the training families, averaged."""
+    import numpy as np
+
+    from hybrid_magic.router.confidence import answer_features
+
+    values = np.array([[answer_features(r.events).get(f, np.nan) for f in features] for r in recs])
+    signs = np.array([-1.0 if f in LONGER_IS_WORSE else 1.0 for f in features])
+    index = {id(r): i for i, r in enumerate(recs)}
+
+    def fit(train):
+        rows = values[[index[id(r)] for r in train]]
+        centre, scale = np.nanmean(rows, axis=0), np.nanstd(rows, axis=0) + 1e-9
+        return lambda test: -np.nan_to_num((values[[index[id(r)] for r in test]] - centre) / scale * signs).mean(axis=1)
+    return fit
+
+
+def fit_policy_figures(exp) -> None:
+    import numpy as np
+
     for states in (False, True):
         reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states) for s in (0, 1, 2)]
         print(f"fit_policy hidden_states={states}: held-out AUROC {np.mean([r.auroc_learned for r in reports]):.3f} "

@@ -17,7 +17,7 @@ from hybrid_magic.router import signals as sig
 from hybrid_magic.router.policy import POLICIES, PolicyParams
 from hybrid_magic.types import TokenEvent
 
-THRESHOLD = 0.6  # low_confidence: a mix of early, after and no handoffs on SmolLM2
+THRESHOLD = 0.5  # the default knob: a mix of early, after and no handoffs on SmolLM2
 MAX_TOKENS = 16
 ITEMS = [
     {"id": "capital", "prompt": "What is the capital of France?", "reference": "Paris"},

@@ -3,6 +3,8 @@
     risk = leave_family_out_risk(recs, fit)      # each item scored by a fit that never saw its family
     family_table(recs, {"default": risk, ...})   # AUROC and share of achievable gain per family,
                                                  # the mean and the worst family, and all pooled
+    mix_table(recs, {"default": fit, ...})       # random mixes of families, each scored by a fit
+                                                 # that saw none of the mix's families
 
 `fit(train_recs)` returns a function `recs -> risk per item` (higher = hand off first).
 A family where the local model is always right (or always wrong) has no AUROC and is
@@ -10,6 +12,7 @@ left out of the mean and worst rows; its row says so with NaN.
 """
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -61,3 +64,41 @@ def family_table(recs: Sequence[Recorded], risks: dict[str, Sequence[float]]):
         pooled[f"auroc:{router}"], pooled[f"gain:{router}"] = summary["auroc"], summary["gain_share"]
     table.loc["pooled"] = {"n": len(recs), "local_accuracy": float((local >= 0.5).mean()), **pooled}
     return table
+
+
+def fixed_risk(recs: Sequence[Recorded], risk: Sequence[float]) -> Fit:
+    """A router that learns nothing (the shipped default): its risk per item, as a fit."""
+    index = {id(r): i for i, r in enumerate(recs)}
+    values = np.asarray(risk, dtype=float)
+    return lambda _train: (lambda test: values[[index[id(r)] for r in test]])
+
+
+def random_mixes(recs: Sequence[Recorded], size: int, n_mixes: int, seed: int = 0) -> list[list[str]]:
+    """`n_mixes` sets of `size` families drawn at random (fixed by the seed)."""
+    names = sorted({family_of(r) for r in recs})
+    return [sorted(random.Random(f"{seed}:{k}").sample(names, size)) for k in range(n_mixes)]
+
+
+def mix_table(recs: Sequence[Recorded], fits: dict[str, Fit], size: int = 9, n_mixes: int = 100, seed: int = 0):
+    """Per router: AUROC and share of achievable gain on random mixes of `size` families (mean, 10th
+    percentile, worst), each mix scored by a fit on the families outside it, as an unseen set of many kinds is."""
+    import pandas as pd
+
+    local = np.array([r.local_score for r in recs])
+    cloud = np.array([r.cloud_score for r in recs])
+    families = np.array([family_of(r) for r in recs])
+    rows = {name: [] for name in fits}
+    for mix in random_mixes(recs, size, n_mixes, seed):
+        inside = np.isin(families, mix)
+        train = [r for r, i in zip(recs, inside) if not i]
+        test = [r for r, i in zip(recs, inside) if i]
+        for name, fit in fits.items():
+            summary = router_summary(np.asarray(fit(train)(test), dtype=float), local[inside], cloud[inside])
+            rows[name].append((summary["auroc"], summary["gain_share"]))
+    table = {}
+    for name, values in rows.items():
+        scores = np.array(values, dtype=float)
+        table[name] = {"auroc_mean": np.nanmean(scores[:, 0]), "auroc_p10": np.nanpercentile(scores[:, 0], 10),
+                       "auroc_worst": np.nanmin(scores[:, 0]), "gain_mean": np.nanmean(scores[:, 1]),
+                       "gain_worst": np.nanmin(scores[:, 1])}
+    return pd.DataFrame(table).T
