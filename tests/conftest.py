@@ -64,6 +64,18 @@ def cloud_proxy(cloud_server):
 
 
 @pytest.fixture
+def magics(shell, isolated_home):
+    """A fresh HybridMagics (fresh settings and ledger) per test on transformers, no cloud configured;
+    loaded models are shared. Test modules that need another setup define their own."""
+    from hybrid_magic.magics import HybridMagics
+
+    instance = HybridMagics(shell=shell)
+    instance.backend = "transformers"
+    shell.register_magics(instance)
+    return instance
+
+
+@pytest.fixture
 def cloud_magics(shell, isolated_home, cloud_proxy, monkeypatch):
     """HybridMagics on the real shell, its cloud the stand-in server behind the counting proxy."""
     from hybrid_magic.magics import HybridMagics

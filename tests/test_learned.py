@@ -42,17 +42,6 @@ def states_policy(transformers_backend, tmp_path_factory):
     return report.policy
 
 
-@pytest.fixture
-def magics(shell, isolated_home):
-    """HybridMagics on the real shell with no cloud configured: cells run with --private."""
-    from hybrid_magic.magics import HybridMagics
-
-    instance = HybridMagics(shell=shell)
-    instance.backend = "transformers"
-    shell.register_magics(instance)
-    return instance
-
-
 def run_cell(shell, line: str, prompt: str = PROMPT):
     shell.run_cell_magic("hybrid", f"--private --max-tokens {MAX_TOKENS} --out learned_run {line}", prompt)
     return shell.user_ns.pop("learned_run").record

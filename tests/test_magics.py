@@ -11,18 +11,8 @@ from IPython.utils.capture import capture_output
 
 from hybrid_magic import backends
 from hybrid_magic.display.mime import MIME_TYPE
-from hybrid_magic.magics import HybridMagics
 
 PARIS = "What is the capital of France?"
-
-
-@pytest.fixture
-def magics(shell, isolated_home):
-    """A fresh HybridMagics (fresh settings and ledger) per test; loaded models are shared."""
-    instance = HybridMagics(shell=shell)
-    instance.backend = "transformers"
-    shell.register_magics(instance)
-    return instance
 
 
 def run(shell, line: str, cell: str | None):
