@@ -39,6 +39,7 @@ from hybrid_magic.types import GenerationParams  # noqa: E402
 MODEL = "smollm2-135m"
 MESSAGES = [{"role": "user", "content": "Write a long poem about the sea."}]
 TARGET_DECODE, TARGET_TTFT = 0.95, 1.10
+SETTLE_S = 1.0  # pause before each cross-backend run (see cross_backend)
 KEYS = ("ttft_s", "decode_tps", "tokens", "cpu_ms_per_token")
 
 
@@ -232,13 +233,19 @@ def second_kernel_start(name: str, max_tokens: int) -> dict:
 
 
 def cross_backend(names: tuple[str, ...], runs: int, max_tokens: int) -> dict[str, dict]:
-    """The %%local path of every backend, round-robin (the starting backend rotates), medians."""
+    """The %%local path of every backend, round-robin (the starting backend rotates), medians.
+
+    Each run starts after SETTLE_S of quiet: the libraries' worker threads spin-wait for a while
+    after their last operation (OpenMP in torch, llama.cpp's pool), which in one shared process
+    would take cores from the next backend; a user's kernel runs one backend.
+    """
     engines = {name: make_engine(name) for name in names}
     for name in names:
         run_ours(engines[name], name, max_tokens)  # warm-up
     rows: dict[str, list[dict]] = {name: [] for name in names}
     for index in range(runs):
         for name in names[index % len(names):] + names[:index % len(names)]:
+            time.sleep(SETTLE_S)
             rows[name].append(run_ours(engines[name], name, max_tokens))
     return {name: {key: statistics.median(r[key] for r in found) for key in KEYS} for name, found in rows.items()}
 
