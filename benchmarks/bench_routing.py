@@ -147,10 +147,37 @@ def equal_weights(recs: list, features: tuple[str, ...]):
 def fit_policy_figures(exp) -> None:
     import numpy as np
 
+    from hybrid_magic.experiments.generalisation import family_table, leave_family_out_risk, mix_table
+
     for states in (False, True):
         reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states) for s in (0, 1, 2)]
         print(f"fit_policy hidden_states={states}: held-out AUROC {np.mean([r.auroc_learned for r in reports]):.3f} "
               f"vs default {np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2); {reports[0]}")
+    recs = exp.recorded()
+    fits = {"learned": learned_fit(exp, recs, None), "learned+states": learned_fit(exp, recs, exp.hidden_states(recs))}
+    table = family_table(recs, {name: leave_family_out_risk(recs, fit) for name, fit in fits.items()})
+    print("\nfit_policy leave-family-out (fitted on the other families, the held-out family never seen):")
+    print(table.loc[["mean", "worst", "pooled"]].drop(columns=["n", "local_accuracy"]).T.round(3).to_string())
+    print(mix_table(recs, fits).round(3).to_string())
+
+
+def learned_fit(exp, recs: list, states):
+    """A fit for leave_family_out_risk: fit_policy on the training families (its own split 0.2 held out),
+    then the policy's P(wrong) on the unseen ones, from their replayed signals and stored states."""
+    from hybrid_magic.experiments.learned import fit_policy
+    from hybrid_magic.experiments.replay import answer_signals
+
+    index = {id(r): i for i, r in enumerate(recs)}
+
+    def rows(some):
+        return None if states is None else states[[index[id(r)] for r in some]]
+
+    def fit(train):
+        policy = fit_policy(train, "learned-lfo", exp.thresholds, test_size=0.2, seed=0, states=rows(train)).policy
+        return lambda test: [1.0 - policy.p_correct(answer_signals(r, exp.thresholds),
+                                                    None if states is None else states[index[id(r)]])
+                             for r in test]
+    return fit
 
 
 def best_single(naive: dict, recs: list):

@@ -301,7 +301,11 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
         return Verdict(before, first, local)
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, local.stop_decision, local)
-    local.after = after_signals(local, rules, p_yes, states)
+    try:  # the after-stage may run the model again (self-check, hidden states): an interrupt keeps the answer
+        local.after = after_signals(local, rules, p_yes, states)
+    except KeyboardInterrupt:
+        local.interrupted = True
+        return Verdict(before, first, local)
     return Verdict(before, rules.decide(before + local.during + local.after), local)
 
 

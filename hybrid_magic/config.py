@@ -85,7 +85,7 @@ class HybridSettings(Configurable):
 
     # routing
     policy = Unicode("cascade").tag(config=True)
-    threshold = Float(0.5, help="low_confidence threshold on the rolling mean token probability.").tag(config=True)
+    threshold = Float(0.5, help="The confidence knob: cut for answer_estimate (after the answer) and low_confidence (the rolling mean token probability while it streams); %hybrid calibrate sets it.").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)

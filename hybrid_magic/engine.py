@@ -94,7 +94,7 @@ class Engine:
         )
 
     def rules(self, request: Request) -> Rules:
-        # --threshold is the low_confidence threshold for the cascade, the policy's own knob otherwise
+        # --threshold is the confidence knob for the cascade (answer_estimate and low_confidence), the policy's own knob otherwise
         own = request.threshold if request.policy != "cascade" else None
         return Rules(request.policy, PolicyParams(threshold=own, seed_key=request.prompt), self.thresholds(request),
                      early_handoff=self.settings.early_handoff, fmt=request.format)

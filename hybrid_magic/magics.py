@@ -40,7 +40,7 @@ LOCAL_ARGS = [
 HYBRID_ARGS = [
     argument("--cloud-model", default=None),
     argument("--policy", default=None, help="cascade, always-local, always-cloud, length, random, …"),
-    argument("--threshold", type=float, default=None, help="low_confidence threshold (mean token probability)."),
+    argument("--threshold", type=float, default=None, help="the confidence knob: cut for answer_estimate and low_confidence."),
     argument("--deadline", type=float, default=None, help="Seconds the local answer may take."),
     argument("--private", action="store_true", help="Nothing leaves the machine."),
     argument("--allow-sensitive", action="store_true", help="Let a prompt with detected secrets/PII go out."),

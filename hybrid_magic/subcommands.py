@@ -91,7 +91,7 @@ def _calibrate(magics, args: list[str]) -> None:
                          "(e.g. %hybrid calibrate --handoff-rate 0.3).")
     rate = parse_rate(args[1])
     cut = calibrate(own_estimates(magics.engine.ledger.runs(session_only=False)), rate)
-    magics.threshold = round(cut.threshold, 4)
+    magics.threshold = cut.threshold  # unrounded: the rate printed is the rate of this very cut
     print(f"HybridMagics.threshold = {magics.threshold:.4f}: answer_estimate falls below it on {cut.rate:.0%} of "
           f"{cut.data} (target {rate:.0%}).")
 

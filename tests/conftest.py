@@ -18,6 +18,17 @@ SHARED_CACHE = os.environ.get(
 )
 
 
+@pytest.fixture(scope="module", autouse=True)
+def registered_policies():
+    """Policies a test module registers (fit_policy does) are gone after it: others see only the built-in ones."""
+    from hybrid_magic.router.policy import POLICIES
+
+    before = dict(POLICIES)
+    yield
+    POLICIES.clear()
+    POLICIES.update(before)
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Ledger and settings in a temp folder; models from the shared cache; no real key."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pytest
 
 from hybrid_magic import backends as registry
-from hybrid_magic.backends._text import IncrementalDetokenizer, StopMatcher
+from hybrid_magic.backends._text import IncrementalDetokenizer, StopMatcher, confidence_step, logits_step
 from hybrid_magic.models import ResolvedModel, resolve
 from hybrid_magic.types import GenerationParams
 from streams import CountingModel, run as _run, text as _text, token_events as _token_events
@@ -149,7 +150,7 @@ def test_keyboard_interrupt_ends_the_stream_with_timings(backend, monkeypatch):
     events = _run(backend, POEM, max_tokens=50)
     assert events[-1].finish_reason == "interrupted"
     assert events[-1].timings is not None
-    assert events[-1].timings.completion_tokens == len(_token_events(events)) <= 3  # the 4th call raised
+    assert 1 <= events[-1].timings.completion_tokens == len(_token_events(events)) <= 3  # the 4th call raised
 
 
 def test_get_backend_reuses_the_loaded_instance(backend, model_dir):
@@ -205,3 +206,21 @@ def test_stop_matcher_holds_back_possible_starts(stops, chunks, shown, stopped):
     got = [text for text, _ in results[: len(shown)]]
     assert got == shown
     assert any(hit for _, hit in results) is stopped
+
+
+@pytest.mark.parametrize("logits", [
+    [2.0, -np.inf, 1.0, 0.5, -np.inf],  # masked tokens: exp(-inf) * -inf must not make the entropy nan
+    [0.0, 0.0, 0.0, 0.0],  # uniform: entropy log(4)
+    [50.0, -50.0, -50.0],  # one-hot in float32: entropy 0
+    [3.1, -1.2, 0.7, 2.9, -0.4, 1.8],
+])
+def test_logits_step_equals_the_log_softmax_reference(logits):
+    """The one-exp-pass form gives what confidence_step gives on log_softmax(logits), masked tokens included."""
+    values = np.asarray(logits, dtype=np.float32)
+    shifted = values - values.max()
+    reference = confidence_step(shifted - np.log(np.exp(shifted).sum()), 0, 2)
+    token, logprob, entropy, top_ids, top_logprobs = logits_step(values, 0, 2)
+    assert (token, top_ids) == (reference[0], reference[3])
+    assert logprob == pytest.approx(reference[1], abs=1e-6) and logprob == top_logprobs[0]
+    assert entropy == pytest.approx(reference[2], abs=1e-6) and entropy >= -1e-6
+    assert top_logprobs == pytest.approx(reference[4], abs=1e-6)

@@ -36,7 +36,7 @@ def experiment(store, model_dir, **options) -> Experiment:
 
 
 def test_dask_cluster_run_is_interrupted_resumes_and_loads_the_model_once_per_worker(model_dir, tmp_path):
-    distributed = pytest.importorskip("distributed", reason="the experiments extra installs dask[distributed]")
+    import distributed  # the experiments extra installs dask[distributed]
     path = tmp_path / "exp.sqlite"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                                   silence_logs=40) as cluster, distributed.Client(cluster) as client:

@@ -136,7 +136,6 @@ def test_auto_picks_llamacpp_for_a_gguf_only(model_dir):
 
 def test_experiment_records_then_replays(backend, tmp_path):
     """Experiment on llama.cpp: the GGUF as is; a second run reads the store only."""
-    pytest.importorskip("pandas")
     from hybrid_magic.experiments import Experiment
 
     items = [{"id": "germany", "prompt": "What is the capital of Germany?", "reference": "Berlin"},
@@ -201,6 +200,32 @@ try:
 except BackendUnavailableError as error:
     print(error)
 """
+
+
+BROKEN_LIBRARY = """
+import sys
+class Broken:  # installed, but its shared library fails to load, as a wrong build or a missing libgomp would
+    def find_spec(self, name, path=None, target=None):
+        if name == "llama_cpp":
+            raise OSError("libllama.so: cannot open shared object file")
+sys.meta_path.insert(0, Broken())
+from hybrid_magic import backends
+from hybrid_magic.errors import BackendUnavailableError
+print(backends.auto_backend("smollm2-135m"))
+try:
+    backends.backend_class("llamacpp")
+except BackendUnavailableError as error:
+    print(error)
+"""
+
+
+def test_a_library_that_does_not_load_falls_back_and_says_why_in_one_line():
+    done = subprocess.run([sys.executable, "-c", BROKEN_LIBRARY], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    auto, message = done.stdout.strip().splitlines()
+    assert auto in ("transformers", "mlx")
+    assert message == ("The llamacpp backend's library is installed but does not load: "
+                       "libllama.so: cannot open shared object file")
 
 
 def test_missing_extra_names_it_in_one_line():

@@ -123,6 +123,24 @@ def test_prompt_longer_than_context(shell, magics):
     assert not bundles(captured)
 
 
+def test_an_interrupt_in_the_after_stage_keeps_the_finished_answer_and_its_record(shell, magics, monkeypatch):
+    """The after-stage may run the model again (self-check here, hidden states for a learned policy):
+    Ctrl-C there keeps the answer already streamed, its card and its ledger row."""
+    import hybrid_magic.selfcheck as selfcheck
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(selfcheck, "probability_correct", interrupted)
+    magics.self_check = True
+    with capture_output() as captured, pytest.raises(KeyboardInterrupt):
+        shell.run_cell_magic("hybrid", "--private --max-tokens 12", "What is the capital of Germany?")
+    assert "Berlin" in final_answer(captured)
+    [bundle] = bundles(captured)
+    assert bundle["interrupted"] is True and bundle["route"] == "local" and bundle["local"]["completion_tokens"] > 0
+    assert magics.engine.ledger.runs()[0]["interrupted"] == 1
+
+
 def test_interrupt_keeps_partial_answer(shell, magics, monkeypatch):
     from hybrid_magic.display import live
 

@@ -6,8 +6,8 @@ Silicon, transformers elsewhere.
 """
 from __future__ import annotations
 
+import functools
 import importlib
-import importlib.util
 import platform
 import sys
 import time
@@ -15,6 +15,7 @@ import time
 from ..errors import BackendUnavailableError, UsageError
 from ..interrupts import interrupt_after
 from ..models import ResolvedModel, gguf_kind, resolve
+from ._text import first_line
 from .base import LocalBackend
 
 # name -> (module, class, pip extra that provides it)
@@ -31,16 +32,23 @@ load_count = 0  # how many real loads happened in this process (tests read it)
 
 
 def auto_backend(model: str | None = None) -> str:
-    """llama.cpp for a GGUF model when llama-cpp-python is installed; else mlx-lm on Apple Silicon, transformers."""
-    if model is not None and gguf_kind(model) and importlib.util.find_spec("llama_cpp") is not None:
+    """llama.cpp for a GGUF model when llama-cpp-python loads; else mlx-lm on Apple Silicon, transformers."""
+    if model is not None and gguf_kind(model) and _loads("llama_cpp"):
         return "llamacpp"
-    if sys.platform == "darwin" and platform.machine() == "arm64":
-        try:
-            importlib.import_module("mlx_lm")
-            return "mlx"
-        except ImportError:
-            pass
+    if sys.platform == "darwin" and platform.machine() == "arm64" and _loads("mlx_lm"):
+        return "mlx"
     return "transformers"
+
+
+@functools.cache
+def _loads(module: str) -> bool:
+    """Whether `module` imports: installed is not enough (a native library can fail to load)."""
+    try:
+        with interrupt_after():
+            importlib.import_module(module)
+        return True
+    except (ImportError, OSError, RuntimeError):
+        return False
 
 
 def load_backend(name: str, model: str, cache_dir: str, *, progress=None) -> tuple[LocalBackend, float]:
@@ -61,6 +69,9 @@ def backend_class(name: str) -> type[LocalBackend]:
         raise BackendUnavailableError(
             f"The {name} backend needs {error.name or 'its library'}: pip install 'hybrid_magic[{extra}]'."
         ) from None
+    except (OSError, RuntimeError) as error:  # installed, but its native library does not load
+        raise BackendUnavailableError(
+            f"The {name} backend's library is installed but does not load: {first_line(error)}") from None
     return getattr(module, class_name)
 
 

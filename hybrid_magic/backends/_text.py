@@ -186,7 +186,7 @@ def logits_step(logits: np.ndarray, token: int, shown: int) -> Step:
             weighted = float(np.nansum(weights * shifted))
     log_total = math.log(total)
     top = shifted[top_ids] - log_total
-    return token, float(shifted[token]) - log_total, log_total - weighted / total, top_ids.tolist(), top.tolist()
+    return token, float(shifted[token] - log_total), log_total - weighted / total, top_ids.tolist(), top.tolist()
 
 
 def confidence_step(logprobs: np.ndarray, token: int, shown: int) -> Step:

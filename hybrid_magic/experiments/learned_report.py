@@ -47,7 +47,7 @@ class FitReport:
     def verdict(self) -> str:
         """One plain sentence: does it beat the default on the held-out split, and is that more than noise."""
         gain, (low, high) = self.auroc_learned - self.auroc_cascade, self.gain_interval
-        if np.isnan(gain):
+        if np.isnan(gain) or np.isnan(low) or np.isnan(high):
             return ("It cannot be compared with the default cascade: the held-out split has only right or only "
                     "wrong local answers. Label more items.")
         spread = f"(AUROC {gain:+.3f}; 95% interval of the difference {low:+.3f} to {high:+.3f})"

@@ -6,7 +6,7 @@ data in router/answer_estimate_reference.json with the weights they were compute
 When router/confidence.py's weights change, re-run (the generations are stored, so only
 the replay is redone):
 
-    python -m hybrid_magic.experiments.reference --per-family 14 --store /tmp/reference.sqlite
+    python -m hybrid_magic.experiments.reference --per-family 24 --store /tmp/reference.sqlite
 """
 from __future__ import annotations
 
@@ -43,7 +43,7 @@ def reference(values: np.ndarray, source: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-family", type=int, default=14)
+    parser.add_argument("--per-family", type=int, default=24)
     parser.add_argument("--max-tokens", type=int, default=24)
     parser.add_argument("--backend", default="transformers")
     parser.add_argument("--store", default=None)

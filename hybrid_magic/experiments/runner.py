@@ -217,7 +217,7 @@ class Experiment:
             if local is None or (self.cloud is not None and cloud is None):
                 continue
             cloud_score = 1.0 if cloud is None else self.scorer(cloud["text"], item)
-            states = self.store.get(self._key(item, "states"))  # read once by hidden_states(), if ever
+            states = self.store.get(self._key(item, "states"))  # stored by hidden_states()
             found.append(replay.Recorded(item, local, cloud, self.scorer(local["text"], item), cloud_score,
                                          self.params.max_tokens, self.system,
                                          state=states["vector"] if states else None))
@@ -235,7 +235,17 @@ class Experiment:
 
     # ---- offline analysis (no model call) ---------------------------------------------------
     def sweep(self, policy: str = "cascade", thresholds=None):
-        return replay.sweep(self.recorded(), policy, thresholds, self.thresholds)
+        return replay.sweep(self.replayable(policy), policy, thresholds, self.thresholds)
+
+    def replayable(self, policy: str) -> list[replay.Recorded]:
+        """The records, with every item's hidden states when `policy` reads them (computed and stored once
+        for items that have none yet), so replay decides as live %%hybrid would on this backend."""
+        from ..router.states import state_term
+
+        recs = self.recorded()
+        if state_term(policy) is not None:
+            self.hidden_states(recs)
+        return recs
 
     def summary(self):
         """APGR, CPT, AUROC of the default policy, each signal and feature, random and perfect."""
@@ -243,7 +253,7 @@ class Experiment:
 
     def calibrate(self, *, target_quality: float | None = None, target_handoff_rate: float | None = None,
                   policy: str = "cascade"):
-        return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
+        return analysis.calibrate(self.replayable(policy), policy, self.thresholds, target_quality, target_handoff_rate)
 
     def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False,
                    hidden_states: bool = True):

@@ -5,8 +5,9 @@ Each %%compare cell the user voted on becomes one item: its prompt as the ledger
 the vote. The rule: the local answer counts as right when the vote is `local` or `tie`
 (a tie means handing it off would not have made it better), wrong when it is `cloud`.
 The local answer is generated again by the Experiment (greedy, like the default
-%%compare), so the signals and hidden states are those of the answer the user judged
-when the cell ran greedily with the same max_tokens. A prompt voted more than once
+%%compare), on the model and backend the votes were cast on when they were all cast on
+one (pass local=/backend= to choose), so the signals are those of the answer the user
+judged when the cell ran greedily with the same max_tokens and backend. A prompt voted more than once
 keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
 """
 from __future__ import annotations
@@ -32,6 +33,17 @@ def voted_items(rows: list[dict]) -> list[dict]:
     return list(items.values())
 
 
+def same_side(rows: list[dict], items: list[dict]) -> dict:
+    """Regenerate on the model and backend the votes were cast on, when they were all cast on one
+    (near ties flip between backends); otherwise the Experiment's own defaults."""
+    voted = {f"vote-{r['id']}" for r in rows} & {item["id"] for item in items}
+    sides = {(r.get("local_model"), r.get("local_backend")) for r in rows if f"vote-{r['id']}" in voted}
+    if len(sides) != 1 or None in next(iter(sides)):
+        return {}
+    model, backend = next(iter(sides))
+    return {"local": model, "backend": backend}
+
+
 def vote_scorer(answer: str, item: dict) -> float:
     """1.0 when the user's vote says the local answer was right (RIGHT), else 0.0; the answer text is not read."""
     return 1.0 if item["vote"] in RIGHT else 0.0
@@ -54,7 +66,12 @@ def from_votes(experiment_class, ledger, options: dict):
         from ..config import HybridSettings
 
         ledger = Ledger(ledger or HybridSettings().ledger_path)
-    items = voted_items(ledger.runs(session_only=False))
-    exp = experiment_class(items, scorer=vote_scorer, **{"name": "votes", **options})
+    fixed = sorted({"cloud", "scorer"} & set(options))
+    if fixed:
+        raise UsageError(f"from_votes() sets {' and '.join(fixed)} itself (the votes are the labels, the cloud "
+                         "side is the oracle): leave them out.")
+    rows = ledger.runs(session_only=False)
+    items = voted_items(rows)
+    exp = experiment_class(items, scorer=vote_scorer, **{"name": "votes", **same_side(rows, items), **options})
     exp.labels = labels_text(items)
     return exp

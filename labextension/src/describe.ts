@@ -91,7 +91,6 @@ export function badgeText(bundle: RunBundle): string {
   return reason ? `${label} · ${reason}` : label;
 }
 
-/** "$0.0012", or "cost unknown" when the price is not known (never $0). */
 const SHOWN_CONTRIBUTIONS = 3; // as hybrid_magic/display/mime.py
 
 /** What the card says about a learned decision: its top features, and hidden states it could not read. */
@@ -109,6 +108,7 @@ export function learnedLines(bundle: RunBundle): string[] {
   return lines;
 }
 
+/** "$0.0012", or "cost unknown" when the price is not known (never $0). */
 export function formatCost(costUsd: number | null): string {
   return costUsd === null ? 'cost unknown' : `$${costUsd.toFixed(4)}`;
 }
