@@ -134,10 +134,10 @@ def test_fit_policy_learns_from_the_local_models_hidden_states(transformers_back
     assert report.hidden_states and report.train_size + report.test_size == 8
     low, high = report.auroc_interval
     assert 0.0 <= low <= report.auroc_learned <= high <= 1.0
-    gain_low = report.gain_interval[0]
-    verdict = ("It beats the default cascade" if report.beats_default and gain_low > 0
-               else "not shown to beat it at this size" if report.beats_default else "does NOT beat the default")
-    assert "hidden states" in str(report) and verdict in report.verdict in str(report)  # an honest verdict
+    # which verdict for which intervals: test_learned.py::test_report_says_plainly_...; here, one is printed
+    assert "hidden states" in str(report) and report.verdict in str(report)
+    assert sum(phrase in report.verdict for phrase in ("It beats the default cascade", "not shown to beat it",
+                                                        "does NOT beat", "cannot be compared")) == 1
     states = exp.hidden_states(exp.recorded())
     assert states.shape == (8, 4 * transformers_backend.torch_model.config.hidden_size)
     assert report.policy.states is not None and report.policy.states.weights.shape[0] >= 1
