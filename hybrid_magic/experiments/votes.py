@@ -26,18 +26,18 @@ def voted_items(rows: list[dict]) -> list[dict]:
         prompt = (row.get("prompt_redacted") or "").strip()
         if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and prompt:
             items.setdefault(prompt, {"id": f"vote-{row['id']}", "prompt": prompt, "reference": row["vote"],
-                                      "vote": row["vote"]})
+                                      "vote": row["vote"], "local_model": row.get("local_model"),
+                                      "local_backend": row.get("local_backend")})
     if not items:
         raise UsageError("No voted %%compare cells in the ledger: vote local, cloud or tie under a %%compare "
                          "output first, or pass labelled items to Experiment(...).")
     return list(items.values())
 
 
-def same_side(rows: list[dict], items: list[dict]) -> dict:
+def same_side(items: list[dict]) -> dict:
     """Regenerate on the model and backend the votes were cast on, when they were all cast on one
     (near ties flip between backends); otherwise the Experiment's own defaults."""
-    voted = {f"vote-{r['id']}" for r in rows} & {item["id"] for item in items}
-    sides = {(r.get("local_model"), r.get("local_backend")) for r in rows if f"vote-{r['id']}" in voted}
+    sides = {(item["local_model"], item["local_backend"]) for item in items}
     if len(sides) != 1 or None in next(iter(sides)):
         return {}
     model, backend = next(iter(sides))
@@ -60,18 +60,11 @@ def labels_text(items: list[dict]) -> str:
 
 def from_votes(experiment_class, ledger, options: dict):
     """Experiment.from_votes: the voted items, scored by the votes, labelled as such in the fit report."""
-    from ..ledger import Ledger
-
-    if not isinstance(ledger, Ledger):
-        from ..config import HybridSettings
-
-        ledger = Ledger(ledger or HybridSettings().ledger_path)
     fixed = sorted({"cloud", "scorer"} & set(options))
     if fixed:
         raise UsageError(f"from_votes() sets {' and '.join(fixed)} itself (the votes are the labels, the cloud "
                          "side is the oracle): leave them out.")
-    rows = ledger.runs(session_only=False)
-    items = voted_items(rows)
-    exp = experiment_class(items, scorer=vote_scorer, **{"name": "votes", **same_side(rows, items), **options})
+    items = voted_items(ledger.runs(session_only=False))
+    exp = experiment_class(items, scorer=vote_scorer, **{"name": "votes", **same_side(items), **options})
     exp.labels = labels_text(items)
     return exp
