@@ -218,7 +218,8 @@ def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: O
             signal = monitor.observe(event, elapsed)
             if signal is not None:
                 fired.setdefault(signal.name, signal)  # a signal that fired once stays fired
-                if _hands_off(run, before, _sticky(monitor, fired), rules, stop) and stop == STOP:
+                if _may_stop(run, rules, stop) and _hands_off(run, before, _sticky(monitor, fired), rules) \
+                        and stop == STOP:
                     break
             if event.is_last:
                 run.last, run.interrupted = event, event.finish_reason == "interrupted"
@@ -244,10 +245,13 @@ def _sticky(monitor, fired: dict[str, Signal]) -> list[Signal]:
     return [fired.get(s.name, s) for s in monitor.signals()]
 
 
-def _hands_off(run: LocalRun, before, during, rules: Rules, stop: str) -> bool:
+def _may_stop(run: LocalRun, rules: Rules, stop: str) -> bool:
+    """Whether a firing token can still end local generation (checked before the signals are gathered)."""
+    return stop != NEVER and rules.early_handoff and run.stop_index is None
+
+
+def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
     """Ask the policy (every signal so far) whether this firing token ends local generation."""
-    if stop == NEVER or not rules.early_handoff or run.stop_index is not None:
-        return False
     decision = rules.decide(before + during)
     if decision.route != "cloud":
         return False

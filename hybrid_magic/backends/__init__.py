@@ -15,7 +15,6 @@ import time
 from ..errors import BackendUnavailableError, UsageError
 from ..interrupts import interrupt_after
 from ..models import ResolvedModel, gguf_kind, resolve
-from ._text import first_line
 from .base import LocalBackend
 
 # name -> (module, class, pip extra that provides it)
@@ -70,6 +69,8 @@ def backend_class(name: str) -> type[LocalBackend]:
             f"The {name} backend needs {error.name or 'its library'}: pip install 'hybrid_magic[{extra}]'."
         ) from None
     except (OSError, RuntimeError) as error:  # installed, but its native library does not load
+        from ._text import first_line  # here, not at the top: %load_ext would import numpy for --backend's choices
+
         raise BackendUnavailableError(
             f"The {name} backend's library is installed but does not load: {first_line(error)}") from None
     return getattr(module, class_name)

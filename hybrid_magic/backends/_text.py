@@ -177,7 +177,7 @@ def logits_step(logits: np.ndarray, token: int, shown: int) -> Step:
     log Z - sum(exp(s) * s) / Z, so the log-softmax vector is never built.
     """
     top_ids = _top_ids(logits, shown)  # the logits' order is the logprobs' order
-    shifted = logits - logits.max()
+    shifted = logits - (logits[top_ids[0]] if shown else logits.max())  # the top id is the argmax: no second scan
     weights = np.exp(shifted)
     total = float(weights.sum())
     with np.errstate(invalid="ignore"):

@@ -93,8 +93,10 @@ BIAS = 0.0  # the default cut (0.5): see README (handoff rate on the corpus vs i
 def answer_estimate(tokens: Sequence[TokenEvent]) -> float | None:
     """Estimated probability that the answer is right, from its own tokens; None without logprobs."""
     features = answer_features(tokens)
-    if not features:
-        return None
+    return _estimate(features) if features else None
+
+
+def _estimate(features: dict[str, float]) -> float:
     z = BIAS + sum(w * (features[name] - centre) / scale for name, (centre, scale, w) in WEIGHTS.items())
     return 1.0 / (1.0 + math.exp(-max(min(z, 50.0), -50.0)))
 
@@ -102,11 +104,11 @@ def answer_estimate(tokens: Sequence[TokenEvent]) -> float | None:
 def estimate_signal(tokens: Sequence[TokenEvent], threshold: float) -> Signal:
     """after-signal `answer_estimate`: hand off when the estimated probability of a right answer is below
     `threshold` (the confidence knob, Thresholds.low_confidence)."""
-    value = answer_estimate(tokens)
-    if value is None:
+    features = answer_features(tokens)  # once: the estimate and the message both read them
+    if not features:
         return Signal("answer_estimate", "after", None, threshold, False,
                       "unavailable: the local answer has no tokens with logprobs.", available=False)
-    features = answer_features(tokens)
+    value = _estimate(features)
     low = value < threshold
     message = (f"From its own tokens, the local answer is right with an estimated probability of {value:.2f}, "
                f"{'below' if low else 'at or above'} {threshold:.2f} (least likely tokens "

@@ -49,9 +49,8 @@ def reference() -> dict:
     return json.loads(REFERENCE_PATH.read_text(encoding="utf-8"))
 
 
-def reference_cut(rate: float) -> tuple[float, float]:
+def reference_cut(rate: float, stored: dict) -> tuple[float, float]:
     """The threshold at `rate` from the stored quantiles (linear between two stored levels), and that rate."""
-    stored = reference()
     levels, quantiles = stored["levels"], stored["quantiles"]
     i = min(max(bisect_left(levels, rate), 1), len(levels) - 1)
     share = (rate - levels[i - 1]) / (levels[i] - levels[i - 1])
@@ -75,8 +74,8 @@ def calibrate(own: Sequence[float], rate: float) -> Cut:
     if len(own) >= MIN_OWN_CELLS:
         threshold, achieved = cut_for_rate(own, rate)
         return Cut(threshold, achieved, f"your {len(own)} past %%hybrid cells' answer_estimate values")
-    threshold, achieved = reference_cut(rate)
     stored = reference()
+    threshold, achieved = reference_cut(rate, stored)
     return Cut(threshold, achieved, f"the reference distribution ({stored['items']} answers of {stored['source']}; "
                                     f"only {len(own)} of your cells have an answer_estimate, "
                                     f"{MIN_OWN_CELLS} are needed)")
