@@ -58,7 +58,7 @@ class Experiment:
         `ledger`: a Ledger or its path (None: yours); `options` as for Experiment (local, max_tokens, ...)."""
         from .votes import from_votes
 
-        return from_votes(cls, ledger, options)
+        return from_votes(cls, as_ledger(ledger), options)
 
     def __getstate__(self) -> dict:
         """What an executor's worker receives: no store, cloud, ledger, items or loaded model."""
@@ -87,10 +87,9 @@ class Experiment:
     def _key(self, item: dict, side: str) -> GenerationKey:
         params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
                   "system": self.system}
-        if side != "cloud":  # recorded through the cascade driver, with the handoff offered as %%hybrid does
-            params.update(recording=RECORDING_VERSION, model_handoff=self.model_handoff)
-        if side != "cloud":  # local generations, and the local model's hidden states ("states")
-            params["self_check"] = self.self_check
+        if side != "cloud":  # local generations and the local model's hidden states ("states"), recorded
+            # through the cascade driver with the handoff offered as %%hybrid does
+            params.update(recording=RECORDING_VERSION, model_handoff=self.model_handoff, self_check=self.self_check)
             model = self._local_model_key()
         else:
             model = f"{self.cloud.model}@{self.cloud.host}"
@@ -167,11 +166,7 @@ class Experiment:
         self.computed[side] += 1
 
     def _audit_ledger(self):
-        if self.ledger is None or isinstance(self.ledger, str):
-            from ..config import HybridSettings
-            from ..ledger import Ledger
-
-            self.ledger = Ledger(self.ledger or HybridSettings().ledger_path)
+        self.ledger = as_ledger(self.ledger)
         return self.ledger
 
     # ---- what scale.py calls (here and in an executor's workers) ----------------------------
@@ -320,6 +315,17 @@ class LocalRequest:
     messages: list[Message]
     params: GenerationParams
     prepared: Prepared
+
+
+def as_ledger(ledger: Any):
+    """A Ledger as given, else the one at this path (None: the user's own)."""
+    from ..ledger import Ledger
+
+    if isinstance(ledger, Ledger):
+        return ledger
+    from ..config import HybridSettings
+
+    return Ledger(ledger or HybridSettings().ledger_path)
 
 
 def recording(local, prepared: Prepared, max_tokens: int, backend) -> dict:

@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from collections.abc import Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 
-from ..backends.base import BatchRow
 from ..cloud_pool import CloudPool
 from ..errors import UsageError
 from ..selfcheck import probabilities_correct
@@ -46,7 +45,7 @@ def local_payloads(exp, items: Sequence[dict], batch_size: int) -> Iterator[tupl
         conversations = [requests[i].messages for i in indices]
         for row in backend.generate_batch(conversations, params, batch_size=batch_size):
             index = indices[row.index]
-            payload = exp.local_payload(items[index], requests[index], _renumbered(row, index), backend)
+            payload = exp.local_payload(items[index], requests[index], row, backend)
             finished.append((items[index], requests[index], payload))
             if len(finished) == batch_size:
                 yield from _self_checked(exp, backend, finished, batch_size)
@@ -62,10 +61,6 @@ def _self_checked(exp, backend, finished, batch_size: int) -> Iterator[tuple[dic
         for (_, payload), p_yes in zip(answered, probabilities_correct(backend, checks, batch_size)):
             payload["p_yes"] = p_yes
     yield from ((item, payload) for item, _, payload in finished)
-
-
-def _renumbered(row: BatchRow, index: int) -> BatchRow:
-    return BatchRow(index, row.events, row.elapsed)
 
 
 def worker_batch(exp, items: Sequence[dict], batch_size: int, run_token: str = "") -> list[tuple[dict, dict]]:
