@@ -53,12 +53,15 @@ def main() -> None:
     parser.add_argument("--self-check", action="store_true", help="with --corpus: record and measure self_check")
     parser.add_argument("--skip-fit", action="store_true", help="with --corpus: no fit_policy rows")
     parser.add_argument("--candidates", action="store_true", help="with --corpus: the combinations compared")
+    parser.add_argument("--handoff-offer", action="store_true",
+                        help="record with the handoff offered to the local model (HybridMagics.model_handoff on)")
     args = parser.parse_args()
     if args.corpus:
         return corpus_figures(args)
 
     items, name = ((dev_set(), "dev60") if args.dev else (builtin_mix(args.items), f"builtin_mix{args.items}"))
-    exp = Experiment(items, backend=args.backend, max_tokens=args.max_tokens, name=name, store=args.store)
+    exp = Experiment(items, backend=args.backend, max_tokens=args.max_tokens, name=name, store=args.store,
+                     model_handoff=args.handoff_offer)
     started = time.perf_counter()
     exp.run(progress=False)
     print(f"{name}: {len(items)} items, {args.backend}, max_tokens {args.max_tokens}, {exp.cloud_mode}; "
@@ -89,7 +92,8 @@ def corpus_figures(args) -> None:
     from hybrid_magic.experiments.generalisation import family_table, fixed_risk, leave_family_out_risk, mix_table
 
     exp = Experiment(corpus(args.corpus), backend=args.backend, max_tokens=args.max_tokens, name="corpus",
-                     store=args.store, self_check=args.self_check, batch_size=16)
+                     store=args.store, self_check=args.self_check, batch_size=16,
+                     model_handoff=args.handoff_offer)
     exp.run(progress=False)
     recs = exp.recorded()
     risks = risk_scores(recs, exp.thresholds)

@@ -85,7 +85,7 @@ class HybridSettings(Configurable):
 
     # routing
     policy = Unicode("cascade").tag(config=True)
-    threshold = Float(0.5, help="The confidence knob: cut for answer_estimate (after the answer) and low_confidence (the rolling mean token probability while it streams); %hybrid calibrate sets it.").tag(config=True)
+    threshold = Float(0.5, help="The confidence knob: cut for answer_estimate (after the answer); half of it is the cut for low_confidence (the rolling mean token probability while it streams); %hybrid calibrate sets it.").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)
@@ -97,6 +97,10 @@ class HybridSettings(Configurable):
                          "(False: finish the local answer first, then judge it).").tag(config=True)
     local_hosts = List(Unicode(), help="Extra hosts that count as local for --backend server.").tag(config=True)
     local_url = Unicode(help="--backend server: base URL of the model server on this machine.").tag(config=True)
+    model_handoff = Bool(False, help="Offer the local model a way to ask for the cloud itself (a handoff tool, "
+                         "or the instruction for models without tools); --model-handoff / --no-model-handoff "
+                         "per cell. Off by default: SmolLM2-135M never used it, and the instruction made its "
+                         "token probabilities rank its mistakes worse (README).").tag(config=True)
     model_handoff_instruction = Unicode(help="System instruction that lets a local model without tools ask "
                                         "for a handoff ('' = the built-in one).").tag(config=True)
 

@@ -102,7 +102,8 @@ class Engine:
     def prepare(self, request: Request, backend, cloud) -> Prepared:
         s = self.settings
         messages = request.messages()
-        offer = offer_for(request.model_handoff, request.policy, backend, s.model_handoff_instruction)
+        wanted = s.model_handoff if request.model_handoff is None else request.model_handoff
+        offer = offer_for(wanted, request.policy, backend, s.model_handoff_instruction)
 
         def facts(prompt_tokens: int) -> PromptFacts:
             budget = None

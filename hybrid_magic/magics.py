@@ -40,13 +40,15 @@ LOCAL_ARGS = [
 HYBRID_ARGS = [
     argument("--cloud-model", default=None),
     argument("--policy", default=None, help="cascade, always-local, always-cloud, length, random, …"),
-    argument("--threshold", type=float, default=None, help="the confidence knob: cut for answer_estimate and low_confidence."),
+    argument("--threshold", type=float, default=None,
+             help="the confidence knob: cut for answer_estimate, half of it for low_confidence while streaming."),
     argument("--deadline", type=float, default=None, help="Seconds the local answer may take."),
     argument("--private", action="store_true", help="Nothing leaves the machine."),
     argument("--allow-sensitive", action="store_true", help="Let a prompt with detected secrets/PII go out."),
     argument("--with-draft", action="store_true", help="Send the local draft along to the cloud."),
     argument("--cloud", action="store_true", help="Hand off at once (explicit routing flag)."),
     argument("--explain", action="store_true", help="Show every signal, not only triggered ones."),
+    argument("--model-handoff", action="store_true", help="Let the local model ask for a handoff itself."),
     argument("--no-model-handoff", action="store_true", help="Do not let the local model ask for a handoff."),
 ]
 
@@ -218,13 +220,15 @@ class HybridMagics(HybridSettings, Magics):
             raise UsageError(f"--threshold must be between 0 and 1 for the cascade, not {threshold}.")
         if args.deadline is not None and not (math.isfinite(args.deadline) and args.deadline > 0):
             raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline}.")
+        if args.model_handoff and args.no_model_handoff:
+            raise UsageError("--model-handoff and --no-model-handoff contradict each other: give one.")
         if args.cloud_model is not None and not args.cloud_model.strip():
             raise UsageError("--cloud-model needs a model name (leave it out for HybridMagics.cloud_model).")
         return dict(
             cloud_model=args.cloud_model, policy=policy, threshold=threshold,
             deadline_s=args.deadline, private=args.private, allow_sensitive=args.allow_sensitive,
             with_draft=args.with_draft, force_cloud=args.cloud, explain=args.explain,
-            model_handoff=not args.no_model_handoff,
+            model_handoff=True if args.model_handoff else False if args.no_model_handoff else None,
         )
 
 

@@ -49,7 +49,7 @@ class Request:
     with_draft: bool = False
     force_cloud: bool = False
     explain: bool = False
-    model_handoff: bool = True
+    model_handoff: bool | None = None  # None: HybridMagics.model_handoff
     local_url: str = ""  # --backend server: the loopback server's base URL ("" = config)
 
     def messages(self) -> list[Message]:

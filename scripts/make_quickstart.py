@@ -30,10 +30,10 @@ cells = [
     new_markdown_cell(
         "## `%%hybrid`: local first, cloud when needed\n\n"
         "An easy prompt stays local. The card lists the signals that were measured."),
-    new_code_cell("%%hybrid --max-tokens 12 --explain\nWhat is the capital of France?"),
+    new_code_cell("%%hybrid --max-tokens 12 --explain\nWhat is the capital of Germany?"),
     new_markdown_cell(
         "**Early handoff.** With a demanding confidence threshold, the local model is stopped as soon as its "
-        "rolling token probability drops below it, and the cell goes to the cloud. The local draft is kept."),
+        "rolling token probability drops below half of it, and the cell goes to the cloud. The local draft is kept."),
     new_code_cell("%%hybrid --max-tokens 24 --threshold 0.9\nWrite a limerick about the prime number 7919."),
     new_markdown_cell(
         "**Blocked handoff.** The prompt holds something that looks like a secret, so even though the local "

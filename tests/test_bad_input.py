@@ -53,6 +53,7 @@ BAD_CELLS = [  # (cell as typed, words of the one line)
     ("%%hybrid --deadline inf\nhello", "--deadline must be a positive number of seconds, not inf"),
     ("%%hybrid --threshold nan\nhello", "--threshold must be between 0 and 1"),
     ('%%hybrid --cloud-model ""\nhello', "--cloud-model needs a model name"),
+    ("%%hybrid --model-handoff --no-model-handoff\nhello", "--model-handoff and --no-model-handoff contradict"),
     ("%%local --out 1-bad\nhello", "--out takes a Python variable name, not '1-bad'"),
     ("%%local --out class\nhello", "--out takes a Python variable name, not 'class'"),
     ("%%local", "The %%local cell is empty"),

@@ -123,15 +123,15 @@ def toy_recs():
 def test_replay_stops_early_at_low_confidence_and_decides_like_the_cascade():
     rec = fake_rec([0.9, 0.9, 0.2, 0.2, 0.2, 0.2, 0.2], False)
     th = sig.Thresholds(low_confidence=0.5, window=4, min_tokens=4)
-    outcome = replay.replay_item(rec, "cascade", th, PolicyParams())
-    assert outcome.route == "cloud" and outcome.decision.stage == "during" and outcome.stop_index == 4
+    outcome = replay.replay_item(rec, "cascade", th, PolicyParams())  # the stream's cut: half the knob, 0.25
+    assert outcome.route == "cloud" and outcome.decision.stage == "during" and outcome.stop_index == 5
     assert replay.replay_item(rec, "always-local", th, PolicyParams()).route == "local"
     refused = fake_rec([0.99] * 6, False, text="I don't know.")
     assert replay.replay_item(refused, "cascade", th, PolicyParams()).decision.stage == "after"
 
 
 def test_sweep_reports_every_threshold_and_the_baselines():
-    table = replay.sweep(toy_recs(), "cascade", [0.0, 0.5, 0.7, 1.0])
+    table = replay.sweep(toy_recs(), "cascade", [0.0, 0.5, 0.75, 1.0])  # the 0.6 answers estimate 0.71
     assert set(table.policy) == {"cascade", "always-local", "always-cloud", "random", "length"}
     cascade = table[table.policy == "cascade"].set_index("threshold")
     assert list(cascade.handoff_rate) == pytest.approx([0, 2 / 7, 4 / 7, 1])
@@ -213,7 +213,7 @@ class InterruptAfter:
 
 
 def test_interrupted_experiment_resumes_and_a_re_run_is_free(backend, tmp_path):
-    th = sig.Thresholds(low_confidence=0.9, min_tokens=2, window=3)  # strict: the monitor fires
+    th = sig.Thresholds(low_confidence=0.9, stream_confidence=0.9, min_tokens=2, window=3)  # strict: the monitor fires
     store = ResultStore(tmp_path / "exp.sqlite")
     first = Experiment(ITEMS, local=InterruptAfter(backend, 1), max_tokens=12, store=store, thresholds=th,
                        batch_size=1)  # one item per batch: the first is stored before the Ctrl-C
@@ -226,8 +226,8 @@ def test_interrupted_experiment_resumes_and_a_re_run_is_free(backend, tmp_path):
     assert again.computed["local"] == 2 and len(table) == 3  # only the rest was computed
     assert again.run(progress=False).equals(table) and again.computed["local"] == 0  # a re-run is free
     assert table.early_stop_token.notna().any(), "a strict threshold stops some item early in replay"
-    for rec in again.recorded():  # recorded with the handoff instruction %%hybrid sends SmolLM2
-        assert rec.local["offer"] == "line" and rec.local["tokens"][-1]["finish_reason"] in ("stop", "length")
+    for rec in again.recorded():  # recorded without the handoff offer, as %%hybrid runs by default
+        assert rec.local["offer"] is None and rec.local["tokens"][-1]["finish_reason"] in ("stop", "length")
 
 
 def test_real_experiment_with_the_stand_in_cloud(backend, cloud_server, tmp_path):

@@ -108,9 +108,9 @@ def test_allow_sensitive_lets_it_go(engine, cloud_proxy):
     assert record.decision.route == "cloud" and cloud_proxy.request_count == 1
     assert "privacy" in triggered(record), "the allowed secret is still reported"
     reason = engine.ledger.runs()[0]["reason"]
-    assert reason == "low_confidence", "the reason is what asked for the handoff, not the allowed secret"
-    assert reason_text(record).startswith("low_confidence")
-    assert record.decision.reason == provenance_bundle(record)["handoff"]["reason"] == "low_confidence"
+    assert reason == "answer_estimate", "the reason is what asked for the handoff, not the allowed secret"
+    assert reason_text(record).startswith("answer_estimate")
+    assert record.decision.reason == provenance_bundle(record)["handoff"]["reason"] == "answer_estimate"
     audit = engine.ledger.cloud_requests()
     assert SECRET not in json.dumps(audit), "the audit log stores redacted messages"
 

@@ -207,7 +207,7 @@ def hybrid_bundle(shell, line: str) -> dict:
 
 def test_the_model_asks_and_the_cell_is_handed_off(shell, magics, cloud_proxy):
     magics.chat_history = list(WEATHER_TURNS)
-    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --with-draft --out result")
+    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --model-handoff --with-draft --out result")
     asked = next(s for s in bundle["signals"] if s["name"] == "model_requested")
     assert asked["triggered"] and asked["stage"] == "during"
     assert asked["message"] == 'The local model asked for a handoff: "I have no live weather data".'
@@ -220,9 +220,22 @@ def test_the_model_asks_and_the_cell_is_handed_off(shell, magics, cloud_proxy):
     assert shell.user_ns["result"].record.local_text.startswith("HANDOFF:")
 
 
-def test_no_model_handoff_turns_it_off(shell, magics, cloud_proxy):
+@pytest.mark.parametrize("setting, flag", [
+    (False, ""),  # off by default (HybridMagics.model_handoff)
+    (True, "--no-model-handoff"),  # the cell's flag overrides the setting
+])
+def test_model_handoff_off_is_not_offered_nor_honoured(shell, magics, cloud_proxy, setting, flag):
+    magics.model_handoff = setting
     magics.chat_history = list(WEATHER_TURNS)
-    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --no-model-handoff --out result")
+    bundle = hybrid_bundle(shell, f"--chat --threshold 0 --max-tokens 14 {flag} --out result")
     assert "model_requested" not in [s["name"] for s in bundle["signals"]]
     assert shell.user_ns["result"].record.local_text.startswith("HANDOFF:"), "written, but not honoured"
     assert bundle["route"] == "local" and cloud_proxy.request_count == 0
+
+
+def test_model_handoff_setting_on_offers_it_to_every_cell(shell, magics, cloud_proxy):
+    magics.model_handoff = True
+    magics.chat_history = list(WEATHER_TURNS)
+    bundle = hybrid_bundle(shell, "--chat --threshold 0 --max-tokens 14 --out result")
+    assert next(s for s in bundle["signals"] if s["name"] == "model_requested")["triggered"]
+    assert bundle["route"] == "cloud"

@@ -83,7 +83,8 @@ def test_quickstart_routes_and_cards(quickstart):
     assert early["route"] == "cloud" and early["handoff"]["stage"] == "during"
     assert early["local"]["stopped_early"] is True and early["cloud"]["model"] == "default_model"
     _, early_saved = provenance(quickstart, "%%hybrid --max-tokens 24 --threshold 0.9")
-    assert early["timeline"]["watched"]["threshold"] == 0.9 and early["timeline"]["stop"]["reason"] == "early_handoff"
+    assert early["timeline"]["watched"]["threshold"] == pytest.approx(0.45), "half the knob while streaming"
+    assert early["timeline"]["stop"]["reason"] == "early_handoff"
     assert "<svg" in early_saved["text/html"] and "hm-tl-threshold" in early_saved["text/html"]
     blocked, data = provenance(quickstart, "%%hybrid --max-tokens 16 --threshold 0.9\nMy key")
     assert blocked["route"] == "local" and blocked["handoff"]["blocked_by"] == "privacy"
@@ -115,7 +116,7 @@ def test_compare_notebook_panes_votes_and_bundles(compare_nb):
     view = model_text(state, data[WIDGET_VIEW]["model_id"])
     assert "vote recorded: tie" in view and "%%hybrid would have decided" in view
     second, _ = provenance(compare_nb, "%%compare --max-tokens 12 --threshold 0.9")
-    assert second["route"] == "cloud" and second["handoff"]["stage"] == "during"
+    assert second["route"] == "cloud" and second["handoff"]["stage"] == "after", "the finished answer estimates < 0.9"
     votes = cell_outputs(compare_nb, "ledger = ")[0].data["text/plain"]
     assert votes.count("'tie'") == 2 and votes.count("'cloud')") == 2 and votes.count("'local')") == 2
 

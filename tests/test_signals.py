@@ -98,25 +98,26 @@ def test_prompt_length_is_informational():
     ([0.1, 0.1, 0.1], 0.1, False, True),  # below threshold but under min_tokens
     ([0.1] * 4, 0.1, True, True),
     ([0.9] * 4, 0.9, False, True),
-    ([0.5] * 8, 0.5, False, True),  # at the threshold: not below
+    ([0.25] * 8, 0.25, False, True),  # at the threshold (half the knob while streaming): not below
+    ([0.4] * 8, 0.4, False, True),  # below the knob, above half of it: the finished answer decides
     ([0.01] * 20 + [0.9] * 8, 0.9, False, True),  # only the last window counts
     ([0.9] * 20 + [0.2] * 8, 0.2, True, True),
     ([0.9] * 10 + [None], None, False, False),
 ])
 def test_low_confidence(probs, value, triggered, available):
     s = sg.low_confidence([None if p is None else lp(p) for p in probs], TH)
-    assert s.name == "low_confidence" and s.stage == "during" and s.threshold == 0.5
+    assert s.name == "low_confidence" and s.stage == "during" and s.threshold == 0.25
     assert s.triggered is triggered and s.available is available
     assert s.value == (None if value is None else pytest.approx(value))
     if not available:
         assert s.message == sg.NO_LOGPROBS
     if value is not None:
-        assert f"{value:.2f}" in s.message and "0.50" in s.message
+        assert f"{value:.2f}" in s.message and "0.25" in s.message
 
 
 def test_low_confidence_message_reads_like_the_example():
-    s = sg.low_confidence([lp(0.31)] * 8, TH)
-    assert s.message == "Mean token probability over the last 8 tokens was 0.31, below 0.50."
+    s = sg.low_confidence([lp(0.21)] * 8, TH)
+    assert s.message == "Mean token probability over the last 8 tokens was 0.21, below 0.25."
 
 
 @pytest.mark.parametrize("entropies, value, triggered, available", [
@@ -177,7 +178,7 @@ def test_slow(done, elapsed, max_new, deadline, value, triggered, available):
 
 
 @pytest.mark.parametrize("kwargs", [
-    {"low_confidence": 1.5}, {"answer_confidence": -0.1}, {"answer_lowest": 0}, {"window": 0}, {"min_tokens": 0}, {"repetition_repeats": 1}, {"deadline_s": 0},
+    {"low_confidence": 1.5}, {"answer_confidence": -0.1}, {"stream_confidence": 1.2}, {"answer_lowest": 0}, {"window": 0}, {"min_tokens": 0}, {"repetition_repeats": 1}, {"deadline_s": 0},
 ])
 def test_bad_thresholds_are_usage_errors(kwargs):
     with pytest.raises(UsageError):
@@ -237,7 +238,7 @@ def driven(events, th, max_tokens=64, seconds_per_token=None):
 
 @pytest.mark.parametrize("name, stop_at, signal_name", [
     ("confident", None, None),
-    ("dips late", 15, "low_confidence"),
+    ("dips late", 18, "low_confidence"),  # 7 of the last 8 at 0.05: mean 0.16 < 0.25 (half the knob)
     ("dips early (before min_tokens)", None, None),
     ("entropy spike", 9, "high_entropy"),
     ("loops", 16, "repetition"),
@@ -335,6 +336,14 @@ def test_answer_confidence_threshold_follows_the_confidence_knob_unless_set():
     assert not sg.answer_confidence(unsure, Thresholds(low_confidence=0.5)).triggered
     assert sg.answer_confidence(unsure, Thresholds(low_confidence=0.95)).triggered
     assert sg.answer_confidence(unsure, Thresholds(answer_lowest=8)).value == pytest.approx(0.9 ** (5 / 8) * 0.3 ** (3 / 8))
+
+
+def test_low_confidence_cuts_the_stream_at_half_the_knob():
+    assert sg.STREAM_SCALE == 0.5 and Thresholds(low_confidence=0.8).stream_threshold == pytest.approx(0.4)
+    assert Thresholds(low_confidence=0.8, stream_confidence=0.1).stream_threshold == 0.1
+    stream_of = [lp(0.3)] * 8
+    assert sg.low_confidence(stream_of, Thresholds(low_confidence=0.8)).triggered
+    assert not sg.low_confidence(stream_of, Thresholds(low_confidence=0.5)).triggered
 
 
 def test_answer_confidence_ignores_the_closing_event_like_the_live_cascade():

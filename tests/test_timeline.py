@@ -11,6 +11,7 @@ from IPython.utils.capture import capture_output
 from hybrid_magic.display.mime import MIME_TYPE, provenance_bundle
 from hybrid_magic.display.render import card_html
 from hybrid_magic.display.timeline import timeline_svg
+from hybrid_magic.router.thresholds import STREAM_SCALE
 from hybrid_magic.types import CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -117,7 +118,8 @@ def test_early_handoff_cell_saves_the_timeline_and_draws_it(shell, cloud_magics)
     tl = bundle["timeline"]
     n = bundle["local"]["completion_tokens"]
     assert len(tl["probabilities"]) == len(tl["elapsed_s"]) == len(tl["watched"]["series"]) == n
-    assert tl["watched"]["threshold"] == 0.9 and tl["watched"]["series"][-1] < 0.9
+    cut = 0.9 * STREAM_SCALE  # the knob's share while the answer streams
+    assert tl["watched"]["threshold"] == pytest.approx(cut) and tl["watched"]["series"][-1] < cut
     assert tl["stop"]["reason"] == "early_handoff" and tl["stop"]["index"] == n - 1
     assert all(0.0 <= p <= 1.0 for p in tl["probabilities"])
     root = parse(card["text/html"][card["text/html"].index("<svg"):card["text/html"].index("</svg>") + 6])
@@ -150,7 +152,8 @@ def test_plot_timelines_draws_the_items_the_policy_hands_off():
     cloud = {"text": "x", "seconds": 1.2, "ttft_s": 0.3, "cost_usd": 1e-4}
     recs = [recorded([0.95] * 12, "sure", cloud), recorded(PROBS, "unsure", cloud),
             recorded([0.9, 0.8, 0.3, 0.2, 0.25, 0.2, 0.1], "falls", cloud)]
-    panels = timeline_panels(recs, "cascade", Thresholds(), n=6)
+    th = Thresholds(stream_confidence=0.5)  # "unsure" falls below 0.5 on its 11th token
+    panels = timeline_panels(recs, "cascade", th, n=6)
     assert [p.title.split(" · ")[0] for p in panels] == ["unsure", "falls"], "only handed-off items"
     assert panels[0].title == "unsure · low_confidence (during)"
     assert panels[0].early and panels[0].stop_s == pytest.approx(0.05 + 0.07 * 10), "stops at the 11th token"
@@ -163,7 +166,7 @@ def test_plot_timelines_draws_the_items_the_policy_hands_off():
     out = ARTIFACTS / "plots"
     out.mkdir(parents=True, exist_ok=True)
     fig.savefig(out / "timelines.png", dpi=120)
-    oracle = plot_timelines(timeline_panels([recorded(PROBS, "unsure", None)], "cascade", Thresholds(), 6),
+    oracle = plot_timelines(timeline_panels([recorded(PROBS, "unsure", None)], "cascade", th, 6),
                             oracle=True)
     title = oracle.get_suptitle()
     assert "upper bound (oracle cloud)" in title and "no cloud timing" in title

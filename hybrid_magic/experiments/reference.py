@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--store", default=None)
     args = parser.parse_args()
     exp = Experiment(corpus(args.per_family), backend=args.backend, max_tokens=args.max_tokens, name="corpus",
-                     store=args.store, model_handoff=True)
+                     store=args.store)
     exp.run(progress=False)
     values = answer_estimates(exp.recorded())
     source = (f"SmolLM2-135M ({args.backend}, greedy, max_tokens {args.max_tokens}) on the development corpus, "

@@ -34,7 +34,7 @@ class Experiment:
                  thresholds: sig.Thresholds | None = None, self_check: bool = False,
                  store: ResultStore | str | None = None, cache_dir: str | None = None,
                  batch_size: int | None = None, cloud_concurrency: int = 4,
-                 requests_per_minute: float | None = None, ledger: Any = None, model_handoff: bool = True):
+                 requests_per_minute: float | None = None, ledger: Any = None, model_handoff: bool = False):
         self.items = load_dataset(dataset)
         self.scorer = resolve_scorer(scorer)
         self.local, self.backend_name, self.cloud = local, backend, cloud
@@ -48,7 +48,7 @@ class Experiment:
         self.cloud_concurrency, self.requests_per_minute = cloud_concurrency, requests_per_minute
         self.ledger = ledger  # where cloud requests are audited; None: the user's ledger
         self.computed = {"local": 0, "cloud": 0}  # fresh generations in the last run()
-        self.model_handoff = model_handoff  # offer the local model the handoff, as %%hybrid does by default
+        self.model_handoff = model_handoff  # offer the local model the handoff (%%hybrid: HybridMagics.model_handoff)
         self.cloud_errors: list[str] = []  # requests that failed in the last run(): not stored, retried next time
         self.labels = "scored items"  # where right/wrong come from, as fit_policy's report says it
 

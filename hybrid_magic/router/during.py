@@ -19,7 +19,7 @@ def _not_before_min(n_tokens: int, th: Thresholds) -> str:
 def _rolling_signal(name: str, window: Sequence[float | None], n_tokens: int, th: Thresholds) -> Signal:
     """low_confidence (mean probability below) or high_entropy (mean entropy above) over the window."""
     confidence = name == "low_confidence"
-    threshold = th.low_confidence if confidence else th.entropy
+    threshold = th.stream_threshold if confidence else th.entropy
     if n_tokens == 0:
         return Signal(name, "during", None, threshold, False, "No tokens have been generated yet.")
     if None in window:

@@ -5,7 +5,7 @@ the threshold (HybridMagics.threshold, the confidence knob). So the threshold th
 a share r of cells is the r-quantile of their answer_estimate values: the user's own past
 %%hybrid cells when there are at least MIN_OWN_CELLS, else the shipped reference
 distribution (answer_estimate_reference.json, made by experiments/reference.py).
-What it does not cover: during-signals (low_confidence on the same knob, entropy,
+What it does not cover: during-signals (low_confidence on half the knob, entropy,
 repetition), refusals and arithmetic hand off some cells on top, and a cell handed off
 before its answer was complete has no answer_estimate to learn from.
 """

@@ -10,11 +10,16 @@ NO_LOGPROBS = "unavailable: the local backend returned no token logprobs."
 # answer_confidence, chosen on the dev set (experiments.devset), never on builtin_mix
 ANSWER_LOWEST = 3  # least likely tokens averaged
 ANSWER_SCALE = 0.5  # default threshold = this times the low_confidence threshold
+# low_confidence while the answer streams cuts at this times the knob: a stream stopped early must be
+# clearly lost; the finished answer's answer_estimate (cut at the knob itself) ranks the rest. With the
+# stream cut at the knob, the cascade ranked mixes of unseen families worse than answer_estimate alone
+# (README: "Routing on prompts nobody tuned it for").
+STREAM_SCALE = 0.5
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    low_confidence: float = 0.5  # on the rolling mean token probability exp(logprob)
+    low_confidence: float = 0.5  # the confidence knob: answer_estimate's cut; STREAM_SCALE of it for low_confidence
     entropy: float = 3.0  # nats, rolling mean
     window: int = 8  # tokens in the rolling means
     min_tokens: int = 4  # no during-signal triggers before this many tokens
@@ -24,6 +29,7 @@ class Thresholds:
     deadline_s: float | None = None  # projected local generation time allowed
     self_check: float = 0.5  # on P(local model says its answer is correct)
     answer_confidence: float | None = None  # None: low_confidence * ANSWER_SCALE (one knob moves both)
+    stream_confidence: float | None = None  # None: low_confidence * STREAM_SCALE (one knob moves both)
     answer_lowest: int = ANSWER_LOWEST  # answer_confidence averages this many least likely tokens
     context_budget: int = 0  # 0 = the local model's own context length
 
@@ -36,10 +42,17 @@ class Thresholds:
             raise UsageError("repetition_repeats must be at least 2 and repetition_max_period at least 1.")
         if self.deadline_s is not None and self.deadline_s <= 0:
             raise UsageError(f"The deadline must be positive seconds, not {self.deadline_s}.")
-        if self.answer_confidence is not None and not 0.0 <= self.answer_confidence <= 1.0:
-            raise UsageError(f"The answer confidence threshold must be between 0 and 1, not {self.answer_confidence}.")
+        for name in ("answer_confidence", "stream_confidence"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise UsageError(f"The {name.replace('_', ' ')} threshold must be between 0 and 1, not {value}.")
         if self.answer_lowest < 1:
             raise UsageError("answer_lowest must be at least 1.")
+
+    @property
+    def stream_threshold(self) -> float:
+        """low_confidence's cut on the rolling mean token probability while the answer streams."""
+        return self.low_confidence * STREAM_SCALE if self.stream_confidence is None else self.stream_confidence
 
     @property
     def answer_threshold(self) -> float:
