@@ -8,7 +8,7 @@ import pytest
 from hybrid_magic import model_handoff as mh
 from hybrid_magic.router import signals as sig
 from hybrid_magic.router.policy import decide
-from hybrid_magic.types import Request, Signal, TokenEvent
+from hybrid_magic.types import TokenEvent
 
 QWEN = '<tool_call>\n{"name": "handoff", "arguments": {"reason": "needs live stock prices"}}\n</tool_call>'
 SMOL = '<tool_call>[{"name": "handoff", "arguments": {"reason": "I lack 2024 data"}}]</tool_call>'

@@ -17,8 +17,8 @@ from .after import (after_signals, answer_confidence, answer_tokens, arithmetic,
 from .during import DuringMonitor, high_entropy, low_confidence, repetition, slow
 from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, Thresholds, flag_signal
 
-__all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor", "context_overflow",
-           "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "low_confidence", "high_entropy",
+__all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
+           "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "low_confidence", "high_entropy",
            "repetition", "slow", "truncated", "refusal", "format_check", "self_check", "answer_tokens",
            "answer_confidence", "arithmetic", "after_signals"]
 
