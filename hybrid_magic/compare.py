@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from .cascade import NOTE, run_cascade
+from .cascade import NOTE
 from .cloud import CloudClient
 from .engine import local_stats
 from .handoff import CloudReply, stream_cloud
@@ -72,15 +72,7 @@ def run_compare(engine, request: Request, observer) -> CompareResult:
     cloud = engine.cloud_client(request)
     prepared = engine.prepare(request, backend, cloud)
     side, thread = _start_cloud(cloud, prepared.before, request, observer, started)
-
-    def open_local(first):
-        source = engine.live_source(backend, prepared, request.params, first)
-        observer.phase("local", backend.model.name)
-        return source
-
-    verdict = run_cascade(prepared, engine.rules(request), open_local, NOTE, observer,
-                          p_yes=engine.self_check(backend, request.messages()),
-                          states=engine.hidden_states(backend, request))
+    verdict = engine.run_live_cascade(request, backend, prepared, NOTE, observer)
     local_finished_s = time.perf_counter() - started
     _wait_for_cloud(thread, side, interrupted=verdict.local.interrupted)
     stats = local_stats(backend, verdict.local, prepared.facts.prompt_tokens, load_s)

@@ -12,8 +12,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from . import backends
-from .cascade import (NEVER, SILENT, Budget, LiveSource, LocalRun, Prepared, PromptFacts, Rules, fit_params, prepare,
-                      stream_local)
+from .cascade import (NEVER, SILENT, Budget, LiveSource, LocalRun, Prepared, PromptFacts, Rules, Verdict, fit_params,
+                      prepare, run_cascade, stream_local)
 from .cloud import CloudClient
 from .config import HybridSettings
 from .errors import CloudError, ContextOverflowError
@@ -137,6 +137,18 @@ class Engine:
         from .states import state_vector
 
         return state_hook(request.policy, lambda text: state_vector(backend, messages, text), missing)
+
+    def run_live_cascade(self, request: Request, backend, prepared: Prepared, stop: str,
+                         observer: RunObserver = SILENT) -> Verdict:
+        """The cascade driver on the loaded model, as %%hybrid (STOP) and %%compare (NOTE) run it."""
+        def open_local(first: Decision) -> LiveSource:
+            source = self.live_source(backend, prepared, request.params, first)
+            observer.phase("local", backend.model.name)
+            return source
+
+        return run_cascade(prepared, self.rules(request), open_local, stop, observer,
+                           p_yes=self.self_check(backend, request.messages()),
+                           states=self.hidden_states(backend, request))
 
     # ---- %%local ---------------------------------------------------------------------------
     def run_local(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:

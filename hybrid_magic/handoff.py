@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from .cascade import STOP, LocalRun, Verdict, run_cascade
+from .cascade import STOP, LocalRun, Verdict
 from .cloud import CloudClient
 from .errors import CloudError
 from .ledger import utc_now
 from .model_handoff import strip_request
 from .reasoning import split_reasoning
-from .types import CloudStats, Message, Request, RunRecord
+from .types import CloudStats, Decision, Message, Request, RunRecord
 
 DRAFT_NOTE = ("A smaller local model drafted the answer below. Use it if it helps; "
               "answer the user's request yourself.\n\nDraft:\n")
@@ -69,20 +69,13 @@ class HybridCell:
         self.backend, self.load_s = engine.load(r, self.observer)
         self.cloud = engine.cloud_client(r)
         self.prepared = engine.prepare(r, self.backend, self.cloud)
-        verdict = run_cascade(self.prepared, engine.rules(r), self.open_local, STOP, self.observer,
-                              p_yes=engine.self_check(self.backend, r.messages()),
-                              states=engine.hidden_states(self.backend, r))
+        verdict = engine.run_live_cascade(r, self.backend, self.prepared, STOP, self.observer)
         if verdict.decision.route == "cloud" and not (verdict.local and verdict.local.interrupted):
             return self.hand_off(verdict)
         return self.finish(verdict, None, verdict.local.text, interrupted=verdict.local.interrupted)
 
-    def open_local(self, first):
-        source = self.engine.live_source(self.backend, self.prepared, self.request.params, first)
-        self.observer.phase("local", self.backend.model.name)
-        return source
-
     def hand_off(self, verdict: Verdict) -> RunRecord:
-        self.observer.phase("handoff", _deciding_message(verdict))
+        self.observer.phase("handoff", _handoff_message(verdict.decision))
         outgoing = outgoing_messages(self.request, verdict.local)
         self.observer.phase("cloud", self.cloud.model)
         reply = stream_cloud(self.cloud, outgoing, self.request.params, self.observer, CloudReply())
@@ -114,9 +107,10 @@ class HybridCell:
         return self.engine.record(record, self.request.messages(), self.observer, all_cloud, self.cloud_request_ids)
 
 
-def _deciding_message(verdict: Verdict) -> str:
-    reason = verdict.decision.reason
-    return next((s.message for s in verdict.decision.signals if s.name == reason), reason or "")
+def _handoff_message(decision: Decision) -> str:
+    """What the handoff phase says: the reason signal's message, else the reason (a policy's own)."""
+    signal = decision.reason_signal()
+    return signal.message if signal is not None else decision.reason or ""
 
 
 def run_hybrid(engine, request: Request, observer) -> RunRecord:

@@ -124,6 +124,11 @@ class Decision:
     # a learned policy's explanation: (feature, push on the log-odds of a right local answer), largest first
     contributions: tuple[tuple[str, float], ...] = ()
 
+    def reason_signal(self) -> Signal | None:
+        """The signal this decision names as its reason; None when no handoff was requested
+        or the reason is a policy's own (e.g. random)."""
+        return next((s for s in self.signals if s.name == self.reason), None)
+
 
 @dataclass
 class LocalStats:

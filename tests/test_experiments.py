@@ -17,7 +17,7 @@ from hybrid_magic.experiments import replay  # noqa: E402
 from hybrid_magic.experiments.scorers import llm_judge, numeric_scorer, regex_scorer, resolve_scorer  # noqa: E402
 from hybrid_magic.experiments.store import GenerationKey, ResultStore  # noqa: E402
 from hybrid_magic.router import signals as sig  # noqa: E402
-from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, deciding_signal  # noqa: E402
+from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, requesting_signal  # noqa: E402
 
 # ---- datasets ---------------------------------------------------------------------------
 
@@ -331,8 +331,8 @@ def test_answer_estimate_and_arithmetic_rank_and_hand_off_in_replay():
     th = sig.Thresholds()
     outcome = replay.replay_item(dip, "cascade", th, PolicyParams())
     assert outcome.route == "cloud" and outcome.decision.stage == "after"
-    assert deciding_signal(outcome.decision.signals).name == "answer_estimate"
-    assert deciding_signal(replay.replay_item(wrong_sum, "cascade", th, PolicyParams()).decision.signals).name == "arithmetic"
+    assert requesting_signal(outcome.decision.signals).name == "answer_estimate"
+    assert requesting_signal(replay.replay_item(wrong_sum, "cascade", th, PolicyParams()).decision.signals).name == "arithmetic"
     assert replay.replay_item(sure, "cascade", th, PolicyParams()).route == "local"
     risk = replay.policy_risk([wrong_sum, dip, sure], "cascade", th)
     assert risk[0] > risk[1] > risk[2]  # a wrong calculation first, then the unsure answer

@@ -75,14 +75,9 @@ WATCHED = {
 }
 
 
-def deciding_signal(decision: Decision) -> Signal | None:
-    """The signal the decision names as its reason (None for a policy's own reason, e.g. random)."""
-    return next((s for s in decision.signals if s.name == decision.reason), None)
-
-
 def watched_signal(decision: Decision) -> Signal | None:
     """The signal the timeline plots: the deciding one when it has a series, else low_confidence."""
-    deciding = deciding_signal(decision)
+    deciding = decision.reason_signal()
     if deciding is not None and deciding.name in WATCHED:
         return deciding
     return next((s for s in decision.signals if s.name == "low_confidence"), None)
@@ -142,7 +137,7 @@ def reason_text(record: RunRecord) -> str:
     d = record.decision
     if d.blocked_by:
         return f"handoff blocked · {d.blocked_by}" if d.blocked_by != "cloud_error" else "handoff failed · cloud error"
-    deciding = deciding_signal(d)
+    deciding = d.reason_signal()
     if d.route == "cloud" and deciding is not None:
         return f"{deciding.name} {_fmt(deciding.value)} vs {_fmt(deciding.threshold)}"
     return d.reason if d.route == "cloud" and d.reason else ""

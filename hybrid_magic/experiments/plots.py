@@ -148,11 +148,8 @@ def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
 
 
 def _reason(decision) -> str:
-    """'low_confidence (during)': the signal the handoff was for, and when it was asked."""
-    from ..router.policy import deciding_signal
-
-    deciding = deciding_signal(decision.signals)
-    return f"{deciding.name if deciding else decision.policy} ({decision.stage})"
+    """'low_confidence (during)': what the handoff was for (a signal, or the policy's own reason), and when."""
+    return f"{decision.reason} ({decision.stage})"
 
 
 def _draw_panel(ax, panel: TimelinePanel) -> None:

@@ -48,8 +48,9 @@ def requests_handoff(signal: Signal) -> bool:
             and signal.name not in INFORMATIONAL_SIGNALS and signal.name not in QUIET_SIGNALS)
 
 
-def deciding_signal(signals: Sequence[Signal]) -> Signal | None:
-    """The signal a handoff is for: the earliest one that requests it (never a guard)."""
+def requesting_signal(signals: Sequence[Signal]) -> Signal | None:
+    """The earliest signal that requests a handoff (never a guard): the one the cascade hands off for.
+    Once decided, `Decision.reason_signal()` says which signal a decision names."""
     return next((s for s in ordered(signals) if requests_handoff(s)), None)
 
 
@@ -68,10 +69,10 @@ def _decision(signals: Sequence[Signal], policy: str, *, requested: bool, stage=
 
 def cascade(signals: Sequence[Signal], params: PolicyParams) -> Decision:
     """Hand off at the earliest stage where any signal asks for it; score = that signal's value."""
-    deciding = deciding_signal(signals)
-    if deciding is None:
+    requesting = requesting_signal(signals)
+    if requesting is None:
         return _decision(signals, "cascade", requested=False)
-    return _decision(signals, "cascade", requested=True, stage=deciding.stage, score=deciding.value)
+    return _decision(signals, "cascade", requested=True, stage=requesting.stage, score=requesting.value)
 
 
 def always_local(signals: Sequence[Signal], params: PolicyParams) -> Decision:
@@ -139,10 +140,10 @@ def decide(name: str, signals: Sequence[Signal], params: PolicyParams = PolicyPa
 
 
 def _reason(decision: Decision, name: str, signals: Sequence[Signal]) -> str | None:
-    """Why a handoff was requested: the policy's own reason, else the deciding signal, else the policy."""
+    """Why a handoff was requested: the policy's own reason, else the requesting signal, else the policy."""
     if not decision.handoff_requested:
         return None
     if decision.reason:
         return decision.reason
-    deciding = deciding_signal(signals)
-    return deciding.name if deciding else name
+    requesting = requesting_signal(signals)
+    return requesting.name if requesting else name
