@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 
 from .cascade import STOP, LocalRun, Verdict
 from .cloud import CloudClient
+from .engine import local_stats
 from .errors import CloudError
 from .ledger import utc_now
 from .model_handoff import strip_request
@@ -92,8 +93,6 @@ class HybridCell:
         return self.finish(Verdict(verdict.before, failed, local), None, local.text, error=reply.error)
 
     def finish(self, verdict: Verdict, cloud_stats, answer: str, error=None, interrupted=False) -> RunRecord:
-        from .engine import local_stats
-
         local = verdict.local
         stats = local_stats(self.backend, local, self.prepared.facts.prompt_tokens, self.load_s) if local else None
         reasoning, answer = split_reasoning(answer)
