@@ -23,9 +23,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
-from .errors import ContextOverflowError
 from .model_handoff import HandoffMonitor, Offer
 from .reasoning import split_reasoning
 from .router import policy as policies
@@ -136,17 +135,6 @@ class LiveSource:
                 yield event, time.perf_counter() - started
         finally:
             stream.close()  # stops generation now: this is the early handoff
-
-
-def fit_params(backend, messages: list[Message], params, tools: list[dict] | None = None):
-    """max_tokens cut to the room the context leaves after what is sent (tools included)."""
-    prompt_tokens = backend.count_prompt_tokens(messages, tools)
-    room = backend.context_length - prompt_tokens
-    if room <= 0:
-        raise ContextOverflowError(
-            f"The prompt has {prompt_tokens} tokens but {backend.model.name} holds {backend.context_length}: "
-            "shorten it, or use %%hybrid to hand long prompts to the cloud.")
-    return replace(params, max_tokens=room) if params.max_tokens > room else params
 
 
 class RecordedSource:
@@ -314,5 +302,5 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
 
 
 __all__ = ["STOP", "NOTE", "NEVER", "Budget", "PromptFacts", "before_signals", "Prepared", "prepare", "Rules",
-           "LiveSource", "fit_params", "RecordedSource", "SilentObserver", "SILENT", "LocalRun", "stream_local",
+           "LiveSource", "RecordedSource", "SilentObserver", "SILENT", "LocalRun", "stream_local",
            "after_signals", "Verdict", "run_cascade"]

@@ -12,8 +12,9 @@ from dataclasses import replace
 from typing import Protocol
 
 from . import backends
-from .cascade import (NEVER, SILENT, Budget, LiveSource, LocalRun, Prepared, PromptFacts, Rules, Verdict, fit_params,
-                      prepare, run_cascade, stream_local)
+from .backends.base import fit_params
+from .cascade import (NEVER, SILENT, Budget, LiveSource, LocalRun, Prepared, PromptFacts, Rules, Verdict, prepare,
+                      run_cascade, stream_local)
 from .cloud import CloudClient
 from .config import HybridSettings
 from .errors import CloudError, ContextOverflowError
@@ -50,14 +51,11 @@ class Engine:
         return backends.load_backend(request.backend, request.model, self.settings.cache_dir,
                                      progress=lambda m: observer.phase("loading", m))
 
-    def fit_params(self, backend, messages: list[Message], params: GenerationParams,
-                   tools: list[dict] | None = None) -> GenerationParams:
-        return fit_params(backend, messages, params, tools)
-
     def live_source(self, backend, prepared: Prepared, params: GenerationParams, decision: Decision) -> LiveSource:
-        """The backend's stream of what `prepared` sends; a prompt that does not fit says why no handoff."""
+        """The backend's stream of what `prepared` sends (its tokens counted once, by `prepare`); a prompt
+        that does not fit says why no handoff."""
         try:
-            fitted = self.fit_params(backend, prepared.messages, params, prepared.tools)
+            fitted = fit_params(backend, prepared.facts.prompt_tokens, params)
         except ContextOverflowError as error:
             why = f"blocked by {decision.blocked_by}" if decision.blocked_by else f"not made ({decision.policy} policy)"
             raise ContextOverflowError(f"{error} The handoff was {why}.") from None
@@ -155,19 +153,24 @@ class Engine:
         started_at = utc_now()
         backend, load_s = self.load(request, observer)
         messages = request.messages()
-        params = self.fit_params(backend, messages, request.params)
-        local = self.stream_plain(backend, messages, params, observer)
+        prompt_tokens = backend.count_prompt_tokens(messages)  # once: the fit and the stats read it
+        local = self.stream_plain(backend, messages, request.params, observer, prompt_tokens)
         decision = Decision("local", False, False, None, (), "local-only")
         reasoning, answer = split_reasoning(local.text)  # a reasoning model's thinking stays out of the answer
-        stats = local_stats(backend, local, backend.count_prompt_tokens(messages), load_s)
+        stats = local_stats(backend, local, prompt_tokens, load_s)
         record = RunRecord("local", decision, stats, None, started_at, answer=answer, local_text=local.text,
                            tokens=local.tokens, interrupted=local.interrupted, reasoning=reasoning)
         return self.record(record, messages, observer)
 
-    def stream_plain(self, backend, messages: list[Message], params: GenerationParams, observer) -> LocalRun:
-        """A local answer with nothing offered and no early stop (%%local, or after a failed handoff)."""
+    def stream_plain(self, backend, messages: list[Message], params: GenerationParams, observer,
+                     prompt_tokens: int | None = None) -> LocalRun:
+        """A local answer with nothing offered and no early stop (%%local, or after a failed handoff), max_tokens
+        fitted to the context; `prompt_tokens`: the messages' count when the caller has it (else counted here)."""
+        if prompt_tokens is None:
+            prompt_tokens = backend.count_prompt_tokens(messages)
+        fitted = fit_params(backend, prompt_tokens, params)
         observer.phase("local", backend.model.name)
-        return stream_local(LiveSource(backend, messages, params), [], Rules(), NEVER, NO_OFFER, observer)
+        return stream_local(LiveSource(backend, messages, fitted), [], Rules(), NEVER, NO_OFFER, observer)
 
     def run_hybrid(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:
         from .handoff import run_hybrid  # the long path lives in its own module

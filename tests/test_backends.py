@@ -14,8 +14,12 @@ import pytest
 
 from hybrid_magic import backends as registry
 from hybrid_magic.backends._text import IncrementalDetokenizer, StopMatcher, confidence_step, logits_step
+from hybrid_magic.config import HybridSettings
+from hybrid_magic.engine import Engine
+from hybrid_magic.errors import ContextOverflowError
+from hybrid_magic.ledger import Ledger
 from hybrid_magic.models import ResolvedModel, resolve
-from hybrid_magic.types import GenerationParams
+from hybrid_magic.types import GenerationParams, Request
 from streams import CountingModel, run as _run, text as _text, token_events as _token_events
 
 BACKENDS = ["transformers", "mlx", "llamacpp"]
@@ -166,6 +170,30 @@ def test_long_prompt_is_counted_quickly(backend):
     count = backend.count_prompt_tokens(long_prompt)
     assert count > backend.context_length == 8192
     assert time.perf_counter() - started < 2.0
+
+
+def test_prompt_longer_than_the_context_is_one_line(backend):
+    with pytest.raises(ContextOverflowError) as caught:
+        backend.stream([{"role": "user", "content": "word " * 9000}], GenerationParams(max_tokens=4))
+    assert "tokens but" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_cell_counts_and_templates_its_prompt_once(backend, isolated_home, monkeypatch):
+    """%%local and %%hybrid count the prompt once; the context fit and the stats reuse that count, and
+    the stream takes the ids templated for it instead of rendering the chat template again."""
+    engine = Engine(HybridSettings(backend=backend.name), Ledger(isolated_home / "ledger.sqlite"))
+    counts = CountingModel(backend.count_prompt_tokens)
+    renders = CountingModel(backend.tokenizer.apply_chat_template)
+    monkeypatch.setattr(backend, "count_prompt_tokens", counts)
+    monkeypatch.setattr(backend.tokenizer, "apply_chat_template", renders)
+    for magic in ("local", "hybrid"):  # a prompt no other test sends: nothing templated is remembered for it
+        request = Request(magic=magic, prompt=f"Name a {magic} bird.", model="smollm2-135m", backend=backend.name,
+                          params=GenerationParams(max_tokens=3), private=True)
+        assert engine.load(request)[0] is backend
+        counts.calls = renders.calls = 0
+        record = engine.run_local(request) if magic == "local" else engine.run_hybrid(request)
+        assert record.local.completion_tokens >= 1 and record.local.prompt_tokens > 5
+        assert (counts.calls, renders.calls) == (1, 1), magic
 
 
 def test_smollm2_template_has_no_tools(backend):

@@ -146,8 +146,8 @@ _last_prompt: list = [None, None]  # (key, ids) of the last prompt templated
 def chat_prompt_ids(tokenizer, messages: Sequence[Message], tools: Sequence[dict] | None = None) -> list[int]:
     """The chat-templated prompt (tools rendered by the template) as token ids, generation prompt included.
 
-    The engine counts the prompt's tokens just before streaming it; remembering the
-    last prompt saves templating it twice on the path to the first token.
+    A cell counts its prompt's tokens once (cascade.prepare) just before streaming it; remembering
+    the last prompt saves templating it a second time on the path to the first token.
     """
     key = (id(tokenizer), tuple((m["role"], m["content"]) for m in messages), json.dumps(tools, sort_keys=True))
     if _last_prompt[0] == key:

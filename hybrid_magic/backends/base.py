@@ -4,8 +4,9 @@ from __future__ import annotations
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ..errors import ContextOverflowError
 from ..models import ResolvedModel
 from ..types import GenerationParams, Message, TokenEvent
 
@@ -73,3 +74,14 @@ class LocalBackend(ABC):
         Check before asking: a backend without them (llama.cpp, a served model) says so in one line.
         """
         return False
+
+
+def fit_params(backend, prompt_tokens: int, params: GenerationParams) -> GenerationParams:
+    """max_tokens cut to the room the context leaves after a prompt of `prompt_tokens` (counted once, by the
+    caller, tools included); a prompt the context cannot hold is one line. The one context guard."""
+    room = backend.context_length - prompt_tokens
+    if room < 1:
+        raise ContextOverflowError(
+            f"The prompt has {prompt_tokens} tokens but {backend.model.name} holds {backend.context_length}: "
+            "shorten it, or use %%hybrid to hand long prompts to the cloud.")
+    return replace(params, max_tokens=room) if params.max_tokens > room else params

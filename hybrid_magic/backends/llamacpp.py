@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
 
 import llama_cpp
 import numpy as np
 from transformers.utils.chat_template_utils import render_jinja_template
 
-from ..errors import ContextOverflowError, ModelNotFoundError, UsageError
+from ..errors import ModelNotFoundError, UsageError
 from ..models import ResolvedModel
-from ..types import GenerationParams, Message, TokenEvent
+from ..types import GenerationParams, Message
 from ._text import Step, first_line, logits_step, process_peak_memory_gb
 from .base import BatchRow
 from .templated import TemplatedBackend
@@ -77,16 +76,6 @@ class LlamaCppBackend(TemplatedBackend):
     @property
     def context_length(self) -> int:
         return min(self.llm.n_ctx(), self._train_context or MAX_CONTEXT)
-
-    def stream(self, messages: Sequence[Message], params: GenerationParams,
-               tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
-        """As every templated backend; a prompt the context cannot hold is one line, and the answer stops at it."""
-        room = self.context_length - self.count_prompt_tokens(messages, tools)
-        if room < 1:
-            raise ContextOverflowError(
-                f"The prompt has {self.context_length - room} tokens but {self.model.name} holds "
-                f"{self.context_length} on llama.cpp: shorten it.")
-        return super().stream(messages, replace(params, max_tokens=min(params.max_tokens, room)), tools)
 
     def generate_batch(self, conversations: Sequence[Sequence[Message]], params: GenerationParams,
                        batch_size: int = 8) -> Iterator[BatchRow]:

@@ -2,7 +2,7 @@
 
 A subclass loads `self.tokenizer`, sets `self._eos_ids`, and implements `_steps`
 (one runtime step per token) and `_peak_memory_gb`; everything else — templating,
-stop strings, max_tokens, interrupts, timings — is the same code for both.
+the context guard, stop strings, max_tokens, interrupts, timings — is the same code for all.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 
 from ..types import GenerationParams, Message, TokenEvent
 from ._text import Clock, Step, chat_prompt_ids, events_from_steps, template_mentions_tools, validate
-from .base import BatchRow, LocalBackend
+from .base import BatchRow, LocalBackend, fit_params
 
 
 class TemplatedBackend(LocalBackend):
@@ -26,10 +26,12 @@ class TemplatedBackend(LocalBackend):
 
     def stream(self, messages: Sequence[Message], params: GenerationParams,
                tools: Sequence[dict] | None = None) -> Iterator[TokenEvent]:
+        """A prompt the context cannot hold is one line; the answer stops where the context ends."""
         clock = Clock(prompt_tokens=0)  # TTFT counts from here, templating included
         validate(params)
         prompt_ids = chat_prompt_ids(self.tokenizer, messages, tools)
         clock.prompt_tokens = len(prompt_ids)
+        params = fit_params(self, clock.prompt_tokens, params)  # the ids in hand: no second count
         return events_from_steps(
             self._steps(prompt_ids, params), params, clock,
             decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=self._peak_memory_gb,

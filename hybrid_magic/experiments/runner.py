@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..backends.base import BatchRow
-from ..cascade import NEVER, Budget, Prepared, PromptFacts, RecordedSource, Rules, fit_params, prepare, run_cascade
+from ..backends.base import BatchRow, fit_params
+from ..cascade import NEVER, Budget, Prepared, PromptFacts, RecordedSource, Rules, prepare, run_cascade
 from ..model_handoff import offer_for
 from ..router import signals as sig
 from ..types import GenerationParams, Message, TokenEvent, chat_messages
@@ -174,7 +174,7 @@ class Experiment:
         prepared = self.prepared(item, backend)
         if prepared.tools:
             raise NotImplementedError("batched generation does not pass tools yet: use model_handoff=False")
-        params = fit_params(backend, prepared.messages, self.params, prepared.tools)
+        params = fit_params(backend, prepared.facts.prompt_tokens, self.params)  # counted once, by prepare
         return LocalRequest(prepared.messages, params, prepared)
 
     def local_payload(self, item: dict, request: LocalRequest, row: BatchRow, backend) -> dict:
