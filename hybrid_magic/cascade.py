@@ -15,9 +15,9 @@ NOTE remembers that token and keeps generating; NEVER does not ask. Because
 replay runs this same code on the recorded tokens, it makes the decision live
 %%hybrid makes on them: same route, same deciding signal, same stop token.
 
-The prompt side is prepared here too (`prepare`): the messages the local
-model is sent (system, handoff instruction or tool, history) and the
-before-signals, so every caller sends the same thing.
+The prompt side (`prompt.prepare`: the messages the local model is sent and
+their before-signals, the same for every caller) is imported from prompt.py
+and importable from here.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from .model_handoff import HandoffMonitor, Offer
+from .prompt import Budget, Prepared, PromptFacts, before_signals, prepare
 from .reasoning import split_reasoning
 from .router import policy as policies
 from .router import signals as sig
@@ -33,74 +34,6 @@ from .types import Decision, Message, Signal, TokenEvent
 
 STOP, NOTE, NEVER = "stop", "note", "never"
 STOP_RULES = (STOP, NOTE, NEVER)
-
-
-# ---- the prompt side ------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Budget:
-    """The session's cloud spend, this call's estimated cost and the limit (0 = none)."""
-
-    spent_usd: float
-    estimate_usd: float | None
-    limit_usd: float
-
-
-@dataclass(frozen=True)
-class PromptFacts:
-    """Everything the before-signals read: no model, no cloud needed to replay them."""
-
-    text: str  # the user's messages, joined: the privacy check reads them
-    prompt_tokens: int  # of what the local model is sent
-    max_tokens: int
-    context_budget: int  # tokens the local side may use; 0 = unknown
-    private: bool = False
-    force_cloud: bool = False
-    allow_sensitive: bool = False
-    detect_pii: bool = False
-    budget: Budget | None = None  # None: no cloud client (see cloud_problem) or --private
-    cloud_problem: str | None = None  # why no cloud client could be made
-
-
-def before_signals(facts: PromptFacts) -> list[Signal]:
-    found = [
-        sig.private_mode(facts.private),
-        sig.forced_cloud(facts.force_cloud),
-        sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
-        sig.prompt_length(facts.prompt_tokens),
-        sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
-    ]
-    if facts.budget is not None:
-        b = facts.budget
-        found.append(sig.budget(b.spent_usd, b.estimate_usd, b.limit_usd))
-    if facts.cloud_problem is not None:
-        found.append(Signal("cloud_unavailable", "before", None, None, True, facts.cloud_problem,
-                            blocks_handoff=True))
-    return found
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What the local model is sent, and the before-signals of exactly that."""
-
-    messages: list[Message]
-    tools: list[dict] | None
-    offer: Offer
-    facts: PromptFacts
-    before: list[Signal]
-
-
-def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message], list | None], int],
-            facts_for: Callable[[int], PromptFacts]) -> Prepared:
-    """Offer the handoff (instruction or tool) unless a before-signal forbids any handoff;
-    `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts."""
-    for candidate in (offer, Offer(None)) if offer.form else (offer,):
-        sent, tools = candidate.apply(messages)
-        facts = facts_for(count(sent, tools))
-        before = before_signals(facts)
-        if candidate.form is None or policies.first_blocker(before) is None:
-            return Prepared(sent, tools, candidate, facts, before)
-    raise AssertionError("unreachable: the last candidate offers nothing")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ and on the cloud, store each generation in SQLite, then analyse offline.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from ..backends.base import BatchRow, fit_params
@@ -21,11 +21,9 @@ from ..types import GenerationParams, Message, TokenEvent, chat_messages
 from . import analysis, replay
 from .datasets import item_key, load_dataset
 from .metrics import ORACLE_LABEL
+from .recording import RECORDING_VERSION, LocalRequest, as_ledger, cloud_recording, recording, state_rows
 from .scorers import resolve_scorer
 from .store import GenerationKey, ResultStore
-
-
-RECORDING_VERSION = 2  # 2: recorded through the cascade driver (final token seen, handoff offered)
 
 
 class Experiment:
@@ -188,10 +186,7 @@ class Experiment:
         if answer.error is not None:
             self.cloud_errors.append(answer.error)
             return None
-        stats = answer.stats
-        return {"text": answer.text, "prompt_tokens": stats.prompt_tokens, "completion_tokens": stats.completion_tokens,
-                "seconds": stats.seconds, "ttft_s": stats.ttft_s, "cost_usd": stats.cost_usd,
-                "finish_reason": stats.finish_reason}
+        return cloud_recording(answer.text, answer.stats)
 
     def local_backend(self):
         if self._backend is None:
@@ -269,18 +264,10 @@ class Experiment:
     def hidden_states(self, recs: list[replay.Recorded]):
         """One row of hybrid_magic.states per recorded item (kept on each record, so replay gives it to a
         policy with hidden-state terms, as live %%hybrid does), or None when the backend exposes none."""
-        import numpy as np
+        def store(rec: replay.Recorded) -> None:  # stored once per item: a second fit costs no prefill
+            self.store.put(self._key(rec.item, "states"), {"vector": rec.state})
 
-        from ..states import state_vector
-
-        backend = self.local_backend()
-        if not backend.supports_hidden_states():
-            return None
-        for rec in recs:  # stored once per item: a second fit costs no prefill
-            if rec.state is None:
-                rec.state = state_vector(backend, self.messages(rec.item), rec.local["text"])
-                self.store.put(self._key(rec.item, "states"), {"vector": rec.state})
-        return np.array([rec.state for rec in recs])
+        return state_rows(self.local_backend(), recs, self.messages, store)
 
     def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
         from .plots import plot_cost_quality
@@ -306,37 +293,3 @@ class Experiment:
 
         panels = timeline_panels(self.recorded(), policy, self.thresholds, n)
         return plot_timelines(panels, policy=policy, oracle=self.oracle, cols=cols)
-
-
-@dataclass(frozen=True)
-class LocalRequest:
-    """What the local model is sent for one item."""
-
-    messages: list[Message]
-    params: GenerationParams
-    prepared: Prepared
-
-
-def as_ledger(ledger: Any):
-    """A Ledger as given, else the one at this path (None: the user's own)."""
-    from ..ledger import Ledger
-
-    if isinstance(ledger, Ledger):
-        return ledger
-    from ..config import HybridSettings
-
-    return Ledger(ledger or HybridSettings().ledger_path)
-
-
-def recording(local, prepared: Prepared, max_tokens: int, backend) -> dict:
-    """The stored form of a local run: every token with its seconds, and what replay needs."""
-    tokens = [replay.event_to_dict(event, t) for event, t in zip(local.tokens, local.elapsed)]
-    last = local.last
-    if last is not None and last.token_id is None and not last.text:  # the closing event carries no token
-        tokens.append(replay.event_to_dict(last, local.elapsed[-1] if local.elapsed else None))
-    timings = asdict(last.timings) if last is not None and last.timings else {
-        "seconds": next((t for t in reversed(local.elapsed) if t is not None), 0.0),
-        "completion_tokens": len(local.tokens)}
-    return {"text": local.text, "tokens": tokens, "finish_reason": local.finish_reason, "timings": timings,
-            "prompt_tokens": prepared.facts.prompt_tokens, "context_length": backend.context_length,
-            "max_tokens": max_tokens, "offer": prepared.offer.form, "backend": backend.name, "p_yes": None}
