@@ -87,9 +87,8 @@ class HybridCell:
         local = verdict.local
         if local is None or local.stopped:  # no complete local answer yet: make one
             self.observer.phase("local", "the cloud failed; answering locally")
-            messages, prepared = self.request.messages(), self.prepared
-            counted = prepared.facts.prompt_tokens if prepared.offer.form is None else None  # else another prompt
-            local = self.engine.stream_plain(self.backend, messages, self.request.params, self.observer, counted)
+            local = self.engine.stream_plain(self.backend, self.request.messages(), self.request.params,
+                                             self.observer)
         return self.finish(Verdict(verdict.before, failed, local), None, local.text, error=reply.error)
 
     def finish(self, verdict: Verdict, cloud_stats, answer: str, error=None, interrupted=False) -> RunRecord:
