@@ -181,13 +181,13 @@ def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
 
 
 def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None,
-                  states: Callable[[str], Signal] | None = None) -> list[Signal]:
-    """`states` (router.states.state_hook) reads the hidden states of the whole local text, only for a
+                  states: Callable[[list[TokenEvent]], Signal] | None = None) -> list[Signal]:
+    """`states` (router.states.state_hook) reads the prompt state the local tokens carry, only for a
     policy with hidden-state terms."""
     answer = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
     probability = p_yes(answer) if p_yes is not None and answer.strip() else None
     found = sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
-    return found + [states(run.text)] if states is not None else found
+    return found + [states(run.tokens)] if states is not None else found
 
 
 # ---- the whole cascade ---------------------------------------------------------------------
@@ -211,7 +211,7 @@ class Verdict:
 
 def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decision], object], stop: str,
                 observer=SILENT, p_yes: Callable[[str], float | None] | None = None,
-                states: Callable[[str], Signal] | None = None) -> Verdict:
+                states: Callable[[list[TokenEvent]], Signal] | None = None) -> Verdict:
     """before → stream → after → decide. `open_source(first_decision)` returns the token source
     (it may raise, e.g. when the prompt does not fit, naming the decision); `p_yes` and `states`
     are the after-stage's optional readings (self-check, hidden states)."""
@@ -226,7 +226,7 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
         return Verdict(before, first, local)
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, local.stop_decision, local)
-    try:  # the after-stage may run the model again (self-check, hidden states): an interrupt keeps the answer
+    try:  # the after-stage may run the model again (self-check): an interrupt keeps the answer
         local.after = after_signals(local, rules, p_yes, states)
     except KeyboardInterrupt:
         local.interrupted = True

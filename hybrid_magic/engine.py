@@ -124,17 +124,13 @@ class Engine:
 
         return lambda answer: probability_correct(backend, messages, answer)
 
-    def hidden_states(self, backend, request: Request):
-        """The after-stage's hidden-states reading, only when the cell's policy has hidden-state terms."""
+    @staticmethod
+    def hidden_states(backend, request: Request):
+        """The after-stage's hidden-states reading (the prompt state the first token carries), only when the
+        cell's policy has hidden-state terms."""
         from .router.states import state_hook
 
-        messages = request.messages()
-        missing = f"the {backend.name} backend exposes no hidden states"
-        if not backend.supports_hidden_states():
-            return state_hook(request.policy, None, missing)
-        from .states import state_vector
-
-        return state_hook(request.policy, lambda text: state_vector(backend, messages, text), missing)
+        return state_hook(request.policy, f"the {backend.name} backend exposes no hidden states")
 
     def run_live_cascade(self, request: Request, backend, prepared: Prepared, stop: str,
                          observer: RunObserver = SILENT) -> Verdict:

@@ -75,12 +75,23 @@ class Timings:
 
 
 @dataclass(frozen=True)
+class PromptState:
+    """The local model's hidden state at the prompt's last token (middle layer, then last layer), read during
+    the prefill the answer needed anyway; `model` fingerprints the weights it came from. A policy fitted
+    with hidden states (experiments.learned) reads it."""
+
+    model: str
+    vector: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class TokenEvent:
     """One generated token. The last event of a stream has finish_reason and timings.
 
     finish_reason: "stop" (EOS or a stop string), "length" (max_tokens),
     "interrupted" (KeyboardInterrupt) or "early_handoff" (the engine stopped it).
     The last event may carry text "" when the stream ends without a new token.
+    The first token carries the prompt's hidden state on a backend that reads it (transformers).
     """
 
     text: str
@@ -90,6 +101,7 @@ class TokenEvent:
     top_logprobs: tuple[tuple[str, float], ...] = ()
     finish_reason: str | None = None
     timings: Timings | None = None
+    prompt_state: PromptState | None = None
 
     @property
     def is_last(self) -> bool:

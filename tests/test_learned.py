@@ -52,12 +52,11 @@ def test_live_hybrid_reads_the_cells_hidden_states_for_a_states_policy(shell, ma
     from hybrid_magic.display.mime import provenance_bundle
     from hybrid_magic.display.render import card_html
     from hybrid_magic.display.widgets import DecisionCard
-    from hybrid_magic.states import state_vector
 
     record = run_cell(shell, "--policy personal-states")
     signals = record.decision.signals
     states = next(s for s in signals if s.name == "hidden_states")
-    vector = state_vector(transformers_backend, [{"role": "user", "content": PROMPT}], record.local_text)
+    vector = record.tokens[0].prompt_state.vector  # read during the cell's own prefill
     assert states.available and states.value == pytest.approx(states_policy.state_logit(vector), abs=1e-6)
     without = [s for s in signals if s.name != "hidden_states"]
     assert states_policy.p_correct(signals) != pytest.approx(states_policy.p_correct(without), abs=1e-9)

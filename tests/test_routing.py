@@ -139,7 +139,7 @@ def test_fit_policy_learns_from_the_local_models_hidden_states(transformers_back
     assert sum(phrase in report.verdict for phrase in ("It beats the default cascade", "not shown to beat it",
                                                         "does NOT beat", "cannot be compared")) == 1
     states = exp.hidden_states(exp.recorded())
-    assert states.shape == (8, 4 * transformers_backend.torch_model.config.hidden_size)
+    assert states.shape == (8, 2 * transformers_backend.torch_model.config.hidden_size)
     assert report.policy.states is not None and report.policy.states.weights.shape[0] >= 1
     signals_only = exp.fit_policy("signals-only", hidden_states=False)
     assert not signals_only.hidden_states and "hidden states" not in str(signals_only)

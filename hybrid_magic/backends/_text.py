@@ -111,6 +111,7 @@ class Clock:
         self.first_token_at: float | None = None
         self.last_token_at: float | None = None
         self.tokens = 0
+        self.prompt_state = None  # set by a runtime that reads it during the prefill; the first token carries it
 
     def tick(self) -> None:
         now = time.perf_counter()
@@ -256,6 +257,7 @@ def events_from_steps(
                 top_logprobs=tuple((texts(i), min(lp, 0.0)) for i, lp in zip(top_ids, top_lps)),
                 finish_reason=reason,
                 timings=clock.timings(peak_memory_gb()) if reason else None,
+                prompt_state=clock.prompt_state if clock.tokens == 1 else None,
             )
             if reason:
                 return

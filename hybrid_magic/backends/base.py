@@ -69,10 +69,8 @@ class LocalBackend(ABC):
         return False
 
     def supports_hidden_states(self) -> bool:
-        """True when the runtime can hand out intermediate hidden states (features for a personal router).
-
-        Check before asking: a backend without them (llama.cpp, a served model) says so in one line.
-        """
+        """True when a stream's first token carries the prompt's hidden state (`TokenEvent.prompt_state`,
+        features for a personal router), read during the prefill; llama.cpp, mlx and a served model do not."""
         return False
 
 

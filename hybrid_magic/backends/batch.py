@@ -35,6 +35,9 @@ class BatchDecoder(Protocol):
     def drop(self, rows: Sequence[Row]) -> None:
         """These rows are finished: free their slots."""
 
+    def prompt_state(self, row: Row):
+        """The row's PromptState right after its prefill, once; None when this runtime reads none."""
+
 
 class RowStream:
     """One row's TokenEvents: each pushed Step comes out as exactly one event."""
@@ -49,8 +52,10 @@ class RowStream:
         while True:
             yield self._steps.popleft()
 
-    def push(self, step: Step) -> bool:
-        """Feed one step; True once the row's stream has finished."""
+    def push(self, step: Step, prompt_state=None) -> bool:
+        """Feed one step (the first may come with the prompt's state); True once the row's stream has finished."""
+        if prompt_state is not None:
+            self._clock.prompt_state = prompt_state
         self._steps.append(step)
         event = next(self._events)
         self.row.events.append(event)
@@ -77,7 +82,7 @@ def run_batch(
             active[row] = RowStream(row, len(prompts[row]), params, **text_options)
         if admitted:
             decoder.admit([(row, prompts[row]) for row in admitted])
-        finished = [row for row, step in decoder.step() if active[row].push(step)]
+        finished = [row for row, step in decoder.step() if active[row].push(step, decoder.prompt_state(row))]
         decoder.drop(finished)
         for row in finished:
             yield active.pop(row).row

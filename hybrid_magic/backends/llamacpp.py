@@ -25,7 +25,7 @@ from transformers.utils.chat_template_utils import render_jinja_template
 from ..errors import ModelNotFoundError, UsageError
 from ..models import ResolvedModel
 from ..types import GenerationParams, Message
-from ._text import Step, first_line, logits_step, process_peak_memory_gb
+from ._text import Clock, Step, first_line, logits_step, process_peak_memory_gb
 from .base import BatchRow
 from .templated import TemplatedBackend
 
@@ -88,7 +88,7 @@ class LlamaCppBackend(TemplatedBackend):
     def _peak_memory_gb(self) -> float | None:
         return process_peak_memory_gb()
 
-    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
+    def _steps(self, prompt_ids: list[int], params: GenerationParams, clock: Clock) -> Iterator[Step]:
         """One llama_decode per token; the logits are read in place, before the next decode overwrites them."""
         sampler = _Sampler(params, self.llm.ctx)
         try:

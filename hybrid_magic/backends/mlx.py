@@ -18,6 +18,7 @@ from ..errors import ModelNotFoundError
 from ..models import ResolvedModel
 from ..types import GenerationParams
 from ._text import (
+    Clock,
     Step,
     confidence_step,
     first_line,
@@ -43,7 +44,7 @@ class MLXBackend(TemplatedBackend):
     def _peak_memory_gb(self) -> float | None:
         return _peak_memory_gb()
 
-    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
+    def _steps(self, prompt_ids: list[int], params: GenerationParams, clock: Clock) -> Iterator[Step]:
         """stream_generate with no length limit: events_from_steps stops at max_tokens or a stop string."""
         if params.seed is not None:
             mx.random.seed(params.seed)

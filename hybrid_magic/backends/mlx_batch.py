@@ -38,6 +38,9 @@ class MLXBatch:
         uids = self._generator.insert([ids for _, ids in rows])
         self._rows.update(zip(uids, (row for row, _ in rows)))
 
+    def prompt_state(self, row: int) -> None:
+        return None  # mlx-lm's batch generator exposes no hidden states
+
     def step(self) -> list[tuple[int, Step]]:
         if not self._rows:
             return []

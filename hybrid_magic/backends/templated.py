@@ -33,7 +33,7 @@ class TemplatedBackend(LocalBackend):
         clock.prompt_tokens = len(prompt_ids)
         params = fit_params(self, clock.prompt_tokens, params)  # the ids in hand: no second count
         return events_from_steps(
-            self._steps(prompt_ids, params), params, clock,
+            self._steps(prompt_ids, params, clock), params, clock,
             decode=self._decode, eos_ids=self._eos_ids, peak_memory_gb=self._peak_memory_gb,
         )
 
@@ -59,8 +59,9 @@ class TemplatedBackend(LocalBackend):
         return self.tokenizer.decode(ids, skip_special_tokens=False)
 
     @abstractmethod
-    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
-        """One runtime step per generated token, until the consumer stops."""
+    def _steps(self, prompt_ids: list[int], params: GenerationParams, clock: Clock) -> Iterator[Step]:
+        """One runtime step per generated token, until the consumer stops. A runtime that reads the
+        prompt's hidden state during the prefill puts it on `clock.prompt_state`."""
 
     @abstractmethod
     def _batch_decoder(self, params: GenerationParams, batch_size: int):

@@ -18,6 +18,7 @@ from ..errors import ModelNotFoundError
 from ..models import ResolvedModel
 from ..types import GenerationParams
 from ._text import (
+    Clock,
     Step,
     first_line,
     hub_unreachable_message,
@@ -25,6 +26,7 @@ from ._text import (
     process_peak_memory_gb,
 )
 from .templated import TemplatedBackend
+from .transformers_states import reader_for
 
 Chooser = Callable[[np.ndarray], int]  # raw logits -> chosen token id
 
@@ -39,33 +41,45 @@ class TransformersBackend(TemplatedBackend):
         # transformers 5 renamed past_key_values to cache; accept both spellings
         forward_args = inspect.signature(self.torch_model.forward).parameters
         self._cache_kwarg = "cache" if "cache" in forward_args else "past_key_values"
+        self._prompt_states = reader_for(self.torch_model)  # the prompt's state, read during the prefill
 
     @property
     def context_length(self) -> int:
         return int(getattr(self.torch_model.config, "max_position_embeddings", 2048))
 
     def supports_hidden_states(self) -> bool:
-        return True  # hybrid_magic.states reads them from torch_model
+        return self._prompt_states is not None  # a Llama-style decoder: the prefill reads the prompt's state
 
     def _peak_memory_gb(self) -> float | None:
         return process_peak_memory_gb()
 
-    def _steps(self, prompt_ids: list[int], params: GenerationParams) -> Iterator[Step]:
-        """One forward pass per token, KV cache reused; stops when the consumer stops."""
+    def _steps(self, prompt_ids: list[int], params: GenerationParams, clock: Clock) -> Iterator[Step]:
+        """One forward pass per token, KV cache reused; stops when the consumer stops.
+        The prefill also leaves the prompt's hidden state on the clock (the first token carries it)."""
         choose = _make_chooser(params)
         inputs, cache = torch.tensor([prompt_ids]), DynamicCache(config=self.torch_model.config)
+        logits = self._prefill(inputs, cache, clock)
         while True:
-            logits = self._next_logits(inputs, cache)
+            if logits is None:
+                logits = self._next_logits(inputs, cache)
             token = choose(logits)
             yield logits_step(logits, token, params.top_alternatives)
-            inputs = torch.tensor([[token]])
+            inputs, logits = torch.tensor([[token]]), None
+
+    def _prefill(self, inputs: torch.Tensor, cache: DynamicCache, clock: Clock) -> np.ndarray:
+        if self._prompt_states is None:
+            return self._next_logits(inputs, cache)
+        with self._prompt_states.armed():
+            logits = self._next_logits(inputs, cache)
+        clock.prompt_state = next(iter(self._prompt_states.take()), None)
+        return logits
 
     def _batch_decoder(self, params: GenerationParams, batch_size: int):
         from .transformers_batch import TransformersBatch
 
         pad_id = self.tokenizer.pad_token_id
         return TransformersBatch(self.torch_model, cache_kwarg=self._cache_kwarg, params=params,
-                                 batch_size=batch_size, make_chooser=_make_chooser,
+                                 batch_size=batch_size, make_chooser=_make_chooser, states=self._prompt_states,
                                  pad_id=min(self._eos_ids) if pad_id is None else pad_id)
 
     @torch.inference_mode()

@@ -24,8 +24,9 @@ Chooser = Callable[[np.ndarray], int]
 
 class TransformersBatch:
     def __init__(self, torch_model, *, cache_kwarg: str, pad_id: int, params: GenerationParams,
-                 batch_size: int, make_chooser: Callable[[GenerationParams], Chooser]):
+                 batch_size: int, make_chooser: Callable[[GenerationParams], Chooser], states=None):
         self._model, self._cache_kwarg, self._pad_id = torch_model, cache_kwarg, pad_id
+        self._states, self._read = states, {}  # PromptStateReader (or None); row -> its prompt's state
         self._params, self._batch_size, self._make_chooser = params, batch_size, make_chooser
         self._rows: list[int] = []
 
@@ -41,7 +42,7 @@ class TransformersBatch:
         self._inputs = torch.tensor([[self._pad_id] * (width - len(tail)) + tail for tail in tails])
         mask = torch.tensor([[1] * shared + [0] * (width - len(tail)) + [1] * len(tail) for tail in tails])
         self._mask, self._positions = mask, (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]
-        self._cache = DynamicCache(config=self._model.config)
+        self._cache, self._prefilling = DynamicCache(config=self._model.config), True
         if shared:
             self._prefill_shared(rows[0][1][:shared], len(rows))
 
@@ -51,10 +52,14 @@ class TransformersBatch:
                     logits_to_keep=1)
         self._cache.batch_repeat_interleave(copies)
 
+    def prompt_state(self, row: int):
+        """The row's prompt state, once, after its prefill (None on every later call)."""
+        return self._read.pop(row, None)
+
     def step(self) -> list[tuple[int, Step]]:
         if not self._rows:
             return []
-        logits = self._next_logits()
+        logits = self._prefill() if self._prefilling else self._next_logits()
         shown = self._params.top_alternatives
         steps = [logits_step(row_logits, choose(row_logits), shown)
                  for choose, row_logits in zip(self._choosers, logits)]
@@ -75,6 +80,16 @@ class TransformersBatch:
             self._inputs, self._mask = self._inputs[index], self._mask[index]
             self._positions = self._positions[index]
             self._cache.batch_select_indices(index)
+
+    def _prefill(self) -> np.ndarray:
+        """The prompts' own tokens; the reader (when there is one) keeps each row's last prompt state."""
+        self._prefilling = False
+        if self._states is None:
+            return self._next_logits()
+        with self._states.armed():
+            logits = self._next_logits()
+        self._read = dict(zip(self._rows, self._states.take()))
+        return logits
 
     @torch.inference_mode()
     def _next_logits(self) -> np.ndarray:

@@ -8,10 +8,10 @@ else 0.5), explains each decision by the push of each feature on the log-odds
 cascade on a held-out split (learned_report.py).
 
 Live, the hidden-state term reaches the policy as the after-stage `hidden_states`
-signal (router/states.py): read from prompt + answer only for a policy that has
-one, in live %%hybrid and in replay alike. Before the answer is complete (early
-handoff) and on a backend without hidden states, the term counts as the training
-mean: zero.
+signal (router/states.py): the prompt's state that the first token carries (read
+during the prefill, no extra model call), only for a policy that has one, in live
+%%hybrid and in replay alike. Before the answer is complete (early handoff) and on
+a backend without hidden states, the term counts as the training mean: zero.
 """
 from __future__ import annotations
 
@@ -139,7 +139,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
                labels: str = "scored items") -> FitReport:
     """self_check=True also learns from the recorded self-check; then run with
     `%config HybridMagics.self_check = True` so the live policy sees it too.
-    `states` (one row per item, from hybrid_magic.states) adds the local model's hidden states,
+    `states` (one row per item: Experiment.hidden_states, the recorded prompt states) adds the local model's
+    hidden state at the last prompt token,
     reduced by PCA fitted on the training split; without them the policy uses the signals only.
     `labels` says where the right/wrong labels came from (the report repeats it)."""
     correct = np.array([r.local_score >= 0.5 for r in recs])

@@ -1,10 +1,10 @@
 """What an Experiment records for an item: what the local model is sent (LocalRequest), the stored form
-of a local run (`recording`) and of a cloud answer, the local model's hidden states, and the ledger its
+of a local run (`recording`, with the prompt's hidden state on its first token where the backend reads
+it) and of a cloud answer, the hidden-state rows fit_policy learns from, and the ledger its
 cloud requests are audited in. runner.py decides what to record and when; this says in what form.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,7 +12,7 @@ from ..prompt import Prepared
 from ..types import CloudStats, GenerationParams, Message
 from .replay import Recorded, event_to_dict
 
-RECORDING_VERSION = 2  # 2: recorded through the cascade driver (final token seen, handoff offered)
+RECORDING_VERSION = 3  # 2: recorded through the cascade driver; 3: the first token carries the prompt state
 
 
 @dataclass(frozen=True)
@@ -45,21 +45,18 @@ def cloud_recording(text: str, stats: CloudStats) -> dict:
             "finish_reason": stats.finish_reason}
 
 
-def state_rows(backend, recs: list[Recorded], messages: Callable[[dict], list[Message]],
-               store: Callable[[Recorded], None]):
-    """One row of hybrid_magic.states per record, kept on the record (`store` saves a new one: computed once
-    per item), or None when the backend exposes no hidden states."""
+def state_rows(recs: list[Recorded]):
+    """One row per record: the prompt state recorded with its first token; None when no record has one
+    (a backend that reads none). A record without one (an answer with no token) gets the others' mean,
+    which a fitted policy reads as no push either way."""
     import numpy as np
 
-    from ..states import state_vector
-
-    if not backend.supports_hidden_states():
+    rows = [rec.state for rec in recs]
+    known = [row for row in rows if row is not None]
+    if not known:
         return None
-    for rec in recs:
-        if rec.state is None:
-            rec.state = state_vector(backend, messages(rec.item), rec.local["text"])
-            store(rec)
-    return np.array([rec.state for rec in recs])
+    mean = np.mean(np.asarray(known, dtype=float), axis=0)
+    return np.array([mean if row is None else np.asarray(row, dtype=float) for row in rows])
 
 
 def as_ledger(ledger: Any):

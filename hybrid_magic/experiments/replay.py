@@ -18,8 +18,8 @@ from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSourc
 from ..model_handoff import Offer
 from ..router import signals as sig
 from ..router.policy import PolicyParams
-from ..router.states import state_hook
-from ..types import Signal, TokenEvent, chat_messages
+from ..router.states import prompt_vector, state_hook
+from ..types import PromptState, Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
 
 BASELINES = ("always-local", "always-cloud", "random", "length")
@@ -38,10 +38,14 @@ class Recorded:
     max_tokens: int
     system: str | None = None
     events: list[TokenEvent] = field(default_factory=list)
-    state: list[float] | None = None  # the local model's hidden states (hybrid_magic.states), when stored
 
     def __post_init__(self) -> None:
         self.events = [event_from_dict(d) for d in self.local["tokens"]]
+
+    @property
+    def state(self):
+        """The prompt's hidden state recorded with the first token (transformers), else None."""
+        return prompt_vector(self.events)
 
     @property
     def fmt(self) -> str:
@@ -62,21 +66,25 @@ class Recorded:
 
 
 def event_to_dict(event: TokenEvent, elapsed_s: float | None) -> dict[str, Any]:
-    return {"text": event.text, "token_id": event.token_id, "logprob": event.logprob, "entropy": event.entropy,
-            "top": [list(pair) for pair in event.top_logprobs], "finish_reason": event.finish_reason,
-            "t": elapsed_s}
+    stored = {"text": event.text, "token_id": event.token_id, "logprob": event.logprob, "entropy": event.entropy,
+              "top": [list(pair) for pair in event.top_logprobs], "finish_reason": event.finish_reason,
+              "t": elapsed_s}
+    if event.prompt_state is not None:
+        stored["prompt_state"] = {"model": event.prompt_state.model, "vector": list(event.prompt_state.vector)}
+    return stored
 
 
 def event_from_dict(d: dict[str, Any]) -> TokenEvent:
+    state = d.get("prompt_state")
     return TokenEvent(text=d["text"], token_id=d.get("token_id"), logprob=d.get("logprob"),
                       entropy=d.get("entropy"), top_logprobs=tuple((str(a), float(b)) for a, b in d.get("top") or ()),
-                      finish_reason=d.get("finish_reason"))
+                      finish_reason=d.get("finish_reason"),
+                      prompt_state=PromptState(state["model"], tuple(state["vector"])) if state else None)
 
 
 def _drive(rec: Recorded, rules: Rules, stop: str, self_check: bool) -> Verdict:
     p_yes = (lambda _answer: rec.local.get("p_yes")) if self_check else None
-    stored = (lambda _answer: rec.state) if rec.state is not None else None
-    states = state_hook(rules.policy, stored, "no hidden states were stored for this item")
+    states = state_hook(rules.policy, "no hidden state was recorded with this item's tokens")
     return run_cascade(rec.prepared(rules.thresholds), rules, lambda _first: rec.source(), stop, p_yes=p_yes,
                        states=states)
 

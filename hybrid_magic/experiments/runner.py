@@ -85,7 +85,7 @@ class Experiment:
     def _key(self, item: dict, side: str) -> GenerationKey:
         params = {"max_tokens": self.params.max_tokens, "temperature": self.params.temperature,
                   "system": self.system}
-        if side != "cloud":  # local generations and the local model's hidden states ("states"), recorded
+        if side != "cloud":  # local generations (with the prompt state on the first token), recorded
             # through the cascade driver with the handoff offered as %%hybrid does
             params.update(recording=RECORDING_VERSION, model_handoff=self.model_handoff, self_check=self.self_check)
             model = self._local_model_key()
@@ -207,10 +207,8 @@ class Experiment:
             if local is None or (self.cloud is not None and cloud is None):
                 continue
             cloud_score = 1.0 if cloud is None else self.scorer(cloud["text"], item)
-            states = self.store.get(self._key(item, "states"))  # stored by hidden_states()
             found.append(replay.Recorded(item, local, cloud, self.scorer(local["text"], item), cloud_score,
-                                         self.params.max_tokens, self.system,
-                                         state=states["vector"] if states else None))
+                                         self.params.max_tokens, self.system))
         return found
 
     def results(self):
@@ -225,17 +223,7 @@ class Experiment:
 
     # ---- offline analysis (no model call) ---------------------------------------------------
     def sweep(self, policy: str = "cascade", thresholds=None):
-        return replay.sweep(self.replayable(policy), policy, thresholds, self.thresholds)
-
-    def replayable(self, policy: str) -> list[replay.Recorded]:
-        """The records, with every item's hidden states when `policy` reads them (computed and stored once
-        for items that have none yet), so replay decides as live %%hybrid would on this backend."""
-        from ..router.states import state_term
-
-        recs = self.recorded()
-        if state_term(policy) is not None:
-            self.hidden_states(recs)
-        return recs
+        return replay.sweep(self.recorded(), policy, thresholds, self.thresholds)
 
     def summary(self):
         """APGR, CPT, AUROC of the default policy, each signal and feature, random and perfect."""
@@ -243,12 +231,12 @@ class Experiment:
 
     def calibrate(self, *, target_quality: float | None = None, target_handoff_rate: float | None = None,
                   policy: str = "cascade"):
-        return analysis.calibrate(self.replayable(policy), policy, self.thresholds, target_quality, target_handoff_rate)
+        return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
 
     def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False,
                    hidden_states: bool = True):
         """A learned policy on this experiment's items; with hidden_states (transformers only) the local
-        model's own states are features too (one prefill per item, once: they are stored)."""
+        model's own state at the last prompt token is a feature too (recorded with the tokens: no model call)."""
         from .learned import fit_policy
 
         recs = self.recorded()
@@ -261,13 +249,11 @@ class Experiment:
             report = replace(report, note=note)
         return report
 
-    def hidden_states(self, recs: list[replay.Recorded]):
-        """One row of hybrid_magic.states per recorded item (kept on each record, so replay gives it to a
-        policy with hidden-state terms, as live %%hybrid does), or None when the backend exposes none."""
-        def store(rec: replay.Recorded) -> None:  # stored once per item: a second fit costs no prefill
-            self.store.put(self._key(rec.item, "states"), {"vector": rec.state})
-
-        return state_rows(self.local_backend(), recs, self.messages, store)
+    @staticmethod
+    def hidden_states(recs: list[replay.Recorded]):
+        """One row per recorded item: the prompt state recorded with its tokens (what a policy with
+        hidden-state terms reads live and in replay), or None when the backend reads none."""
+        return state_rows(recs)
 
     def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
         from .plots import plot_cost_quality

@@ -1,18 +1,20 @@
 """The after-stage `hidden_states` signal: a learned policy's hidden-state term, for live and replay alike.
 
 A policy fitted on the local model's hidden states (experiments.learned) has a
-`state_logit(vector)`; every other policy has none, and then no state is read at
-all (the default path costs nothing extra). The signal's value is that term, in
-log-odds of a right local answer; it never requests a handoff by itself (the
-policy weighs it with the other signals). When the backend exposes no hidden
-states the signal is unavailable and says why; the policy then decides on the
-signals alone.
+`state_logit(vector)`; every other policy has none, and then no signal is made.
+The vector is the prompt's state that the stream's first token carries
+(`TokenEvent.prompt_state`, read by the backend during the prefill it ran anyway:
+no extra model call), so live %%hybrid and replay of a recording read the same
+thing. The signal's value is that term, in log-odds of a right local answer; it
+never requests a handoff by itself (the policy weighs it with the other signals).
+When the tokens carry no state (llama.cpp, mlx, a served model) the signal is
+unavailable and says why; the policy then decides on the signals alone.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..types import Signal
+from ..types import Signal, TokenEvent
 from .policy import POLICIES
 
 NAME = "hidden_states"
@@ -35,13 +37,19 @@ def hidden_states(term: float | None, missing: str = "") -> Signal:
                   f"({direction}).")
 
 
-def state_hook(policy: str, vector: Callable[[str], Vector] | None,
-               missing: str) -> Callable[[str], Signal] | None:
-    """answer text -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
-    `vector` reads the state of prompt + answer (None: this backend or record has none, `missing` says why)."""
+def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
+    """The prompt's hidden state the stream's first token carries, else None."""
+    return next((t.prompt_state.vector for t in tokens if t.prompt_state is not None), None)
+
+
+def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:
+    """the local tokens -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
+    `missing` says why when the tokens carry no prompt state."""
     term = state_term(policy)
     if term is None:
         return None
-    if vector is None:
-        return lambda _answer: hidden_states(None, missing)
-    return lambda answer: hidden_states(term(vector(answer)))
+
+    def read(tokens: Sequence[TokenEvent]) -> Signal:
+        vector = prompt_vector(tokens)
+        return hidden_states(None, missing) if vector is None else hidden_states(term(vector))
+    return read
