@@ -15,7 +15,9 @@ is False), so features built on them need --backend transformers.
 """
 from __future__ import annotations
 
+import atexit
 import os
+import weakref
 from collections.abc import Iterator, Sequence
 
 import llama_cpp
@@ -155,7 +157,18 @@ def _load(model: ResolvedModel) -> llama_cpp.Llama:
         raise UsageError(f"The llamacpp backend runs GGUF files; {model.name} is a {model.kind} model: "
                          "pass a .gguf file with -m, or use --backend transformers.")
     try:
-        return llama_cpp.Llama(model.path, n_ctx=MAX_CONTEXT, n_threads=default_threads(),
-                               logits_all=False, verbose=False)
+        llm = llama_cpp.Llama(model.path, n_ctx=MAX_CONTEXT, n_threads=default_threads(),
+                              logits_all=False, verbose=False)
     except (ValueError, RuntimeError, OSError) as error:
         raise ModelNotFoundError(f"could not load {model.path} with llama.cpp: {first_line(error)}") from None
+    atexit.register(_free_at_exit, weakref.ref(llm))
+    return llm
+
+
+def _free_at_exit(llm: weakref.ref) -> None:
+    """Free a model still loaded at interpreter exit while llama_cpp's module is whole: its own __del__,
+    run later during teardown, finds the library's functions gone (a TypeError on stderr); after this
+    it has nothing left to free."""
+    loaded = llm()
+    if loaded is not None:
+        loaded.close()
