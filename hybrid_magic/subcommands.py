@@ -90,16 +90,40 @@ def _calibrate(magics, args: list[str]) -> None:
         raise UsageError("%hybrid calibrate takes --handoff-rate R, a share of cells between 0 and 1 "
                          "(e.g. %hybrid calibrate --handoff-rate 0.3).")
     rate = parse_rate(args[1])
-    cut = calibrate(own_estimates(magics.engine.ledger.runs(session_only=False)), rate)
+    backend, model = _current_local(magics)
+    rows = magics.engine.ledger.runs(session_only=False)
+    cut = calibrate(own_estimates(rows, backend, model), rate, where=" · ".join(filter(None, (backend, model))))
     magics.threshold = cut.threshold  # unrounded: the rate printed is the rate of this very cut
     print(f"HybridMagics.threshold = {magics.threshold:.4f}: answer_estimate falls below it on {cut.rate:.0%} of "
           f"{cut.data} (target {rate:.0%}).")
 
 
-def own_estimates(rows: list[dict]) -> list[float]:
-    """The answer_estimate values the ledger recorded for past %%hybrid cells (those whose answer was judged)."""
+def _current_local(magics) -> tuple[str, str | None]:
+    """The backend and model names the next cell's local run is recorded under (the ledger's local_backend and
+    local_model), without loading anything; the model is None when it cannot be named without a download."""
+    from .backends import auto_backend
+    from .errors import HybridError
+    from .models import resolve
+
+    backend = auto_backend(magics.local_model) if magics.backend == "auto" else magics.backend
+    if backend == "server":
+        return backend, None
+    try:
+        return backend, resolve(magics.local_model, magics.cache_dir, convert=False).name
+    except HybridError:
+        return backend, None
+
+
+def own_estimates(rows: list[dict], backend: str | None = None, model: str | None = None) -> list[float]:
+    """The answer_estimate values the ledger recorded for past %%hybrid cells (those whose answer was judged),
+    only those run on `backend` and `model` when given: another model's or runtime's estimates spread
+    differently, so a cut learned on them would not give the rate asked for."""
     values = []
     for row in rows:
+        if backend is not None and row.get("local_backend") != backend:
+            continue
+        if model is not None and row.get("local_model") != model:
+            continue
         if row["magic"] == "hybrid":
             found = [s for s in json.loads(row["signals_json"]) if s["name"] == "answer_estimate"]
             values += [s["value"] for s in found if s.get("available") and s.get("value") is not None]

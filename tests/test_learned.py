@@ -16,7 +16,7 @@ from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.router import handoff_rate
 from hybrid_magic.subcommands import own_estimates
-from hybrid_magic.types import Decision, RunRecord, Signal
+from hybrid_magic.types import Decision, LocalStats, RunRecord, Signal
 
 MAX_TOKENS = 8
 PROMPT = "What is the capital of Italy?"
@@ -124,10 +124,11 @@ def test_votes_in_the_ledger_become_labelled_items_for_fit_policy(transformers_b
     assert "8 %%compare votes (local 3, tie 1, cloud 4)" in str(report) and report.verdict in str(report)
 
 
-def hybrid_row(ledger: Ledger, estimate: float | None) -> None:
+def hybrid_row(ledger: Ledger, estimate: float | None, backend: str = "transformers") -> None:
     signal = Signal("answer_estimate", "after", estimate, 0.5, False, "", available=estimate is not None)
     decision = Decision("local", False, False, None, (signal,), "cascade")
-    ledger.record_run(RunRecord("hybrid", decision, None, None, "2026-01-01T00:00:00Z"), prompt_redacted="p",
+    local = LocalStats(backend=backend, model="smollm2-135m")
+    ledger.record_run(RunRecord("hybrid", decision, local, None, "2026-01-01T00:00:00Z"), prompt_redacted="p",
                       all_cloud_cost_usd=None)
 
 
@@ -136,10 +137,15 @@ def test_calibrate_sets_the_threshold_for_a_handoff_rate_on_the_users_cells(shel
     for value in values:
         hybrid_row(magics.engine.ledger, float(value))
     hybrid_row(magics.engine.ledger, None)  # handed off before its answer: no estimate to learn from
+    for value in np.linspace(0.9, 0.99, 40):  # another runtime's estimates spread differently: not counted
+        hybrid_row(magics.engine.ledger, float(value), backend="mlx")
     shell.run_line_magic("hybrid", "calibrate --handoff-rate 30%")
     out = capsys.readouterr().out
     assert np.mean(values < magics.threshold) == pytest.approx(0.3)
-    assert "on 30% of your 40 past %%hybrid cells' answer_estimate values (target 30%)" in out
+    assert "on 30% of your 40 past %%hybrid cells on transformers · smollm2-135m (target 30%)" in out
+    magics.backend = "llamacpp"  # no cells of its own yet: the reference, and it says why
+    shell.run_line_magic("hybrid", "calibrate --handoff-rate 30%")
+    assert "only 0 of your cells on llamacpp · smollm2-135m have an answer_estimate" in capsys.readouterr().out
     shell.run_line_magic("hybrid", "calibrate --handoff-rate 2")
     shell.run_line_magic("hybrid", "calibrate --rate 0.3")
     errors = capsys.readouterr().err.strip().splitlines()

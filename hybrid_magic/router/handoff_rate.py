@@ -68,14 +68,15 @@ def parse_rate(text: str) -> float:
     return rate
 
 
-def calibrate(own: Sequence[float], rate: float) -> Cut:
-    """The cut for a target handoff rate in [0, 1], on the user's own answer_estimate values when there are
-    enough, else on the reference distribution."""
+def calibrate(own: Sequence[float], rate: float, where: str = "") -> Cut:
+    """The cut for a target handoff rate in [0, 1], on the user's own answer_estimate values (of cells run
+    on `where`: the backend and model, in words) when there are enough, else on the reference distribution."""
+    on = f" on {where}" if where else ""
     if len(own) >= MIN_OWN_CELLS:
         threshold, achieved = cut_for_rate(own, rate)
-        return Cut(threshold, achieved, f"your {len(own)} past %%hybrid cells' answer_estimate values")
+        return Cut(threshold, achieved, f"your {len(own)} past %%hybrid cells{on}")
     stored = reference()
     threshold, achieved = reference_cut(rate, stored)
     return Cut(threshold, achieved, f"the reference distribution ({stored['items']} answers of {stored['source']}; "
-                                    f"only {len(own)} of your cells have an answer_estimate, "
+                                    f"only {len(own)} of your cells{on} have an answer_estimate, "
                                     f"{MIN_OWN_CELLS} are needed)")
