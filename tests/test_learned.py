@@ -206,3 +206,17 @@ def test_the_compare_view_explains_what_a_learned_policy_would_decide():
     shown = would_html(SimpleNamespace(would=would))
     assert ("policy mine (log-odds of a right local answer): answer_estimate -1.20, hidden_states -0.80, "
             "prompt_length +0.30</div>") in shown
+
+
+def test_a_states_policy_never_reads_another_models_states(states_policy):
+    from hybrid_magic.router.states import state_hook
+    from hybrid_magic.types import PromptState, TokenEvent
+
+    own = states_policy.state_model
+    assert own is not None and own.startswith("llama-576x30-")
+    read = state_hook("personal-states", "no state")
+    vector = tuple(0.0 for _ in range(2 * 576))
+    assert read([TokenEvent("Rome", 1, -0.1, prompt_state=PromptState(own, vector))]).available
+    other = read([TokenEvent("Rome", 1, -0.1, prompt_state=PromptState("llama-576x30-0000000000000000", vector))])
+    assert not other.available and "not those the policy was fitted on" in other.message
+    assert not read([TokenEvent("Rome", 1, -0.1)]).available

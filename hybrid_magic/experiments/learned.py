@@ -35,11 +35,13 @@ _ANSWER_STAGES = ("during", "after")
 
 @dataclass
 class StateTerms:
-    """PCA of the hidden states (fitted on the training split), its component scales and weights."""
+    """PCA of the hidden states (fitted on the training split), its component scales and weights, and the
+    fingerprint of the weights the states came from (`PromptState.model`; None when not known)."""
 
     reducer: object
     scales: np.ndarray
     weights: np.ndarray
+    model: str | None = None
 
     def logit(self, state: Sequence[float]) -> float:
         vector = np.asarray(state, dtype=float)[None, :]
@@ -63,6 +65,11 @@ class LearnedPolicy:
     def reads_states(self) -> bool:
         """router.states reads the hidden states after the answer only for such a policy."""
         return self.states is not None
+
+    @property
+    def state_model(self) -> str | None:
+        """The weights its hidden-state term was fitted on: router.states reads no other model's states."""
+        return self.states.model if self.states is not None else None
 
     def state_logit(self, state: Sequence[float]) -> float:
         return self.states.logit(state)
@@ -159,7 +166,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         Z = np.hstack([Z, reduced / component_scales])
     model = _cross_validated(Z[train], correct[train], seed)
     if states is not None:
-        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES):])
+        fitted_on = next((t.prompt_state.model for r in recs for t in r.events if t.prompt_state is not None), None)
+        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES):], fitted_on)
     policy = LearnedPolicy(name, FEATURES, means, scales, model.coef_[0][:len(FEATURES)],
                            float(model.intercept_[0]), states=terms)
     register_policy(name, policy)

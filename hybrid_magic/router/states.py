@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..types import Signal, TokenEvent
+from ..types import PromptState, Signal, TokenEvent
 from .policy import POLICIES
 
 NAME = "hidden_states"
@@ -37,19 +37,31 @@ def hidden_states(term: float | None, missing: str = "") -> Signal:
                   f"({direction}).")
 
 
-def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
+def prompt_state(tokens: Sequence[TokenEvent]) -> PromptState | None:
     """The prompt's hidden state the stream's first token carries, else None."""
-    return next((t.prompt_state.vector for t in tokens if t.prompt_state is not None), None)
+    return next((t.prompt_state for t in tokens if t.prompt_state is not None), None)
+
+
+def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
+    state = prompt_state(tokens)
+    return state.vector if state is not None else None
 
 
 def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:
     """the local tokens -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
-    `missing` says why when the tokens carry no prompt state."""
+    `missing` says why when the tokens carry no prompt state. A state from other weights than the policy
+    was fitted on (another model under --model) is not read: its term would be noise."""
     term = state_term(policy)
     if term is None:
         return None
+    fitted_on = getattr(POLICIES[policy], "state_model", None)
 
     def read(tokens: Sequence[TokenEvent]) -> Signal:
-        vector = prompt_vector(tokens)
-        return hidden_states(None, missing) if vector is None else hidden_states(term(vector))
+        state = prompt_state(tokens)
+        if state is None:
+            return hidden_states(None, missing)
+        if fitted_on is not None and state.model != fitted_on:
+            return hidden_states(None, f"this model's states ({state.model}) are not those the policy was "
+                                       f"fitted on ({fitted_on})")
+        return hidden_states(term(state.vector))
     return read
