@@ -101,11 +101,11 @@ def _calibrate(magics, args: list[str]) -> None:
 def _current_local(magics) -> tuple[str, str | None]:
     """The backend and model names the next cell's local run is recorded under (the ledger's local_backend and
     local_model), without loading anything; the model is None when it cannot be named without a download."""
-    from .backends import auto_backend
+    from .backends import backend_name
     from .errors import HybridError
     from .models import resolve
 
-    backend = auto_backend(magics.local_model) if magics.backend == "auto" else magics.backend
+    backend = backend_name(magics.backend, magics.local_model)
     if backend == "server":
         return backend, None
     try:

@@ -39,6 +39,11 @@ def auto_backend(model: str | None = None) -> str:
     return "transformers"
 
 
+def backend_name(name: str, model: str | None) -> str:
+    """The backend `name` picks for `model`: itself, or auto's choice."""
+    return auto_backend(model) if name == "auto" else name
+
+
 @functools.cache
 def _loads(module: str) -> bool:
     """Whether `module` imports: installed is not enough (a native library can fail to load)."""
@@ -52,7 +57,7 @@ def _loads(module: str) -> bool:
 
 def load_backend(name: str, model: str, cache_dir: str, *, progress=None) -> tuple[LocalBackend, float]:
     """Resolve `model` the way backend `name` (or auto's pick) reads it, then get_backend."""
-    name = auto_backend(model) if name == "auto" else name
+    name = backend_name(name, model)
     resolved = resolve(model, cache_dir, progress=progress, convert=name not in READS_GGUF)
     return get_backend(name, resolved)
 
@@ -79,7 +84,7 @@ def backend_class(name: str) -> type[LocalBackend]:
 def get_backend(name: str, model: ResolvedModel) -> tuple[LocalBackend, float]:
     """The loaded backend and the seconds spent loading it now (0.0 when reused)."""
     global load_count
-    name = auto_backend(model.path) if name == "auto" else name
+    name = backend_name(name, model.path)
     key = (name, model.path)
     if key in _loaded:
         return _loaded[key], 0.0

@@ -74,9 +74,9 @@ class Experiment:
     def _backend_kind(self) -> str:
         if self._backend is not None:
             return self._backend.name
-        from ..backends import auto_backend
+        from ..backends import backend_name
 
-        return auto_backend(self.local) if self.backend_name == "auto" else self.backend_name
+        return backend_name(self.backend_name, self.local)
 
     def _local_model_key(self) -> str:
         model = self._backend.model.name if self._backend is not None else self.local
