@@ -57,14 +57,12 @@ class TransformersBackend(TemplatedBackend):
         """One forward pass per token, KV cache reused; stops when the consumer stops.
         The prefill also leaves the prompt's hidden state on the clock (the first token carries it)."""
         choose = _make_chooser(params)
-        inputs, cache = torch.tensor([prompt_ids]), DynamicCache(config=self.torch_model.config)
-        logits = self._prefill(inputs, cache, clock)
+        cache = DynamicCache(config=self.torch_model.config)
+        logits = self._prefill(torch.tensor([prompt_ids]), cache, clock)
         while True:
-            if logits is None:
-                logits = self._next_logits(inputs, cache)
             token = choose(logits)
             yield logits_step(logits, token, params.top_alternatives)
-            inputs, logits = torch.tensor([[token]]), None
+            logits = self._next_logits(torch.tensor([[token]]), cache)
 
     def _prefill(self, inputs: torch.Tensor, cache: DynamicCache, clock: Clock) -> np.ndarray:
         if self._prompt_states is None:
