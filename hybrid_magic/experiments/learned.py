@@ -24,6 +24,7 @@ from ..errors import UsageError
 from ..router import signals as sig
 from ..router.policy import PolicyParams, register_policy, requests_handoff
 from ..router.states import NAME as STATE_SIGNAL
+from ..router.states import prompt_state
 from ..types import Decision, Signal
 from . import replay
 from .learned_report import FitReport, fit_report
@@ -166,7 +167,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         Z = np.hstack([Z, reduced / component_scales])
     model = _cross_validated(Z[train], correct[train], seed)
     if states is not None:
-        fitted_on = next((t.prompt_state.model for r in recs for t in r.events if t.prompt_state is not None), None)
+        fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
         terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES):], fitted_on)
     policy = LearnedPolicy(name, FEATURES, means, scales, model.coef_[0][:len(FEATURES)],
                            float(model.intercept_[0]), states=terms)
