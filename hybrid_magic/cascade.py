@@ -32,6 +32,8 @@ from .router import policy as policies
 from .router import signals as sig
 from .types import Decision, Message, Signal, TokenEvent
 
+StateReader = Callable[[list[TokenEvent]], Signal]  # router.states.state_hook: the tokens -> `hidden_states`
+
 STOP, NOTE, NEVER = "stop", "note", "never"
 STOP_RULES = (STOP, NOTE, NEVER)
 
@@ -128,18 +130,22 @@ def make_monitor(max_tokens: int, rules: Rules, offer: Offer):
 
 
 def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: Offer,
-                 observer=SILENT) -> LocalRun:
-    """Every event goes to the observer and the monitor, the last one included."""
-    run, monitor, fired = LocalRun(), make_monitor(source.max_tokens, rules, offer), {}
+                 observer=SILENT, states: StateReader | None = None) -> LocalRun:
+    """Every event goes to the observer and the monitor, the last one included. `states`
+    (router.states.state_hook) reads the prompt state the first token carries, so a policy with
+    hidden-state terms weighs them from the first token on, early handoffs included."""
+    run, monitor, fired, read = LocalRun(), make_monitor(source.max_tokens, rules, offer), {}, []
     events = iter(source)
     try:
         for event, elapsed in events:
             _take(run, event, elapsed)
             observer.local_token(event)
+            if states is not None and not read and run.tokens:
+                read.append(states(run.tokens))
             signal = monitor.observe(event, elapsed)
             if signal is not None:
                 fired.setdefault(signal.name, signal)  # a signal that fired once stays fired
-                if _may_stop(run, rules, stop) and _hands_off(run, before, _sticky(monitor, fired), rules) \
+                if _may_stop(run, rules, stop) and _hands_off(run, before, _sticky(monitor, fired) + read, rules) \
                         and stop == STOP:
                     break
             if event.is_last:
@@ -151,7 +157,9 @@ def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: O
         close = getattr(events, "close", None)
         if close is not None:
             close()
-    run.during = _sticky(monitor, fired)
+    if states is not None and not read:  # no token came: the reader says the state is unavailable
+        read.append(states(run.tokens))
+    run.during = _sticky(monitor, fired) + read
     return run
 
 
@@ -180,14 +188,10 @@ def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
     return True
 
 
-def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None,
-                  states: Callable[[list[TokenEvent]], Signal] | None = None) -> list[Signal]:
-    """`states` (router.states.state_hook) reads the prompt state the local tokens carry, only for a
-    policy with hidden-state terms."""
+def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None) -> list[Signal]:
     answer = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
     probability = p_yes(answer) if p_yes is not None and answer.strip() else None
-    found = sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
-    return found + [states(run.tokens)] if states is not None else found
+    return sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
 
 
 # ---- the whole cascade ---------------------------------------------------------------------
@@ -211,23 +215,23 @@ class Verdict:
 
 def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decision], object], stop: str,
                 observer=SILENT, p_yes: Callable[[str], float | None] | None = None,
-                states: Callable[[list[TokenEvent]], Signal] | None = None) -> Verdict:
+                states: StateReader | None = None) -> Verdict:
     """before → stream → after → decide. `open_source(first_decision)` returns the token source
-    (it may raise, e.g. when the prompt does not fit, naming the decision); `p_yes` and `states`
-    are the after-stage's optional readings (self-check, hidden states)."""
+    (it may raise, e.g. when the prompt does not fit, naming the decision); `p_yes` is the after-stage's
+    optional self-check, `states` the stream's optional hidden-state reading (from the first token)."""
     if stop not in STOP_RULES:
         raise ValueError(f"stop must be one of {', '.join(STOP_RULES)}, not {stop!r}")
     before = prepared.before
     first = rules.decide(before)
     if first.route == "cloud" and stop != NEVER:  # NEVER (recording) generates the local answer anyway
         return Verdict(before, first, None)
-    local = stream_local(open_source(first), before, rules, stop, prepared.offer, observer)
+    local = stream_local(open_source(first), before, rules, stop, prepared.offer, observer, states)
     if local.interrupted:
         return Verdict(before, first, local)
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, local.stop_decision, local)
     try:  # the after-stage may run the model again (self-check): an interrupt keeps the answer
-        local.after = after_signals(local, rules, p_yes, states)
+        local.after = after_signals(local, rules, p_yes)
     except KeyboardInterrupt:
         local.interrupted = True
         return Verdict(before, first, local)

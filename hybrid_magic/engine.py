@@ -126,7 +126,7 @@ class Engine:
 
     @staticmethod
     def hidden_states(backend, request: Request):
-        """The after-stage's hidden-states reading (the prompt state the first token carries), only when the
+        """The stream's hidden-states reading (the prompt state the first token carries), only when the
         cell's policy has hidden-state terms."""
         from .router.states import state_hook
 

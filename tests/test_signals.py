@@ -10,7 +10,7 @@ import pytest
 from hybrid_magic.errors import UsageError
 from hybrid_magic.router import signals as sg
 from hybrid_magic.router.signals import DuringMonitor, Thresholds
-from hybrid_magic.types import TokenEvent
+from hybrid_magic.types import Decision, TokenEvent
 
 TH = Thresholds()
 
@@ -253,6 +253,39 @@ def test_the_cascade_stops_where_the_monitor_first_fires(name, stop_at, signal_n
     assert index == first == stop_at
     if signal_name:
         assert fired[first].name == signal_name and next(s for s in during if s.triggered).name == signal_name
+
+
+def test_a_policy_weighs_the_prompt_state_from_the_first_token_on_early_handoffs_included():
+    """The hidden-state reading is a during-signal: the policy deciding an early handoff sees it."""
+    from hybrid_magic.cascade import STOP, RecordedSource, Rules, stream_local
+    from hybrid_magic.model_handoff import NO_OFFER
+    from hybrid_magic.router.policy import POLICIES, register_policy
+    from hybrid_magic.router.states import hidden_states
+
+    seen, reads = [], []
+
+    def spy(signals, params):  # hands off at the first firing token, remembering what it was shown
+        seen.append({s.name: s for s in signals})
+        return Decision("cloud", True, True, None, tuple(signals), "spy")
+
+    def read(tokens):
+        reads.append(len(tokens))
+        return hidden_states(-1.5)
+
+    register_policy("spy-states", spy)
+    try:
+        events = STREAMS["dips late"]
+        run = stream_local(RecordedSource(events, None, 64), [], Rules(policy="spy-states", thresholds=TH), STOP,
+                           NO_OFFER, states=read)
+        silent = stream_local(RecordedSource([], None, 64), [], Rules(policy="spy-states", thresholds=TH), STOP,
+                              NO_OFFER, states=lambda tokens: hidden_states(None, f"{len(tokens)} tokens"))
+    finally:
+        POLICIES.pop("spy-states")
+    assert reads == [1] and run.stop_index == 18  # read once, at the first token; stopped where the monitor fired
+    shown = seen[0]["hidden_states"]
+    assert (shown.stage, shown.value) == ("during", -1.5) and "low_confidence" in seen[0]
+    assert [s.name for s in run.during].count("hidden_states") == 1
+    assert [(s.name, s.available) for s in silent.during if s.name == "hidden_states"] == [("hidden_states", False)]
 
 
 def test_slow_triggers_in_the_monitor_with_a_deadline():

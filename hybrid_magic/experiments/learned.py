@@ -7,11 +7,11 @@ else 0.5), explains each decision by the push of each feature on the log-odds
 (Decision.contributions, shown on the card), and is compared with the default
 cascade on a held-out split (learned_report.py).
 
-Live, the hidden-state term reaches the policy as the after-stage `hidden_states`
-signal (router/states.py): the prompt's state that the first token carries (read
-during the prefill, no extra model call), only for a policy that has one, in live
-%%hybrid and in replay alike. Before the answer is complete (early handoff) and on
-a backend without hidden states, the term counts as the training mean: zero.
+Live, the hidden-state term reaches the policy as the `hidden_states` signal
+(router/states.py): the prompt's state that the first token carries (read during
+the prefill, no extra model call), from the first token on (an early handoff
+weighs it too), only for a policy that has one, in live %%hybrid and in replay
+alike. On a backend without hidden states the term counts as the training mean: zero.
 """
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ class LearnedPolicy:
 
     @property
     def reads_states(self) -> bool:
-        """router.states reads the hidden states after the answer only for such a policy."""
+        """router.states reads the hidden states only for such a policy."""
         return self.states is not None
 
     @property

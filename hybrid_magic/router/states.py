@@ -1,11 +1,13 @@
-"""The after-stage `hidden_states` signal: a learned policy's hidden-state term, for live and replay alike.
+"""The `hidden_states` signal: a learned policy's hidden-state term, for live and replay alike.
 
 A policy fitted on the local model's hidden states (experiments.learned) has a
 `state_logit(vector)`; every other policy has none, and then no signal is made.
 The vector is the prompt's state that the stream's first token carries
 (`TokenEvent.prompt_state`, read by the backend during the prefill it ran anyway:
 no extra model call), so live %%hybrid and replay of a recording read the same
-thing. The signal's value is that term, in log-odds of a right local answer; it
+thing. It is a during-signal, known from the first token on (cascade.stream_local reads
+it there), so a policy weighs it in an early handoff as in the final decision. The
+signal's value is that term, in log-odds of a right local answer; it
 never requests a handoff by itself (the policy weighs it with the other signals).
 When the tokens carry no state (llama.cpp, mlx, a served model) the signal is
 unavailable and says why; the policy then decides on the signals alone.
@@ -29,10 +31,10 @@ def state_term(policy: str) -> Callable[[Vector], float] | None:
 
 def hidden_states(term: float | None, missing: str = "") -> Signal:
     if term is None:
-        return Signal(NAME, "after", None, None, False,
+        return Signal(NAME, "during", None, None, False,
                       f"unavailable: {missing}; the learned policy decided on the signals alone.", available=False)
     direction = "towards keeping" if term >= 0 else "towards a handoff"
-    return Signal(NAME, "after", term, None, False,
+    return Signal(NAME, "during", term, None, False,
                   f"The local model's hidden states move the log-odds of a right answer by {term:+.2f} "
                   f"({direction}).")
 
