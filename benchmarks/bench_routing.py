@@ -16,9 +16,13 @@ with and without the local model's hidden states. --self-check also records and
 measures self_check (one more prefill per item). --candidates: the combinations of
 answer features the default was chosen among (equal weights on standardised values,
 centres and scales fitted on the other families), on the same families and mixes.
+With --set PATH: a JSONL set that chose nothing (benchmarks/heldout/: hand-written, never
+used to choose a feature, weight or threshold): the fixed routers per family, pooled and on
+mixes of half its families, the handoff rate, and fit_policy on a held-out half.
 
     python benchmarks/bench_routing.py [--items 30] [--max-tokens 24] [--backend transformers] [--dev]
     python benchmarks/bench_routing.py --corpus 24 --store /tmp/study/corpus.sqlite [--skip-fit]
+    python benchmarks/bench_routing.py --set benchmarks/heldout/everyday_a.jsonl --store /tmp/study/a.sqlite
 """
 from __future__ import annotations
 
@@ -50,6 +54,7 @@ def main() -> None:
     parser.add_argument("--store", default=None, help="results store (default: the one under the home dir)")
     parser.add_argument("--dev", action="store_true", help="the dev set (where thresholds were chosen) instead")
     parser.add_argument("--corpus", type=int, default=0, help="leave-family-out on corpus(N per family)")
+    parser.add_argument("--set", default=None, help="a JSONL set with a 'family' per item (benchmarks/heldout/)")
     parser.add_argument("--self-check", action="store_true", help="with --corpus: record and measure self_check")
     parser.add_argument("--skip-fit", action="store_true", help="with --corpus: no fit_policy rows")
     parser.add_argument("--candidates", action="store_true", help="with --corpus: the combinations compared")
@@ -58,6 +63,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.corpus:
         return corpus_figures(args)
+    if args.set:
+        return set_figures(args)
 
     items, name = ((dev_set(), "dev60") if args.dev else (builtin_mix(args.items), f"builtin_mix{args.items}"))
     exp = Experiment(items, backend=args.backend, max_tokens=args.max_tokens, name=name, store=args.store,
@@ -119,6 +126,48 @@ def corpus_figures(args) -> None:
         candidate_figures(recs)
     if not args.skip_fit:
         fit_policy_figures(exp)
+
+
+def set_figures(args) -> None:
+    """A set that chose nothing (e.g. hand-written): the fixed routers per family, pooled and on mixes of half
+    its families; the handoff rate; fit_policy on a held-out half (seeds 0-2), as on a user's own prompts."""
+    import numpy as np
+    import pandas as pd
+
+    from hybrid_magic.experiments.analysis import risk_scores
+    from hybrid_magic.experiments.datasets import load_dataset
+    from hybrid_magic.experiments.generalisation import family_of, family_table, fixed_risk, mix_table
+
+    name = args.set.rsplit("/", 1)[-1].removesuffix(".jsonl")
+    exp = Experiment(load_dataset(args.set), backend=args.backend, max_tokens=args.max_tokens, name=name,
+                     store=args.store, batch_size=16, model_handoff=args.handoff_offer)
+    exp.run(progress=False)
+    recs = exp.recorded()
+    risks = risk_scores(recs, exp.thresholds)
+    routers = {"default": risks[DEFAULT_POLICY_ROW], "answer_estimate": risks["signal:answer_estimate"],
+               **{n: risks[f"feature:{n}"] for n in NAIVE}}
+    table = family_table(recs, routers)
+    pd.set_option("display.width", 250)
+    print(f"{name}: {len(recs)} items, {table.shape[0] - 3} families, {exp.cloud_mode}; local accuracy "
+          f"{np.mean([r.local_score >= 0.5 for r in recs]):.3f}")
+    print(table[[c for c in table.columns if not c.startswith("gain:")]].round(3).to_string())
+    print(table.loc[["mean", "worst", "pooled"], [c for c in table.columns if c.startswith("gain:")]].round(3).T
+          .to_string())
+    half = len({family_of(r) for r in recs}) // 2
+    print(f"\nrandom mixes of {half} families (100):")
+    print(mix_table(recs, {n: fixed_risk(recs, r) for n, r in routers.items()}, size=half).round(3).to_string())
+    row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
+    print(f"\nat the default thresholds: handoff rate {row.handoff_rate:.3f} (local error rate "
+          f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
+          f"{handoff_reasons(recs, 'cascade', exp.thresholds)}")
+    if not args.skip_fit:
+        for states in (False, True):
+            reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states)
+                       for s in (0, 1, 2)]
+            print(f"fit_policy hidden_states={states}: held-out AUROC "
+                  f"{np.mean([r.auroc_learned for r in reports]):.3f} vs default "
+                  f"{np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2: "
+                  f"{', '.join(f'{r.auroc_learned:.3f}/{r.auroc_cascade:.3f}' for r in reports)})")
 
 
 def candidate_figures(recs) -> None:
