@@ -1,0 +1,31 @@
+"""The hand-written sets in benchmarks/heldout/ score what they claim: each item's right answer scores
+right, its prompt restated alone scores wrong (a model that only repeats the question gets nothing),
+and each set has 12 families of 12 items with unique ids."""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from hybrid_magic.experiments.datasets import load_dataset
+from hybrid_magic.experiments.scorers import resolve_scorer
+
+SETS = sorted((Path(__file__).parents[1] / "benchmarks" / "heldout").glob("*.jsonl"))
+score = resolve_scorer("auto")
+
+
+def test_there_are_three_hand_written_sets():
+    assert [path.stem for path in SETS] == ["everyday_a", "everyday_b", "everyday_c"]
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda path: path.stem)
+def test_each_set_scores_its_right_answers_right_and_the_restated_prompt_wrong(path):
+    items = load_dataset(path)  # unique ids, a prompt each, or a UsageError
+    assert sorted(Counter(item["family"] for item in items).values()) == [12] * 12
+    for item in items:
+        right = item.get("example", str(item["reference"]))
+        assert score(right, item) == 1.0, (item["id"], right)
+        assert score(item["prompt"], item) == 0.0, item["id"]
+        assert score("I am not sure.", item) == 0.0, item["id"]
+
