@@ -32,7 +32,7 @@ from .router import policy as policies
 from .router import signals as sig
 from .types import Decision, Message, Signal, TokenEvent
 
-StateReader = Callable[[list[TokenEvent]], Signal]  # router.states.state_hook: the tokens -> `hidden_states`
+TokenReader = Callable[[list[TokenEvent]], Signal]  # a policy's own reading of the tokens (router.states, answer_terms)
 
 STOP, NOTE, NEVER = "stop", "note", "never"
 STOP_RULES = (STOP, NOTE, NEVER)
@@ -130,7 +130,7 @@ def make_monitor(max_tokens: int, rules: Rules, offer: Offer):
 
 
 def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: Offer,
-                 observer=SILENT, states: StateReader | None = None) -> LocalRun:
+                 observer=SILENT, states: TokenReader | None = None) -> LocalRun:
     """Every event goes to the observer and the monitor, the last one included. `states`
     (router.states.state_hook) reads the prompt state the first token carries, so a policy with
     hidden-state terms weighs them from the first token on, early handoffs included."""
@@ -188,10 +188,13 @@ def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
     return True
 
 
-def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None) -> list[Signal]:
-    answer = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
-    probability = p_yes(answer) if p_yes is not None and answer.strip() else None
-    return sig.after_signals(answer, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None,
+                  answer: TokenReader | None = None) -> list[Signal]:
+    """`answer` (router.answer_terms.answer_hook) reads a learned policy's answer-feature term from the tokens."""
+    text = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
+    probability = p_yes(text) if p_yes is not None and text.strip() else None
+    found = sig.after_signals(text, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+    return found + [answer(run.tokens)] if answer is not None else found
 
 
 # ---- the whole cascade ---------------------------------------------------------------------
@@ -215,10 +218,11 @@ class Verdict:
 
 def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decision], object], stop: str,
                 observer=SILENT, p_yes: Callable[[str], float | None] | None = None,
-                states: StateReader | None = None) -> Verdict:
+                states: TokenReader | None = None, answer: TokenReader | None = None) -> Verdict:
     """before → stream → after → decide. `open_source(first_decision)` returns the token source
     (it may raise, e.g. when the prompt does not fit, naming the decision); `p_yes` is the after-stage's
-    optional self-check, `states` the stream's optional hidden-state reading (from the first token)."""
+    optional self-check, `states` the stream's optional hidden-state reading (from the first token),
+    `answer` the after-stage's optional answer-feature reading (both only for a learned policy with them)."""
     if stop not in STOP_RULES:
         raise ValueError(f"stop must be one of {', '.join(STOP_RULES)}, not {stop!r}")
     before = prepared.before
@@ -231,7 +235,7 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, local.stop_decision, local)
     try:  # the after-stage may run the model again (self-check): an interrupt keeps the answer
-        local.after = after_signals(local, rules, p_yes)
+        local.after = after_signals(local, rules, p_yes, answer)
     except KeyboardInterrupt:
         local.interrupted = True
         return Verdict(before, first, local)

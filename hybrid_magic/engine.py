@@ -22,6 +22,7 @@ from .ledger import Ledger, utc_now
 from .model_handoff import NO_OFFER, offer_for
 from .reasoning import split_reasoning
 from .router import signals as sig
+from .router.answer_terms import answer_hook
 from .router.policy import PolicyParams
 from .router.privacy import redact
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
@@ -142,7 +143,7 @@ class Engine:
 
         return run_cascade(prepared, self.rules(request), open_local, stop, observer,
                            p_yes=self.self_check(backend, request.messages()),
-                           states=self.hidden_states(backend, request))
+                           states=self.hidden_states(backend, request), answer=answer_hook(request.policy))
 
     # ---- %%local ---------------------------------------------------------------------------
     def run_local(self, request: Request, observer: RunObserver = SILENT) -> RunRecord:

@@ -19,6 +19,7 @@ from hybrid_magic.types import TokenEvent
 
 THRESHOLD = 0.5  # the default knob: a mix of early, after and no handoffs on SmolLM2
 MAX_TOKENS = 16
+POLICY_TERMS = ("hidden_states", "answer_features")  # a learned policy's own readings of the tokens
 ITEMS = [
     {"id": "capital", "prompt": "What is the capital of France?", "reference": "Paris"},
     {"id": "add", "prompt": "What is 2 + 3? Answer with the number only.", "reference": 5, "scorer": "numeric"},
@@ -42,9 +43,9 @@ def live_decisions(shell, magics, policy: str) -> dict[str, tuple]:
         record = shell.user_ns.pop("live").record
         assert record.error is None, record.error
         stop = len(record.tokens) - 1 if record.local is not None and record.local.stopped_early else None
-        states = next((s.value for s in record.decision.signals if s.name == "hidden_states"), None)
+        terms = {s.name: s.value for s in record.decision.signals if s.name in POLICY_TERMS}
         found[item["id"]] = (record.decision.route, record.decision.reason, stop, [t.token_id for t in record.tokens],
-                             states)
+                             terms)
     return found
 
 
@@ -68,20 +69,24 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
     cloud_magics.threshold = THRESHOLD
     cloud_magics.cloud_timeout_s = 900.0  # a busy test machine must not turn a slow stand-in into a cloud error
     recs = {rec.item["id"]: rec for rec in exp.recorded()}
-    agree, total, routes, state_terms = 0, 0, set(), 0
+    agree, total, routes, state_terms, answer_terms = 0, 0, set(), 0, 0
     for policy in sorted(POLICIES):
         live = live_decisions(shell, cloud_magics, policy)
         for item in ITEMS:
             rec = recs[item["id"]]
             verdict = replay.replay_item(rec, policy, th, PolicyParams(seed_key=item["prompt"]))
-            route, reason, stop, tokens, states = live[item["id"]]
+            route, reason, stop, tokens, terms = live[item["id"]]
             replayed = (verdict.route, verdict.decision.reason, verdict.stop_index)
             assert replayed == (route, reason, stop), (policy, item["id"])
-            replayed_states = next((s.value for s in verdict.decision.signals if s.name == "hidden_states"), None)
-            same_term = replayed_states == states or abs(replayed_states - states) < 1e-6
-            assert same_term, ("the same hidden-state term", policy, item["id"], replayed_states, states)
-            if policy == "learned-agreement" and verdict.decision.stage != "during":
-                state_terms += states is not None  # live read the cell's hidden states after its answer
+            replayed_terms = {s.name: s.value for s in verdict.decision.signals if s.name in POLICY_TERMS}
+            assert replayed_terms.keys() == terms.keys(), (policy, item["id"], replayed_terms, terms)
+            for name, value in terms.items():
+                # float noise only: the recording computed these tokens' logprobs in a batch, live alone
+                same = value == replayed_terms[name] or abs(value - replayed_terms[name]) < 1e-4
+                assert same, ("the same learned term", name, policy, item["id"], replayed_terms[name], value)
+            if policy == "learned-agreement":
+                state_terms += terms.get("hidden_states") is not None  # live read the cell's hidden states
+                answer_terms += terms.get("answer_features") is not None  # and its answer's token features
             recorded_ids = [t["token_id"] for t in rec.local["tokens"] if t["token_id"] is not None]
             if policy != "always-local":  # always-local offers no handoff, so its cell is sent no instruction
                 assert recorded_ids[:len(tokens)] == tokens, ("the same messages reach the same model", policy, item)
@@ -93,6 +98,7 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
     print(f"\nagreement: {agree}/{total} (items x policies: {len(ITEMS)} x {len(POLICIES)})")
     assert routes == {"early", "after", "local"}, f"the mix must cover every path, got {routes}"
     assert state_terms > 0, "the learned policy was fitted with hidden states: live must give it the cell's"
+    assert answer_terms > 0, "the learned policy weighs the answer's features: live must give it the cell's"
 
 
 # ---- the stop rules on hand-made tokens (pure logic) ---------------------------------------

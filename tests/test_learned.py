@@ -15,6 +15,7 @@ from hybrid_magic.experiments import Experiment
 from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.router import handoff_rate
+from hybrid_magic.router.confidence import answer_features
 from hybrid_magic.subcommands import own_estimates
 from hybrid_magic.types import Decision, LocalStats, RunRecord, Signal
 
@@ -58,6 +59,9 @@ def test_live_hybrid_reads_the_cells_hidden_states_for_a_states_policy(shell, ma
     states = next(s for s in signals if s.name == "hidden_states")
     vector = record.tokens[0].prompt_state.vector  # read during the cell's own prefill
     assert states.available and states.value == pytest.approx(states_policy.state_logit(vector), abs=1e-6)
+    answer = next(s for s in signals if s.name == "answer_features")  # the answer's own token features
+    expected = states_policy.answer_logit(answer_features(record.tokens))
+    assert answer.available and answer.value == pytest.approx(expected, abs=1e-6) and expected != 0.0
     without = [s for s in signals if s.name != "hidden_states"]
     assert states_policy.p_correct(signals) != pytest.approx(states_policy.p_correct(without), abs=1e-9)
     assert states_policy.p_correct(signals) == pytest.approx(states_policy.p_correct(without, vector), abs=1e-6)
@@ -206,6 +210,17 @@ def test_the_compare_view_explains_what_a_learned_policy_would_decide():
     shown = would_html(SimpleNamespace(would=would))
     assert ("policy mine (log-odds of a right local answer): answer_estimate -1.20, hidden_states -0.80, "
             "prompt_length +0.30</div>") in shown
+
+
+def test_the_policy_weighs_every_answer_feature_and_no_other_policy_reads_them():
+    from hybrid_magic.experiments.learned import ANSWER_FEATURES
+    from hybrid_magic.router.answer_terms import answer_hook
+    from hybrid_magic.types import TokenEvent
+
+    tokens = [TokenEvent("The answer is", 1, -0.2, top_logprobs=(("The", -0.2), ("A", -2.0))),
+              TokenEvent(" Rome.", 2, -0.1, top_logprobs=((" Rome", -0.1), (" Paris", -3.0)))]
+    assert set(ANSWER_FEATURES) == set(answer_features(tokens))
+    assert answer_hook("cascade") is None and answer_hook("no-such-policy") is None
 
 
 def test_a_states_policy_never_reads_another_models_states(states_policy):

@@ -1,7 +1,8 @@
 """fit_policy: a logistic regression over recorded signal values, registered as a policy.
 
-It learns P(local answer correct) from the signals the live cascade gives a policy
-(and, when fitted with them, the local model's hidden states), on the user's own
+It learns P(local answer correct) from the signals the live cascade gives a policy,
+the answer's own token features (all twelve of router.confidence.answer_features)
+and, when fitted with them, the local model's hidden states, on the user's own
 prompts, hands off when that probability falls below a cut (PolicyParams.threshold,
 else 0.5), explains each decision by the push of each feature on the log-odds
 (Decision.contributions, shown on the card), and is compared with the default
@@ -12,6 +13,9 @@ Live, the hidden-state term reaches the policy as the `hidden_states` signal
 the prefill, no extra model call), from the first token on (an early handoff
 weighs it too), only for a policy that has one, in live %%hybrid and in replay
 alike. On a backend without hidden states the term counts as the training mean: zero.
+The answer features reach it the same way, as one after-stage term (the
+`answer_features` signal, router/answer_terms.py), read from the tokens already
+generated; before the answer is complete (an early handoff) that term is zero.
 """
 from __future__ import annotations
 
@@ -23,6 +27,8 @@ import numpy as np
 from ..errors import UsageError
 from ..router import signals as sig
 from ..router.policy import PolicyParams, register_policy, requests_handoff
+from ..router.answer_terms import NAME as ANSWER_SIGNAL
+from ..router.confidence import answer_features
 from ..router.states import NAME as STATE_SIGNAL
 from ..router.states import prompt_state
 from ..types import Decision, Signal
@@ -31,6 +37,10 @@ from .learned_report import FitReport, fit_report
 
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
             "answer_confidence", "answer_estimate", "arithmetic", "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
+# router.confidence.answer_features, all twelve (none chosen): one term, the `answer_features` signal
+ANSWER_FEATURES = ("span_first_logprob", "span_mean_logprob", "span_lowest_logprob", "span_mean_entropy",
+                   "span_first_margin", "span_tokens", "mean_logprob", "lowest_logprob", "min_margin", "tokens",
+                   "hit_limit", "binary_answer")
 _ANSWER_STAGES = ("during", "after")
 
 
@@ -50,6 +60,20 @@ class StateTerms:
 
 
 @dataclass
+class AnswerTerms:
+    """The answer's own token features: their training means and scales, and their weights."""
+
+    features: tuple[str, ...]
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+
+    def logit(self, values: dict[str, float]) -> float:
+        x = np.array([np.nan if values.get(name) is None else values[name] for name in self.features], dtype=float)
+        return float(_standardised(x, self.means, self.scales) @ self.weights)
+
+
+@dataclass
 class LearnedPolicy:
     """A policy function (signals, params) -> Decision with fitted weights; missing values get the mean."""
 
@@ -61,6 +85,15 @@ class LearnedPolicy:
     bias: float
     cut: float = 0.5
     states: StateTerms | None = None  # the hidden-state part, when fitted with states
+    answer: AnswerTerms | None = None  # the answer's token features (router.answer_terms reads them)
+
+    @property
+    def reads_answer(self) -> bool:
+        """router.answer_terms reads the answer's token features only for such a policy."""
+        return self.answer is not None
+
+    def answer_logit(self, values: dict[str, float]) -> float:
+        return self.answer.logit(values)
 
     @property
     def reads_states(self) -> bool:
@@ -76,9 +109,11 @@ class LearnedPolicy:
         return self.states.logit(state)
 
     def _terms(self, signals: Sequence[Signal], state: Sequence[float] | None) -> dict[str, float]:
-        x = _vector(signals, self.features)
-        x = np.where(np.isnan(x), self.means, x)
-        terms = dict(zip(self.features, (((x - self.means) / self.scales) * self.weights).tolist()))
+        x = _standardised(_vector(signals, self.features), self.means, self.scales)
+        terms = dict(zip(self.features, (x * self.weights).tolist()))
+        if self.answer is not None:  # missing (an early handoff, no logprobs): the training mean, zero
+            measured = _vector(signals, (ANSWER_SIGNAL,))[0]
+            terms[ANSWER_SIGNAL] = 0.0 if np.isnan(measured) else float(measured)
         if self.states is not None:
             measured = _vector(signals, (STATE_SIGNAL,))[0]
             terms[STATE_SIGNAL] = (self.states.logit(state) if state is not None
@@ -121,6 +156,19 @@ def _vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
     return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
 
 
+def _standardised(x: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """A missing value counts as the training mean (zero after standardising)."""
+    return (np.where(np.isnan(x), means, x) - means) / scales
+
+
+def _scaling(X: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each column's training mean and spread (1 where it does not vary), and every row standardised."""
+    means = _column_means(X[train])
+    scales = np.where(np.isnan(X[train]), means, X[train]).std(axis=0)
+    scales[scales == 0] = 1.0
+    return _standardised(X, means, scales), means, scales
+
+
 def _split(labels: np.ndarray, test_size: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified by correctness, so both halves see right and wrong answers."""
     rng, test = np.random.default_rng(seed), []
@@ -156,21 +204,23 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     train, test = _split(correct, test_size, seed)
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
-    means = _column_means(X[train])
-    filled = np.where(np.isnan(X), means, X)
-    scales = filled[train].std(axis=0)
-    scales[scales == 0] = 1.0
-    Z, terms = (filled - means) / scales, None
+    Z, means, scales = _scaling(X, train)
+    answer_rows = [answer_features(r.events) for r in recs]
+    A, answer_means, answer_scales = _scaling(
+        np.array([[row.get(name, np.nan) for name in ANSWER_FEATURES] for row in answer_rows], dtype=float), train)
+    Z, terms = np.hstack([Z, A]), None
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
         Z = np.hstack([Z, reduced / component_scales])
     model = _cross_validated(Z[train], correct[train], seed)
+    weights, answer_end = model.coef_[0], len(FEATURES) + len(ANSWER_FEATURES)
     if states is not None:
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
-        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES):], fitted_on)
-    policy = LearnedPolicy(name, FEATURES, means, scales, model.coef_[0][:len(FEATURES)],
-                           float(model.intercept_[0]), states=terms)
+        terms = StateTerms(reducer, component_scales, weights[answer_end:], fitted_on)
+    answer = AnswerTerms(ANSWER_FEATURES, answer_means, answer_scales, weights[len(FEATURES):answer_end])
+    policy = LearnedPolicy(name, FEATURES, means, scales, weights[:len(FEATURES)], float(model.intercept_[0]),
+                           states=terms, answer=answer)
     register_policy(name, policy)
     risk = -model.decision_function(Z[test])
     return fit_report(recs, policy, th, (train, test), correct, risk, labels)

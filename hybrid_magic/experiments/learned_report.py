@@ -62,7 +62,8 @@ class FitReport:
         low, high = self.auroc_interval
         c_low, c_high = self.auroc_cascade_interval
         states = " and the local model's hidden states" if self.hidden_states else ""
-        return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals{states}. "
+        return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
+                f"features{states}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
                 f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default cascade {self.auroc_cascade:.3f} "

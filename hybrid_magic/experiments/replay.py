@@ -18,6 +18,7 @@ from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSourc
 from ..model_handoff import Offer
 from ..router import signals as sig
 from ..router.policy import PolicyParams
+from ..router.answer_terms import answer_hook
 from ..router.states import prompt_vector, state_hook
 from ..types import PromptState, Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
@@ -86,7 +87,7 @@ def _drive(rec: Recorded, rules: Rules, stop: str, self_check: bool) -> Verdict:
     p_yes = (lambda _answer: rec.local.get("p_yes")) if self_check else None
     states = state_hook(rules.policy, "no hidden state was recorded with this item's tokens")
     return run_cascade(rec.prepared(rules.thresholds), rules, lambda _first: rec.source(), stop, p_yes=p_yes,
-                       states=states)
+                       states=states, answer=answer_hook(rules.policy))
 
 
 def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams, *,
