@@ -15,8 +15,8 @@ SETS = sorted((Path(__file__).parents[1] / "benchmarks" / "heldout").glob("*.jso
 score = resolve_scorer("auto")
 
 
-def test_there_are_three_hand_written_sets():
-    assert [path.stem for path in SETS] == ["everyday_a", "everyday_b", "everyday_c"]
+def test_there_are_four_hand_written_sets():
+    assert [path.stem for path in SETS] == ["everyday_a", "everyday_b", "everyday_c", "everyday_d"]
 
 
 @pytest.mark.parametrize("path", SETS, ids=lambda path: path.stem)
