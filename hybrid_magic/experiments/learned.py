@@ -26,9 +26,9 @@ import numpy as np
 
 from ..errors import UsageError
 from ..router import signals as sig
-from ..router.policy import PolicyParams, register_policy, requests_handoff
 from ..router.answer_terms import NAME as ANSWER_SIGNAL
 from ..router.confidence import answer_features
+from ..router.policy import PolicyParams, register_policy, requests_handoff
 from ..router.states import NAME as STATE_SIGNAL
 from ..router.states import prompt_state
 from ..types import Decision, Signal

@@ -17,8 +17,8 @@ from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSourc
                        run_cascade)
 from ..model_handoff import Offer
 from ..router import signals as sig
-from ..router.policy import PolicyParams
 from ..router.answer_terms import answer_hook
+from ..router.policy import PolicyParams
 from ..router.states import prompt_vector, state_hook
 from ..types import PromptState, Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
