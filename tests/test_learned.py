@@ -212,7 +212,7 @@ def test_the_compare_view_explains_what_a_learned_policy_would_decide():
             "prompt_length +0.30</div>") in shown
 
 
-def test_the_policy_weighs_every_answer_feature_and_no_other_policy_reads_them():
+def test_the_answer_term_lists_every_router_answer_feature_and_only_learned_policies_read_it():
     from hybrid_magic.experiments.learned import ANSWER_FEATURES
     from hybrid_magic.router.answer_terms import answer_hook
     from hybrid_magic.types import TokenEvent

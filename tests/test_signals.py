@@ -288,6 +288,20 @@ def test_a_policy_weighs_the_prompt_state_from_the_first_token_on_early_handoffs
     assert [(s.name, s.available) for s in silent.during if s.name == "hidden_states"] == [("hidden_states", False)]
 
 
+def test_the_answer_term_is_fitted_on_the_tokens_the_live_reading_keeps():
+    """fit_policy reads a recording's answer features from `answer_tokens(events)`; live and replay read the
+    cascade's own tokens: a bare closing event (a served model's "length") must count in neither."""
+    from hybrid_magic.cascade import NEVER, RecordedSource, Rules, stream_local
+    from hybrid_magic.model_handoff import NO_OFFER
+    from hybrid_magic.router.after import answer_tokens
+    from hybrid_magic.router.confidence import answer_features
+
+    recorded = stream([0.9, 0.6, 0.8, 0.7]) + [TokenEvent(text="", token_id=None, logprob=None, finish_reason="length")]
+    run = stream_local(RecordedSource(recorded, None, 64), [], Rules(thresholds=TH), NEVER, NO_OFFER)
+    assert answer_features(answer_tokens(recorded)) == answer_features(run.tokens)
+    assert answer_features(answer_tokens(recorded))["hit_limit"] == 0.0 != answer_features(recorded)["hit_limit"]
+
+
 def test_slow_triggers_in_the_monitor_with_a_deadline():
     th = Thresholds(deadline_s=2.0)
     index, signals = driven(STREAMS["confident"], th, max_tokens=100, seconds_per_token=0.07)

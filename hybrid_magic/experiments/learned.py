@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..router import signals as sig
+from ..router.after import answer_tokens
 from ..router.answer_terms import NAME as ANSWER_SIGNAL
 from ..router.confidence import answer_features
 from ..router.policy import PolicyParams, register_policy, requests_handoff
@@ -205,7 +206,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
     Z, means, scales = _scaling(X, train)
-    answer_rows = [answer_features(r.events) for r in recs]
+    answer_rows = [answer_features(answer_tokens(r.events)) for r in recs]  # the tokens live %%hybrid keeps
     A, answer_means, answer_scales = _scaling(
         np.array([[row.get(name, np.nan) for name in ANSWER_FEATURES] for row in answer_rows], dtype=float), train)
     Z, terms = np.hstack([Z, A]), None

@@ -86,6 +86,14 @@ def paired_intervals(learned: np.ndarray, default: np.ndarray, wrong: np.ndarray
     return tuple((float(lo), float(hi)) for lo, hi in zip(low, high))
 
 
+def coefficients(policy) -> dict[str, float]:
+    """Each signal's weight, then each answer feature's (as `answer:NAME`), on standardised values."""
+    pairs = list(zip(policy.features, policy.weights))
+    if policy.answer is not None:
+        pairs += [(f"answer:{name}", w) for name, w in zip(policy.answer.features, policy.answer.weights)]
+    return {name: round(float(w), 3) for name, w in pairs}
+
+
 def fit_report(recs, policy, th, split, correct: np.ndarray, learned_risk: np.ndarray, labels: str) -> FitReport:
     train, test = split
     held = [recs[i] for i in test]
@@ -96,7 +104,7 @@ def fit_report(recs, policy, th, split, correct: np.ndarray, learned_risk: np.nd
     mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"
     learned_ci, cascade_ci, gain_ci = paired_intervals(learned_risk, cascade_risk, wrong)
     return FitReport(
-        policy.name, dict(zip(policy.features, np.round(policy.weights, 3).tolist())), len(train), len(test),
+        policy.name, coefficients(policy), len(train), len(test),
         apgr(learned_risk, local, cloud), apgr(cascade_risk, local, cloud),
         auroc(learned_risk, wrong), auroc(cascade_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
         learned_ci, int((~correct).sum()), policy.states is not None, cascade_ci, gain_ci, labels)

@@ -15,18 +15,14 @@ from collections.abc import Callable, Sequence
 from ..types import Signal, TokenEvent
 from .confidence import answer_features
 from .policy import POLICIES
+from .thresholds import term_signal
 
 NAME = "answer_features"
 
 
 def answer_signal(term: float | None) -> Signal:
-    if term is None:
-        return Signal(NAME, "after", None, None, False,
-                      "unavailable: the local answer has no tokens with logprobs.", available=False)
-    direction = "towards keeping" if term >= 0 else "towards a handoff"
-    return Signal(NAME, "after", term, None, False,
-                  f"The answer's own token features move the log-odds of a right answer by {term:+.2f} "
-                  f"({direction}).")
+    return term_signal(NAME, "after", term, "The answer's own token features", "the local answer has no tokens with "
+                       "logprobs")
 
 
 def answer_hook(policy: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 
 from ..types import PromptState, Signal, TokenEvent
 from .policy import POLICIES
+from .thresholds import term_signal
 
 NAME = "hidden_states"
 Vector = Sequence[float]
@@ -30,13 +31,7 @@ def state_term(policy: str) -> Callable[[Vector], float] | None:
 
 
 def hidden_states(term: float | None, missing: str = "") -> Signal:
-    if term is None:
-        return Signal(NAME, "during", None, None, False,
-                      f"unavailable: {missing}; the learned policy decided on the signals alone.", available=False)
-    direction = "towards keeping" if term >= 0 else "towards a handoff"
-    return Signal(NAME, "during", term, None, False,
-                  f"The local model's hidden states move the log-odds of a right answer by {term:+.2f} "
-                  f"({direction}).")
+    return term_signal(NAME, "during", term, "The local model's hidden states", missing)
 
 
 def prompt_state(tokens: Sequence[TokenEvent]) -> PromptState | None:

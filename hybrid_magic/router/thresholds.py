@@ -62,3 +62,14 @@ class Thresholds:
 
 def flag_signal(name: str, stage: str, on: bool, message: str, *, blocks: bool = False) -> Signal:
     return Signal(name, stage, 1.0 if on else 0.0, None, on, message, blocks_handoff=blocks and on)
+
+
+def term_signal(name: str, stage: str, term: float | None, subject: str, missing: str) -> Signal:
+    """A learned policy's own term (log-odds of a right local answer), informational: the policy weighs it.
+    `subject` names what moves the log-odds; `missing` says why the term is unavailable when `term` is None."""
+    if term is None:
+        return Signal(name, stage, None, None, False,
+                      f"unavailable: {missing}; the learned policy decided on the signals alone.", available=False)
+    direction = "towards keeping" if term >= 0 else "towards a handoff"
+    return Signal(name, stage, term, None, False,
+                  f"{subject} move the log-odds of a right answer by {term:+.2f} ({direction}).")
