@@ -118,10 +118,7 @@ def corpus_figures(args) -> None:
     print(table.round(3).to_string())
     print("\nrandom mixes of 9 families (100), each scored by a fit on the other families:")
     print(mix_table(recs, fits).round(3).to_string())
-    row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
-    print(f"\nat the default thresholds: handoff rate {row.handoff_rate:.3f} (local error rate "
-          f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
-          f"{handoff_reasons(recs, 'cascade', exp.thresholds)}")
+    print_handoff_rate(exp, recs)
     if args.candidates:
         candidate_figures(recs)
     if not args.skip_fit:
@@ -156,18 +153,29 @@ def set_figures(args) -> None:
     half = len({family_of(r) for r in recs}) // 2
     print(f"\nrandom mixes of {half} families (100):")
     print(mix_table(recs, {n: fixed_risk(recs, r) for n, r in routers.items()}, size=half).round(3).to_string())
+    print_handoff_rate(exp, recs)
+    if not args.skip_fit:
+        held_out_fits(exp)
+
+
+def print_handoff_rate(exp, recs: list) -> None:
+    import numpy as np
+
     row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
     print(f"\nat the default thresholds: handoff rate {row.handoff_rate:.3f} (local error rate "
           f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
           f"{handoff_reasons(recs, 'cascade', exp.thresholds)}")
-    if not args.skip_fit:
-        for states in (False, True):
-            reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states)
-                       for s in (0, 1, 2)]
-            print(f"fit_policy hidden_states={states}: held-out AUROC "
-                  f"{np.mean([r.auroc_learned for r in reports]):.3f} vs default "
-                  f"{np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2: "
-                  f"{', '.join(f'{r.auroc_learned:.3f}/{r.auroc_cascade:.3f}' for r in reports)})")
+
+
+def held_out_fits(exp) -> None:
+    """fit_policy on a held-out half (seeds 0-2), without and with hidden states: learned vs default AUROC."""
+    import numpy as np
+
+    for states in (False, True):
+        reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states) for s in (0, 1, 2)]
+        print(f"fit_policy hidden_states={states}: held-out AUROC {np.mean([r.auroc_learned for r in reports]):.3f} "
+              f"vs default {np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2: "
+              f"{', '.join(f'{r.auroc_learned:.3f}/{r.auroc_cascade:.3f}' for r in reports)}); {reports[0]}")
 
 
 def candidate_figures(recs) -> None:
@@ -198,14 +206,9 @@ def equal_weights(recs: list, features: tuple[str, ...]):
 
 
 def fit_policy_figures(exp) -> None:
-    import numpy as np
-
     from hybrid_magic.experiments.generalisation import family_table, leave_family_out_risk, mix_table
 
-    for states in (False, True):
-        reports = [exp.fit_policy(f"learned-{states}", test_size=0.5, seed=s, hidden_states=states) for s in (0, 1, 2)]
-        print(f"fit_policy hidden_states={states}: held-out AUROC {np.mean([r.auroc_learned for r in reports]):.3f} "
-              f"vs default {np.mean([r.auroc_cascade for r in reports]):.3f} (seeds 0-2); {reports[0]}")
+    held_out_fits(exp)
     recs = exp.recorded()
     fits = {"learned": learned_fit(exp, recs, None), "learned+states": learned_fit(exp, recs, exp.hidden_states(recs))}
     table = family_table(recs, {name: leave_family_out_risk(recs, fit) for name, fit in fits.items()})
