@@ -164,7 +164,7 @@ def stream_local(source, before: list[Signal], rules: Rules, stop: str, offer: O
 
 
 def _take(run: LocalRun, event: TokenEvent, elapsed: float | None) -> None:
-    if event.token_id is not None or event.text:
+    if event.is_generated:
         run.tokens.append(event)
         run.elapsed.append(elapsed)
     run.text += event.text

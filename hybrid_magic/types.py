@@ -107,6 +107,11 @@ class TokenEvent:
     def is_last(self) -> bool:
         return self.finish_reason is not None
 
+    @property
+    def is_generated(self) -> bool:
+        """A generated token, not a bare closing event (one with only a finish_reason)."""
+        return self.token_id is not None or bool(self.text)
+
 
 @dataclass(frozen=True)
 class Signal:

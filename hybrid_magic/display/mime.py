@@ -104,7 +104,7 @@ def _elapsed(record: RunRecord, n: int) -> list[float]:
 
 def timeline_data(record: RunRecord, window: int = sig.Thresholds.window) -> dict[str, Any] | None:
     """Per local token its probability and elapsed time, the watched series and threshold; no token text."""
-    tokens = [t for t in record.tokens if t.token_id is not None or t.text]
+    tokens = [t for t in record.tokens if t.is_generated]
     if record.local is None or not tokens:
         return None
     watched = watched_signal(record.decision)

@@ -127,7 +127,7 @@ def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
     panels = []
     for rec in recs:
         outcome = replay_item(rec, policy, th, PolicyParams(seed_key=str(rec.item["prompt"])))
-        tokens = [e for e in rec.events if e.token_id is not None or e.text]
+        tokens = [e for e in rec.events if e.is_generated]
         if outcome.route != "cloud" or outcome.decision.stage == "before" or not tokens:
             continue
         end = len(tokens) if outcome.stop_index is None else outcome.stop_index + 1

@@ -66,7 +66,7 @@ def self_check(p_yes: float | None, th: Thresholds) -> Signal:
 
 def answer_tokens(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
     """The generated tokens (a closing event without a token is not one)."""
-    return [t for t in tokens if t.token_id is not None or t.text]
+    return [t for t in tokens if t.is_generated]
 
 
 def answer_confidence(tokens: Sequence[TokenEvent], th: Thresholds) -> Signal:

@@ -30,7 +30,7 @@ LOWEST = 3  # least likely tokens averaged by lowest_logprob (whole answer) and 
 
 def answer_span(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
     """The generated tokens of the first sentence (or line), after the last preamble marker of its first clause."""
-    generated = [t for t in tokens if (t.token_id is not None or t.text) and t.logprob is not None]
+    generated = [t for t in tokens if t.is_generated and t.logprob is not None]
     line: list[TokenEvent] = []
     for token in generated:
         started = any(ch.isalnum() for ch in "".join(t.text for t in line))
@@ -61,7 +61,7 @@ def _lowest_mean(logprobs: Sequence[float]) -> float:
 def answer_features(tokens: Sequence[TokenEvent]) -> dict[str, float]:
     """Features of the answer span and of the whole answer; an empty dict when no token has a logprob."""
     span = answer_span(tokens)
-    scored = [t for t in tokens if (t.token_id is not None or t.text) and t.logprob is not None]
+    scored = [t for t in tokens if t.is_generated and t.logprob is not None]
     if not span:
         return {}
     logprobs, whole = [t.logprob for t in span], [t.logprob for t in scored]
