@@ -234,4 +234,7 @@ def test_a_states_policy_never_reads_another_models_states(states_policy):
     assert read([TokenEvent("Rome", 1, -0.1, prompt_state=PromptState(own, vector))]).available
     other = read([TokenEvent("Rome", 1, -0.1, prompt_state=PromptState("llama-576x30-0000000000000000", vector))])
     assert not other.available and "not those the policy was fitted on" in other.message
-    assert not read([TokenEvent("Rome", 1, -0.1)]).available
+    stateless = read([TokenEvent("Rome", 1, -0.1)])
+    assert not stateless.available and "no state" in stateless.message
+    silent = read([])
+    assert not silent.available and "no token was generated" in silent.message

@@ -46,7 +46,7 @@ def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
 
 def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:
     """the local tokens -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
-    `missing` says why when the tokens carry no prompt state. A state from other weights than the policy
+    `missing` says why when the tokens carry no prompt state (there are tokens: else none came). A state from other weights than the policy
     was fitted on (another model under --model) is not read: its term would be noise."""
     term = state_term(policy)
     if term is None:
@@ -56,7 +56,7 @@ def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Si
     def read(tokens: Sequence[TokenEvent]) -> Signal:
         state = prompt_state(tokens)
         if state is None:
-            return hidden_states(None, missing)
+            return hidden_states(None, missing if tokens else "no token was generated to carry the prompt's state")
         if fitted_on is not None and state.model != fitted_on:
             return hidden_states(None, f"this model's states ({state.model}) are not those the policy was "
                                        f"fitted on ({fitted_on})")
