@@ -1,4 +1,4 @@
-"""How well the default cascade predicts the local model's mistakes, on held-out items.
+"""How well the default router (and the signal cascade) predicts the local model's mistakes, on held-out items.
 
 Runs (or reads back from the results store: generations are cached, so a re-run
 only replays) the experiment on builtin_mix(30) with the real local model, the
@@ -7,7 +7,7 @@ local accuracy, AUROC per signal and for the default policy, APGR for the defaul
 policy, random and perfect routers, the share of achievable gain, and CPT.
 With --corpus N: leave-family-out figures on the development corpus (N items per
 family, recorded with the prompt live %%hybrid sends, batched): AUROC and share of
-achievable gain per family for the default cascade, its answer_estimate alone, the
+achievable gain per family for the default router, the signal cascade, answer_estimate alone, the
 best single naive token feature (chosen on the other families) and each naive
 feature, the mean and the worst family and all pooled; the same on random mixes of
 9 families, each scored by a fit on the other families; the handoff rate at the
@@ -30,8 +30,9 @@ import argparse
 import time
 
 from hybrid_magic.experiments import Experiment, builtin_mix
-from hybrid_magic.experiments.analysis import DEFAULT_POLICY_ROW, handoff_reasons
+from hybrid_magic.experiments.analysis import CASCADE_ROW, DEFAULT_POLICY_ROW, handoff_reasons
 from hybrid_magic.experiments.devset import dev_set
+from hybrid_magic.types import DEFAULT_POLICY
 
 NAIVE = ("mean_logprob", "first_prob", "lowest3_logprob", "min_prob", "min_margin", "mean_entropy")
 # combinations of router.confidence.answer_features; each feature counts towards "right" when high,
@@ -85,9 +86,9 @@ def main() -> None:
         print(f"  {router:32} APGR {row.apgr:.3f}  CPT50 {row.cpt50:.2f}  CPT80 {row.cpt80:.2f}")
     default = table.loc[DEFAULT_POLICY_ROW]
     print(f"\nshare of achievable gain (default policy): {default.gain_share:.2f}")
-    sweep_row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
+    sweep_row = exp.sweep(DEFAULT_POLICY, [exp.thresholds.low_confidence]).iloc[0]
     print(f"at the default thresholds: handoff rate {sweep_row.handoff_rate:.0%}, quality {sweep_row.quality:.3f}, "
-          f"PGR {sweep_row.pgr:.2f}; reasons {handoff_reasons(exp.recorded(), 'cascade', exp.thresholds)}")
+          f"PGR {sweep_row.pgr:.2f}; reasons {handoff_reasons(exp.recorded(), DEFAULT_POLICY, exp.thresholds)}")
 
 
 def corpus_figures(args) -> None:
@@ -105,7 +106,9 @@ def corpus_figures(args) -> None:
     recs = exp.recorded()
     risks = risk_scores(recs, exp.thresholds)
     naive = {name: risks[f"feature:{name}"] for name in NAIVE}
-    fits = {"default": fixed_risk(recs, risks[DEFAULT_POLICY_ROW]),
+    # the default router was fitted on this corpus among its sources: its rows here are not held out
+    # (benchmarks/fit_default_router.py --check has its leave-one-source-out figures)
+    fits = {"default": fixed_risk(recs, risks[DEFAULT_POLICY_ROW]), "cascade": fixed_risk(recs, risks[CASCADE_ROW]),
             "answer_estimate": fixed_risk(recs, risks["signal:answer_estimate"]),
             "best_single_lfo": best_single(naive, recs),
             **{f"feature:{n}": fixed_risk(recs, r) for n, r in naive.items()}}
@@ -141,7 +144,8 @@ def set_figures(args) -> None:
     exp.run(progress=False)
     recs = exp.recorded()
     risks = risk_scores(recs, exp.thresholds)
-    routers = {"default": risks[DEFAULT_POLICY_ROW], "answer_estimate": risks["signal:answer_estimate"],
+    routers = {"default": risks[DEFAULT_POLICY_ROW], "cascade": risks[CASCADE_ROW],
+               "answer_estimate": risks["signal:answer_estimate"],
                **{n: risks[f"feature:{n}"] for n in NAIVE}}
     table = family_table(recs, routers)
     pd.set_option("display.width", 250)
@@ -161,10 +165,11 @@ def set_figures(args) -> None:
 def print_handoff_rate(exp, recs: list) -> None:
     import numpy as np
 
-    row = exp.sweep("cascade", [exp.thresholds.low_confidence]).iloc[0]
-    print(f"\nat the default thresholds: handoff rate {row.handoff_rate:.3f} (local error rate "
-          f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
-          f"{handoff_reasons(recs, 'cascade', exp.thresholds)}")
+    for policy in (DEFAULT_POLICY, "cascade"):
+        row = exp.sweep(policy, [exp.thresholds.low_confidence]).iloc[0]
+        print(f"\n{policy} at the default knob: handoff rate {row.handoff_rate:.3f} (local error rate "
+              f"{np.mean([r.local_score < 0.5 for r in recs]):.3f}); reasons "
+              f"{handoff_reasons(recs, policy, exp.thresholds)}")
 
 
 def held_out_fits(exp) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from traitlets import Bool, Dict, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Configurable
 
+from .types import DEFAULT_POLICY
+
 # USD per 1M tokens: (input, output). Users extend or override it with
 # %config HybridMagics.prices = {"my-model": [0.1, 0.4]}.
 DEFAULT_PRICES: dict[str, list[float]] = {
@@ -84,8 +86,8 @@ class HybridSettings(Configurable):
     prices = Dict(help="USD per 1M tokens, model -> [input, output].").tag(config=True)
 
     # routing
-    policy = Unicode("cascade").tag(config=True)
-    threshold = Float(0.5, help="The confidence knob: cut for answer_estimate (after the answer); half of it is the cut for low_confidence (the rolling mean token probability while it streams); %hybrid calibrate sets it.").tag(config=True)
+    policy = Unicode(DEFAULT_POLICY, help="The routing policy: the shipped learned router by default; 'cascade' for the signal cascade.").tag(config=True)
+    threshold = Float(0.5, help="The confidence knob: the default router's cut on its estimated probability of a right local answer (any learned policy's); with the cascade, the cut for answer_estimate and twice the cut for low_confidence while it streams; %hybrid calibrate sets it.").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)

@@ -23,7 +23,7 @@ from .model_handoff import NO_OFFER, offer_for
 from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.answer_terms import answer_hook
-from .router.policy import PolicyParams
+from .router.policy import PolicyParams, takes_confidence_knob, with_knob
 from .router.privacy import redact
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
 
@@ -85,17 +85,23 @@ class Engine:
     # ---- what the cascade reads ----------------------------------------------------------
     def thresholds(self, request: Request) -> sig.Thresholds:
         s = self.settings
-        cascade_knob = request.threshold is not None and request.policy == "cascade"
+        # a cell's --threshold is the confidence knob for the cascade and a learned policy (the signals' cuts show
+        # it; the router weighs their values); any other policy's own knob otherwise
+        knob = request.threshold is not None and (request.policy == "cascade" or takes_confidence_knob(request.policy))
         return sig.Thresholds(
-            low_confidence=request.threshold if cascade_knob else s.threshold,
+            low_confidence=request.threshold if knob else s.threshold,
             entropy=s.entropy_threshold, window=s.window, min_tokens=s.min_tokens,
             deadline_s=request.deadline_s, context_budget=s.context_budget,
         )
 
     def rules(self, request: Request) -> Rules:
-        # --threshold is the confidence knob for the cascade (answer_estimate and low_confidence), the policy's own knob otherwise
+        # --threshold is the policy's own knob (the cascade reads it in its thresholds above); a learned policy
+        # (the default router) given none cuts at the confidence knob, HybridMagics.threshold
         own = request.threshold if request.policy != "cascade" else None
-        return Rules(request.policy, PolicyParams(threshold=own, seed_key=request.prompt), self.thresholds(request),
+        thresholds = self.thresholds(request)
+        params = with_knob(request.policy, PolicyParams(threshold=own, seed_key=request.prompt),
+                           thresholds.low_confidence)
+        return Rules(request.policy, params, thresholds,
                      early_handoff=self.settings.early_handoff, fmt=request.format)
 
     def prepare(self, request: Request, backend, cloud) -> Prepared:

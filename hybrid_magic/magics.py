@@ -20,6 +20,7 @@ from .backends import BACKENDS
 from .config import HybridSettings
 from .errors import HybridError, UsageError
 from .interpolate import encodable, interpolate
+from .router.policy import takes_confidence_knob
 from .types import FORMATS, GenerationParams, Request, RunRecord
 
 LOCAL_ARGS = [
@@ -39,9 +40,9 @@ LOCAL_ARGS = [
 ]
 HYBRID_ARGS = [
     argument("--cloud-model", default=None),
-    argument("--policy", default=None, help="cascade, always-local, always-cloud, length, random, …"),
+    argument("--policy", default=None, help="router (default), cascade, always-local, always-cloud, length, random, …"),
     argument("--threshold", type=float, default=None,
-             help="the confidence knob: cut for answer_estimate, half of it for low_confidence while streaming."),
+             help="the confidence knob: the router's cut on its P(right); the cascade's for answer_estimate."),
     argument("--deadline", type=float, default=None, help="Seconds the local answer may take."),
     argument("--private", action="store_true", help="Nothing leaves the machine."),
     argument("--allow-sensitive", action="store_true", help="Let a prompt with detected secrets/PII go out."),
@@ -216,8 +217,8 @@ class HybridMagics(HybridSettings, Magics):
 
     def _hybrid_fields(self, args) -> dict:
         threshold, policy = args.threshold, args.policy or self.policy
-        if threshold is not None and policy == "cascade" and not 0 <= threshold <= 1:
-            raise UsageError(f"--threshold must be between 0 and 1 for the cascade, not {threshold}.")
+        if threshold is not None and (policy == "cascade" or takes_confidence_knob(policy)) and not 0 <= threshold <= 1:
+            raise UsageError(f"--threshold must be between 0 and 1 for the {policy} policy, not {threshold}.")
         if args.deadline is not None and not (math.isfinite(args.deadline) and args.deadline > 0):
             raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline}.")
         if args.model_handoff and args.no_model_handoff:

@@ -84,7 +84,9 @@ def _audit(magics, args: list[str]) -> None:
 
 def _calibrate(magics, args: list[str]) -> None:
     """%hybrid calibrate --handoff-rate R: the confidence threshold that hands off a share R of cells."""
+    from .router import handoff_rate
     from .router.handoff_rate import calibrate, parse_rate
+    from .router.policy import POLICIES, takes_confidence_knob
 
     if len(args) != 2 or args[0] != "--handoff-rate":
         raise UsageError("%hybrid calibrate takes --handoff-rate R, a share of cells between 0 and 1 "
@@ -92,9 +94,17 @@ def _calibrate(magics, args: list[str]) -> None:
     rate = parse_rate(args[1])
     backend, model = _current_local(magics)
     rows = magics.engine.ledger.runs(session_only=False)
-    cut = calibrate(own_estimates(rows, backend, model), rate, where=" · ".join(filter(None, (backend, model))))
+    where = " · ".join(filter(None, (backend, model)))
+    if takes_confidence_knob(magics.policy):
+        policy = POLICIES[magics.policy]
+        measure = f"the {magics.policy} policy's estimate"
+        cut = calibrate(policy_estimates(rows, magics.policy, backend, model), rate, where, policy.reference,
+                        f"an estimate of the {magics.policy} policy")
+    else:
+        measure = "answer_estimate"
+        cut = calibrate(own_estimates(rows, backend, model), rate, where, handoff_rate.reference())
     magics.threshold = cut.threshold  # unrounded: the rate printed is the rate of this very cut
-    print(f"HybridMagics.threshold = {magics.threshold:.4f}: answer_estimate falls below it on {cut.rate:.0%} of "
+    print(f"HybridMagics.threshold = {magics.threshold:.4f}: {measure} falls below it on {cut.rate:.0%} of "
           f"{cut.data} (target {rate:.0%}).")
 
 
@@ -114,20 +124,31 @@ def _current_local(magics) -> tuple[str, str | None]:
         return backend, None
 
 
+def _hybrid_rows(rows: list[dict], backend: str | None, model: str | None) -> list[dict]:
+    """Past %%hybrid cells, only those run on `backend` and `model` when given: another model's or runtime's
+    estimates spread differently, so a cut learned on them would not give the rate asked for."""
+    return [row for row in rows if row["magic"] == "hybrid" and backend in (None, row.get("local_backend"))
+            and model in (None, row.get("local_model"))]
+
+
 def own_estimates(rows: list[dict], backend: str | None = None, model: str | None = None) -> list[float]:
-    """The answer_estimate values the ledger recorded for past %%hybrid cells (those whose answer was judged),
-    only those run on `backend` and `model` when given: another model's or runtime's estimates spread
-    differently, so a cut learned on them would not give the rate asked for."""
+    """The answer_estimate values the ledger recorded for past %%hybrid cells (those whose answer was judged)."""
     values = []
-    for row in rows:
-        if backend is not None and row.get("local_backend") != backend:
-            continue
-        if model is not None and row.get("local_model") != model:
-            continue
-        if row["magic"] == "hybrid":
-            found = [s for s in json.loads(row["signals_json"]) if s["name"] == "answer_estimate"]
-            values += [s["value"] for s in found if s.get("available") and s.get("value") is not None]
+    for row in _hybrid_rows(rows, backend, model):
+        found = [s for s in json.loads(row["signals_json"]) if s["name"] == "answer_estimate"]
+        values += [s["value"] for s in found if s.get("available") and s.get("value") is not None]
     return values
+
+
+def policy_estimates(rows: list[dict], policy: str, backend: str | None = None, model: str | None = None) -> list[float]:
+    """A learned policy's estimate of a right local answer in past %%hybrid cells it decided, from the signals the
+    ledger recorded (what it weighed then, an early handoff's included)."""
+    from .router.policy import POLICIES
+    from .types import Signal
+
+    fn = POLICIES[policy]
+    return [fn.p_correct([Signal(**s) for s in json.loads(row["signals_json"])])
+            for row in _hybrid_rows(rows, backend, model) if row.get("policy") == policy]
 
 
 SUBCOMMANDS = {

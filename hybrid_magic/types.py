@@ -13,6 +13,7 @@ Stage = Literal["before", "during", "after"]
 Message = dict[str, str]  # {"role": "system" | "user" | "assistant", "content": "..."}
 
 FORMATS = ("text", "markdown", "code", "json")
+DEFAULT_POLICY = "router"  # the shipped learned router (router/default_router.py registers it)
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Request:
     format: str = "text"
     # hybrid / compare only
     cloud_model: str | None = None
-    policy: str = "cascade"
+    policy: str = DEFAULT_POLICY
     threshold: float | None = None
     deadline_s: float | None = None
     private: bool = False

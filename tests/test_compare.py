@@ -11,7 +11,7 @@ from hybrid_magic.display.mime import MIME_TYPE
 from hybrid_magic.engine import Engine
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.magics import HybridMagics
-from hybrid_magic.types import GenerationParams, Request
+from hybrid_magic.types import DEFAULT_POLICY, GenerationParams, Request
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -59,10 +59,10 @@ def test_run_compare_is_concurrent_records_both_runs_and_votes(cloud_server, tmp
     assert observer.cloud_threads == {"hybrid-compare-cloud"} and observer.local and observer.cloud
     assert result.cloud.answer.strip() and result.local.answer.strip()
     assert result.cloud.cloud.host.startswith("127.0.0.1:") and result.cloud.cloud.completion_tokens > 0
-    # what %%hybrid would have decided: at a 0.9 knob SmolLM2's finished answer estimates below it
-    assert result.would.policy == "cascade" and result.would.handoff_requested
-    assert result.would.route == "cloud" and result.would.stage == "after"
-    assert any(s.name == "answer_estimate" and s.triggered for s in result.would.signals)
+    # what %%hybrid would have decided: at a 0.9 knob the default router estimates SmolLM2's answer below it
+    assert result.would.policy == DEFAULT_POLICY and result.would.handoff_requested
+    assert result.would.route == "cloud" and result.would.reason == DEFAULT_POLICY and result.would.contributions
+    assert 1.0 - result.would.score < 0.9
     rows = {r["id"]: r for r in engine.ledger.runs()}
     assert sorted(rows) == sorted(result.run_ids) and {r["magic"] for r in rows.values()} == {"compare"}
     assert {r["route"] for r in rows.values()} == {"local", "cloud"}

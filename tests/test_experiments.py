@@ -15,6 +15,7 @@ from hybrid_magic.errors import UsageError  # noqa: E402
 from hybrid_magic.experiments import Experiment, builtin_mix, load_builtin, load_dataset  # noqa: E402
 from hybrid_magic.experiments import replay  # noqa: E402
 from hybrid_magic.experiments.scorers import llm_judge, numeric_scorer, regex_scorer, resolve_scorer  # noqa: E402
+from hybrid_magic.types import DEFAULT_POLICY  # noqa: E402
 from hybrid_magic.experiments.store import GenerationKey, ResultStore  # noqa: E402
 from hybrid_magic.router import signals as sig  # noqa: E402
 from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, requesting_signal  # noqa: E402
@@ -151,7 +152,10 @@ def test_calibrate_returns_threshold_and_config_line():
     recs, th = toy_recs(), sig.Thresholds()
     by_rate = calibrate(recs, "cascade", th, None, 0.3)
     assert by_rate.handoff_rate <= 0.3 and by_rate.quality == pytest.approx(6 / 7)
-    assert by_rate.config_line == f"%config HybridMagics.threshold = {by_rate.threshold:g}"
+    # the cascade is not the default policy: its line sets the policy too; the default router's sets the knob only
+    assert by_rate.config_line == f"%config HybridMagics.policy = 'cascade'\n%config HybridMagics.threshold = {by_rate.threshold:g}"
+    default = calibrate(recs, DEFAULT_POLICY, th, None, 0.3)
+    assert default.handoff_rate <= 0.3 and default.config_line == f"%config HybridMagics.threshold = {default.threshold:g}"
     by_quality = calibrate(recs, "cascade", th, 1.0, None)
     assert by_quality.quality == 1.0 and by_quality.handoff_rate == pytest.approx(4 / 7)
     with pytest.raises(UsageError, match="exactly one"):

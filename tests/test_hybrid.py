@@ -14,7 +14,7 @@ from hybrid_magic.config import HybridSettings
 from hybrid_magic.display.mime import provenance_bundle, reason_text
 from hybrid_magic.engine import Engine
 from hybrid_magic.ledger import Ledger
-from hybrid_magic.types import GenerationParams, Request
+from hybrid_magic.types import DEFAULT_POLICY, GenerationParams, Request
 
 EASY = "What is the capital of France?"
 HARD = "Write a limerick about the prime number 7919."
@@ -108,9 +108,9 @@ def test_allow_sensitive_lets_it_go(engine, cloud_proxy):
     assert record.decision.route == "cloud" and cloud_proxy.request_count == 1
     assert "privacy" in triggered(record), "the allowed secret is still reported"
     reason = engine.ledger.runs()[0]["reason"]
-    assert reason == "answer_estimate", "the reason is what asked for the handoff, not the allowed secret"
-    assert reason_text(record).startswith("answer_estimate")
-    assert record.decision.reason == provenance_bundle(record)["handoff"]["reason"] == "answer_estimate"
+    assert reason == DEFAULT_POLICY, "the reason is what asked for the handoff (the router's weighing), not the secret"
+    assert reason_text(record) == DEFAULT_POLICY and record.decision.contributions
+    assert record.decision.reason == provenance_bundle(record)["handoff"]["reason"] == DEFAULT_POLICY
     audit = engine.ledger.cloud_requests()
     assert SECRET not in json.dumps(audit), "the audit log stores redacted messages"
 

@@ -17,7 +17,8 @@ from hybrid_magic.ledger import Ledger
 from hybrid_magic.router import handoff_rate
 from hybrid_magic.router.confidence import answer_features
 from hybrid_magic.subcommands import own_estimates
-from hybrid_magic.types import Decision, LocalStats, RunRecord, Signal
+from hybrid_magic.router.policy import POLICIES
+from hybrid_magic.types import DEFAULT_POLICY, Decision, LocalStats, RunRecord, Signal
 
 MAX_TOKENS = 8
 PROMPT = "What is the capital of Italy?"
@@ -130,13 +131,17 @@ def test_votes_in_the_ledger_become_labelled_items_for_fit_policy(transformers_b
 
 def hybrid_row(ledger: Ledger, estimate: float | None, backend: str = "transformers") -> None:
     signal = Signal("answer_estimate", "after", estimate, 0.5, False, "", available=estimate is not None)
-    decision = Decision("local", False, False, None, (signal,), "cascade")
+    record_decision(ledger, Decision("local", False, False, None, (signal,), "cascade"), backend)
+
+
+def record_decision(ledger: Ledger, decision: Decision, backend: str = "transformers") -> None:
     local = LocalStats(backend=backend, model="smollm2-135m")
     ledger.record_run(RunRecord("hybrid", decision, local, None, "2026-01-01T00:00:00Z"), prompt_redacted="p",
                       all_cloud_cost_usd=None)
 
 
 def test_calibrate_sets_the_threshold_for_a_handoff_rate_on_the_users_cells(shell, magics, capsys):
+    magics.policy = "cascade"  # its knob cuts answer_estimate
     values = np.linspace(0.05, 0.95, 40)
     for value in values:
         hybrid_row(magics.engine.ledger, float(value))
@@ -160,11 +165,31 @@ def test_calibrate_sets_the_threshold_for_a_handoff_rate_on_the_users_cells(shel
 
 
 def test_calibrate_uses_the_shipped_reference_without_enough_cells(shell, magics, capsys):
-    shell.run_line_magic("hybrid", "calibrate --handoff-rate 0.5")
-    stored = handoff_rate.reference()
-    median = stored["quantiles"][stored["levels"].index(0.5)]
-    assert magics.threshold == pytest.approx(median, abs=1e-4)
-    assert "the reference distribution" in capsys.readouterr().out
+    for policy, stored in ((DEFAULT_POLICY, POLICIES[DEFAULT_POLICY].reference), ("cascade", handoff_rate.reference())):
+        magics.policy = policy
+        shell.run_line_magic("hybrid", "calibrate --handoff-rate 0.5")
+        median = stored["quantiles"][stored["levels"].index(0.5)]
+        assert magics.threshold == pytest.approx(median, abs=1e-4)
+        assert "the reference distribution" in capsys.readouterr().out
+    assert POLICIES[DEFAULT_POLICY].reference["items"] > 1000  # the router's own training answers
+
+
+def test_calibrate_cuts_the_default_routers_own_estimates_of_the_users_cells(shell, magics, capsys):
+    """The default router's knob is its cut: calibrate reads its estimate of each past cell it decided, recomputed
+    from the signals the ledger kept (here only its answer term moves), never another policy's cells."""
+    router = POLICIES[DEFAULT_POLICY]
+    terms = np.linspace(-3.0, 3.0, 40)
+    for term in terms:
+        answer = Signal("answer_features", "after", float(term), None, False, "")
+        record_decision(magics.engine.ledger, Decision("local", False, False, None, (answer,), DEFAULT_POLICY))
+    hybrid_row(magics.engine.ledger, 0.99)  # a cascade cell: not the router's
+    estimates = np.array([router.p_correct([Signal("answer_features", "after", float(t), None, False, "")])
+                          for t in terms])
+    assert estimates.min() < 0.2 and estimates.max() > 0.8
+    shell.run_line_magic("hybrid", "calibrate --handoff-rate 25%")
+    assert np.mean(estimates < magics.threshold) == pytest.approx(0.25)
+    assert (f"the {DEFAULT_POLICY} policy's estimate falls below it on 25% of your 40 past %%hybrid cells"
+            in capsys.readouterr().out)
 
 
 def test_the_reference_was_computed_under_the_current_answer_estimate_weights():
@@ -196,7 +221,7 @@ def test_report_says_plainly_when_the_learned_policy_does_not_beat_the_default()
     learned_ci, default_ci, gain_ci = paired_intervals(bad, good, wrong)
     report = FitReport("x", {}, 20, 20, 0.1, 0.5, 0.5, 1.0, "oracle", "%%hybrid --policy x", None,
                        learned_ci, 20, False, default_ci, gain_ci)
-    assert "does NOT beat the default cascade on the held-out split" in str(report) and gain_ci[1] < 0
+    assert "does NOT beat the default router on the held-out split" in str(report) and gain_ci[1] < 0
     assert "Data: 40 scored items (20 local errors), 20 to fit, 20 held out" in str(report)
 
 

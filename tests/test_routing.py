@@ -136,7 +136,7 @@ def test_fit_policy_learns_from_the_local_models_hidden_states(transformers_back
     assert 0.0 <= low <= report.auroc_learned <= high <= 1.0
     # which verdict for which intervals: test_learned.py::test_report_says_plainly_...; here, one is printed
     assert "hidden states" in str(report) and report.verdict in str(report)
-    assert sum(phrase in report.verdict for phrase in ("It beats the default cascade", "not shown to beat it",
+    assert sum(phrase in report.verdict for phrase in ("It beats the default router", "not shown to beat it",
                                                         "does NOT beat", "cannot be compared")) == 1
     states = exp.hidden_states(exp.recorded())
     assert states.shape == (8, 2 * transformers_backend.torch_model.config.hidden_size)

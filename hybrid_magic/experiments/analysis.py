@@ -8,6 +8,7 @@ import numpy as np
 from ..errors import UsageError
 from ..router import signals as sig
 from ..router.policy import PolicyParams
+from ..types import DEFAULT_POLICY
 from . import replay
 from .features import FEATURE_DIRECTIONS, token_features
 from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
@@ -16,10 +17,11 @@ from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
 SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "truncated": 1, "refusal": 1,
                      "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1,
                      "answer_confidence": -1, "answer_estimate": -1, "arithmetic": 1}
-DEFAULT_POLICY_ROW = "cascade (default policy)"
+DEFAULT_POLICY_ROW = f"{DEFAULT_POLICY} (default policy)"
+CASCADE_ROW = "cascade (the signal cascade)"
 
 
-def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = "cascade") -> replay.Verdict:
+def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = DEFAULT_POLICY) -> replay.Verdict:
     return replay.replay_item(rec, policy, th, PolicyParams(seed_key=str(rec.item["prompt"])))
 
 
@@ -52,7 +54,7 @@ def _result_row(rec: replay.Recorded, th: sig.Thresholds, cloud_mode: str) -> di
 
 def risk_scores(recs: list[replay.Recorded], th: sig.Thresholds) -> dict[str, np.ndarray]:
     """Each router as a risk per item: the default policy, every signal, every token feature."""
-    risks = {DEFAULT_POLICY_ROW: replay.policy_risk(recs, "cascade", th)}
+    risks = {DEFAULT_POLICY_ROW: replay.policy_risk(recs, DEFAULT_POLICY, th), CASCADE_ROW: replay.policy_risk(recs, "cascade", th)}
     signal_rows = [{s.name: s.value for s in replay.answer_signals(rec, th, self_check=True)} for rec in recs]
     for name, direction in SIGNAL_DIRECTIONS.items():
         values = np.array([np.nan if row.get(name) is None else row[name] for row in signal_rows], dtype=float)
@@ -131,7 +133,7 @@ def calibrate(recs, policy: str, th: sig.Thresholds, target_quality: float | Non
             fit = table.sort_values("handoff_rate")
     best = fit.iloc[0]
     line = f"%config HybridMagics.threshold = {best.threshold:g}"
-    if policy != "cascade":
+    if policy != DEFAULT_POLICY:
         line = f"%config HybridMagics.policy = {policy!r}\n{line}"
     return Calibration(policy, float(best.threshold), float(best.handoff_rate), float(best.quality),
                        float(best.pgr), str(best.cloud_mode), line)

@@ -1,6 +1,11 @@
 """What fit_policy reports: the data it had, held-out AUROC of learned vs default with 95% intervals,
 and one plain sentence saying whether it beats the default on the held-out split.
 
+Both routers are scored as live %%hybrid runs them: each held-out recording replayed through the cascade
+driver with the confidence knob swept (replay.policy_risk), early handoffs included. The default is the
+default policy (types.DEFAULT_POLICY, the shipped router); the `*_cascade` fields keep their names
+for the callers that read them and hold the default's figures.
+
 The intervals are a paired bootstrap of the held-out items: the same resamples score both
 routers, so the interval of the difference says whether the gain is more than the noise
 of a split this size.
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..types import DEFAULT_POLICY
 from . import replay
 from .metrics import apgr, auroc
 
@@ -25,9 +31,9 @@ class FitReport:
     train_size: int
     test_size: int
     apgr_learned: float
-    apgr_cascade: float
+    apgr_cascade: float  # the default policy's (DEFAULT_POLICY), on the same held-out items
     auroc_learned: float
-    auroc_cascade: float
+    auroc_cascade: float  # the default policy's
     cloud_mode: str
     usage: str
     policy: object = field(repr=False)  # the LearnedPolicy, registered under `name`
@@ -48,15 +54,15 @@ class FitReport:
         """One plain sentence: does it beat the default on the held-out split, and is that more than noise."""
         gain, (low, high) = self.auroc_learned - self.auroc_cascade, self.gain_interval
         if np.isnan(gain) or np.isnan(low) or np.isnan(high):
-            return ("It cannot be compared with the default cascade: the held-out split has only right or only "
+            return ("It cannot be compared with the default router: the held-out split has only right or only "
                     "wrong local answers. Label more items.")
         spread = f"(AUROC {gain:+.3f}; 95% interval of the difference {low:+.3f} to {high:+.3f})"
         if gain > 0 and low > 0:
-            return f"It beats the default cascade on the held-out split {spread}."
+            return f"It beats the default router on the held-out split {spread}."
         if gain > 0:
-            return (f"It scores above the default cascade on the held-out split {spread}, but the interval "
+            return (f"It scores above the default router on the held-out split {spread}, but the interval "
                     "includes zero: not shown to beat it at this size. Label more items before relying on it.")
-        return f"It does NOT beat the default cascade on the held-out split {spread}: keep the default."
+        return f"It does NOT beat the default router on the held-out split {spread}: keep the default."
 
     def __str__(self) -> str:
         low, high = self.auroc_interval
@@ -66,7 +72,7 @@ class FitReport:
                 f"features{states}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
-                f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default cascade {self.auroc_cascade:.3f} "
+                f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default router {self.auroc_cascade:.3f} "
                 f"(95% {c_low:.2f}-{c_high:.2f}); APGR {self.apgr_learned:.3f} vs {self.apgr_cascade:.3f}. "
                 f"{self.verdict}" + (f" {self.note}" if self.note else ""))
 
@@ -94,17 +100,18 @@ def coefficients(policy) -> dict[str, float]:
     return {name: round(float(w), 3) for name, w in pairs}
 
 
-def fit_report(recs, policy, th, split, correct: np.ndarray, learned_risk: np.ndarray, labels: str) -> FitReport:
+def fit_report(recs, policy, th, split, correct: np.ndarray, labels: str) -> FitReport:
     train, test = split
     held = [recs[i] for i in test]
     local = np.array([r.local_score for r in held])
     cloud = np.array([r.cloud_score for r in held])
-    cascade_risk = replay.policy_risk(held, "cascade", th)
+    learned_risk = replay.policy_risk(held, policy.name, th)
+    default_risk = replay.policy_risk(held, DEFAULT_POLICY, th)
     wrong = ~correct[test]
     mode = replay.ORACLE_LABEL if held and held[0].cloud is None else "measured cloud"
-    learned_ci, cascade_ci, gain_ci = paired_intervals(learned_risk, cascade_risk, wrong)
+    learned_ci, default_ci, gain_ci = paired_intervals(learned_risk, default_risk, wrong)
     return FitReport(
         policy.name, coefficients(policy), len(train), len(test),
-        apgr(learned_risk, local, cloud), apgr(cascade_risk, local, cloud),
-        auroc(learned_risk, wrong), auroc(cascade_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
-        learned_ci, int((~correct).sum()), policy.states is not None, cascade_ci, gain_ci, labels)
+        apgr(learned_risk, local, cloud), apgr(default_risk, local, cloud),
+        auroc(learned_risk, wrong), auroc(default_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
+        learned_ci, int((~correct).sum()), policy.states is not None, default_ci, gain_ci, labels)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from ..types import DEFAULT_POLICY
 from .metrics import ORACLE_LABEL
 
 # baselines in greys with their own markers, so the routers under study keep the colours
@@ -175,7 +176,7 @@ def _draw_panel(ax, panel: TimelinePanel) -> None:
     ax.grid(alpha=0.25)
 
 
-def plot_timelines(panels: list[TimelinePanel], *, policy: str = "cascade", oracle: bool = False, cols: int = 3):
+def plot_timelines(panels: list[TimelinePanel], *, policy: str = DEFAULT_POLICY, oracle: bool = False, cols: int = 3):
     """Small multiples of handoff timelines (x: seconds since the local call, measured while recording)."""
     import matplotlib.pyplot as plt
 

@@ -33,12 +33,17 @@ def answer_estimates(recs: list[replay.Recorded]) -> np.ndarray:
     return np.array(values)
 
 
-def reference(values: np.ndarray, source: str) -> dict:
-    """The stored form: quantiles at every STEPS-th of a percent, the weights they hold for, and the source."""
+def quantile_table(values: np.ndarray, source: str) -> dict:
+    """A reference distribution as %hybrid calibrate reads it: quantiles at every STEPS-th, and the source."""
     levels = np.linspace(0.0, 1.0, STEPS + 1)
     return {"source": source, "items": int(len(values)), "levels": levels.round(4).tolist(),
-            "quantiles": np.quantile(values, levels).round(5).tolist(),
-            "weights": {k: list(v) for k, v in confidence.WEIGHTS.items()}, "bias": confidence.BIAS}
+            "quantiles": np.quantile(values, levels).round(5).tolist()}
+
+
+def reference(values: np.ndarray, source: str) -> dict:
+    """answer_estimate's stored form: its quantile table and the weights it holds for."""
+    return {**quantile_table(values, source), "weights": {k: list(v) for k, v in confidence.WEIGHTS.items()},
+            "bias": confidence.BIAS}
 
 
 def main() -> None:

@@ -18,9 +18,9 @@ from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSourc
 from ..model_handoff import Offer
 from ..router import signals as sig
 from ..router.answer_terms import answer_hook
-from ..router.policy import PolicyParams
+from ..router.policy import PolicyParams, with_knob
 from ..router.states import prompt_vector, state_hook
-from ..types import PromptState, Signal, TokenEvent, chat_messages
+from ..types import DEFAULT_POLICY, PromptState, Signal, TokenEvent, chat_messages
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
 
 BASELINES = ("always-local", "always-cloud", "random", "length")
@@ -92,8 +92,10 @@ def _drive(rec: Recorded, rules: Rules, stop: str, self_check: bool) -> Verdict:
 
 def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyParams, *,
                 self_check: bool = False, early_handoff: bool = True) -> Verdict:
-    """The decision live %%hybrid makes on these tokens: the cascade driver, STOP rule, recorded source."""
-    return _drive(rec, Rules(policy, params, th, early_handoff, rec.fmt), STOP, self_check)
+    """The decision live %%hybrid makes on these tokens: the cascade driver, STOP rule, recorded source; a policy
+    that takes the confidence knob and has no threshold in `params` cuts at th.low_confidence, as live."""
+    return _drive(rec, Rules(policy, with_knob(policy, params, th.low_confidence), th, early_handoff, rec.fmt), STOP,
+                  self_check)
 
 
 def answer_signals(rec: Recorded, th: sig.Thresholds, self_check: bool = False) -> list[Signal]:
@@ -181,16 +183,24 @@ def sweep_apgr(table) -> dict[str, float]:
             for name, rows in table.groupby("policy", sort=False)}
 
 
-def policy_risk(recs: list[Recorded], policy: str = "cascade", th: sig.Thresholds | None = None,
+def policy_risk(recs: list[Recorded], policy: str = DEFAULT_POLICY, th: sig.Thresholds | None = None,
                 grid=CONFIDENCE_GRID) -> np.ndarray:
-    """Risk per item = 1 - the lowest confidence threshold at which the policy hands it off
-    (-1 when no threshold does): the policy's own ranking, for AUROC and APGR."""
+    """Risk per item = 1 - the lowest confidence knob at which the policy hands it off
+    (-1 when no knob does): the policy's own ranking, for AUROC and APGR. The knob moves as a sweep row
+    moves it (thresholds_for, and the policy's own threshold: a learned policy's cut). A higher knob never
+    keeps an item it handed off (every cut it moves only rises), so the lowest one is found by bisection."""
     th = th or sig.Thresholds()
     risk = np.full(len(recs), -1.0)
     for i, rec in enumerate(recs):
-        for t in grid:
-            params = PolicyParams(seed_key=str(rec.item["prompt"]))
-            if replay_item(rec, policy, replace(th, low_confidence=float(t)), params).route == "cloud":
-                risk[i] = 1.0 - float(t)
-                break
+        def hands_off(k: int) -> bool:
+            params = PolicyParams(threshold=float(grid[k]), seed_key=str(rec.item["prompt"]))
+            return replay_item(rec, policy, thresholds_for(policy, th, float(grid[k])), params).route == "cloud"
+
+        if not hands_off(len(grid) - 1):
+            continue
+        low, high = 0, len(grid) - 1  # the lowest knob that hands off lies in [low, high]
+        while low < high:
+            middle = (low + high) // 2
+            low, high = (low, middle) if hands_off(middle) else (middle + 1, high)
+        risk[i] = 1.0 - float(grid[low])
     return risk

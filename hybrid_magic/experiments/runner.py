@@ -17,7 +17,7 @@ from ..backends.base import BatchRow, fit_params
 from ..cascade import NEVER, Budget, Prepared, PromptFacts, RecordedSource, Rules, prepare, run_cascade
 from ..model_handoff import offer_for
 from ..router import signals as sig
-from ..types import GenerationParams, Message, TokenEvent, chat_messages
+from ..types import DEFAULT_POLICY, GenerationParams, Message, TokenEvent, chat_messages
 from . import analysis, replay
 from .datasets import item_key, load_dataset
 from .metrics import ORACLE_LABEL
@@ -222,7 +222,7 @@ class Experiment:
         self.results().to_parquet(path, index=False)
 
     # ---- offline analysis (no model call) ---------------------------------------------------
-    def sweep(self, policy: str = "cascade", thresholds=None):
+    def sweep(self, policy: str = DEFAULT_POLICY, thresholds=None):
         return replay.sweep(self.recorded(), policy, thresholds, self.thresholds)
 
     def summary(self):
@@ -230,7 +230,7 @@ class Experiment:
         return analysis.router_table(self.recorded(), self.thresholds, self.cloud_mode)
 
     def calibrate(self, *, target_quality: float | None = None, target_handoff_rate: float | None = None,
-                  policy: str = "cascade"):
+                  policy: str = DEFAULT_POLICY):
         return analysis.calibrate(self.recorded(), policy, self.thresholds, target_quality, target_handoff_rate)
 
     def fit_policy(self, name: str = "learned", *, test_size: float = 0.5, seed: int = 0, self_check: bool = False,
@@ -255,7 +255,7 @@ class Experiment:
         hidden-state terms reads live and in replay), or None when the backend reads none."""
         return state_rows(recs)
 
-    def plot_cost_quality(self, policy: str = "cascade", chosen=None, ax=None):
+    def plot_cost_quality(self, policy: str = DEFAULT_POLICY, chosen=None, ax=None):
         from .plots import plot_cost_quality
 
         chosen_row = None if chosen is None else {"handoff_rate": chosen.handoff_rate, "quality": chosen.quality,
@@ -267,13 +267,13 @@ class Experiment:
 
         return plot_roc(analysis.roc_curves(self.recorded(), self.thresholds), oracle=self.oracle, ax=ax)
 
-    def plot_handoff_reasons(self, policy: str = "cascade", ax=None):
+    def plot_handoff_reasons(self, policy: str = DEFAULT_POLICY, ax=None):
         from .plots import plot_handoff_reasons
 
         counts = analysis.handoff_reasons(self.recorded(), policy, self.thresholds)
         return plot_handoff_reasons(counts, oracle=self.oracle, ax=ax)
 
-    def plot_timelines(self, n: int = 6, policy: str = "cascade", cols: int = 3):
+    def plot_timelines(self, n: int = 6, policy: str = DEFAULT_POLICY, cols: int = 3):
         """Small multiples of the handoff timelines of the first `n` items `policy` hands off (a Figure)."""
         from .plots import plot_timelines, timeline_panels
 

@@ -1,12 +1,14 @@
 """A target handoff rate -> the confidence threshold (`%hybrid calibrate --handoff-rate`).
 
-The default's main after-signal, answer_estimate, hands a cell off when its value is below
-the threshold (HybridMagics.threshold, the confidence knob). So the threshold that hands off
-a share r of cells is the r-quantile of their answer_estimate values: the user's own past
-%%hybrid cells when there are at least MIN_OWN_CELLS, else the shipped reference
-distribution (answer_estimate_reference.json, made by experiments/reference.py).
-What it does not cover: during-signals (low_confidence on half the knob, entropy,
-repetition), refusals and arithmetic hand off some cells on top, and a cell handed off
+The knob (HybridMagics.threshold) cuts one value per cell: the default router's (any learned
+policy's) estimated probability of a right local answer, or the cascade's answer_estimate. A cell is
+handed off when that value is below the knob, so the knob that hands off a share r of cells is the
+r-quantile of those values: the user's own past %%hybrid cells when there are at least
+MIN_OWN_CELLS, else a shipped reference distribution (the router's in default_router.json, made by
+benchmarks/fit_default_router.py; answer_estimate's in answer_estimate_reference.json, made by
+experiments/reference.py). What it does not cover: a policy's value taken early, while the answer
+streams, counts as it was then; the cascade's during-signals (low_confidence on half the knob,
+entropy, repetition), refusals and arithmetic hand off some cells on top, and a cell it handed off
 before its answer was complete has no answer_estimate to learn from.
 """
 from __future__ import annotations
@@ -68,15 +70,18 @@ def parse_rate(text: str) -> float:
     return rate
 
 
-def calibrate(own: Sequence[float], rate: float, where: str = "") -> Cut:
-    """The cut for a target handoff rate in [0, 1], on the user's own answer_estimate values (of cells run
-    on `where`: the backend and model, in words) when there are enough, else on the reference distribution."""
+def calibrate(own: Sequence[float], rate: float, where: str = "", stored: dict | None = None,
+              measure: str = "an answer_estimate") -> Cut:
+    """The cut for a target handoff rate in [0, 1], on the user's own values (of cells run on `where`: the
+    backend and model, in words) when there are enough, else on the `stored` reference distribution
+    (answer_estimate's when not given; a policy without one needs the user's cells)."""
     on = f" on {where}" if where else ""
     if len(own) >= MIN_OWN_CELLS:
         threshold, achieved = cut_for_rate(own, rate)
         return Cut(threshold, achieved, f"your {len(own)} past %%hybrid cells{on}")
-    stored = reference()
+    short = f"only {len(own)} of your cells{on} have {measure}, {MIN_OWN_CELLS} are needed"
+    if stored is None:
+        raise UsageError(f"%hybrid calibrate: {short}, and this policy ships no reference distribution.")
     threshold, achieved = reference_cut(rate, stored)
     return Cut(threshold, achieved, f"the reference distribution ({stored['items']} answers of {stored['source']}; "
-                                    f"only {len(own)} of your cells{on} have an answer_estimate, "
-                                    f"{MIN_OWN_CELLS} are needed)")
+                                    f"{short})")

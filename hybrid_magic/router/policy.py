@@ -125,6 +125,18 @@ def register_policy(name: str, fn: Policy) -> None:
     POLICIES[name] = fn
 
 
+def takes_confidence_knob(name: str) -> bool:
+    """A learned policy (the default router among them) reads the confidence knob as its cut (PolicyParams.threshold);
+    the cascade reads it in its signal thresholds instead."""
+    return bool(getattr(POLICIES.get(name), "takes_knob", False))
+
+
+def with_knob(name: str, params: PolicyParams, knob: float) -> PolicyParams:
+    """The policy's parameters with the confidence knob as its cut, for a policy that takes it and was given no
+    threshold of its own: live %%hybrid (engine) and replay (experiments.replay) both go through here."""
+    return replace(params, threshold=knob) if params.threshold is None and takes_confidence_knob(name) else params
+
+
 def decide(name: str, signals: Sequence[Signal], params: PolicyParams = PolicyParams()) -> Decision:
     """Run the named policy. Whatever it returns, the Decision carries every signal, in order,
     the policy's registered name, handoff_performed == (route == "cloud"), and no cloud

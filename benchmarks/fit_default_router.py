@@ -1,0 +1,122 @@
+"""Fit the default router (hybrid_magic/router/default_router.json) and print its held-out figures.
+
+The router is experiments.learned.fit_pooled over labelled answers of the embedded SmolLM2-135M-Instruct
+(transformers, greedy, oracle cloud) from eight sources written separately: the generated corpus, the
+hand-written sets everyday_a-f (benchmarks/heldout/), the built-in and the dev sets, at 24 tokens, and
+all but the last two at 128 tokens too. Its cut: the knob at which it hands off as many of the 24-token
+training answers as were wrong (experiments.analysis.calibrate), moved into its bias so the knob's 0.5 is it.
+
+Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
+1. leave-one-source-out: each training source scored by a router fitted on the other sources only;
+2. the frozen sets (everyday_g, everyday_h: written, recorded and scored once, after the router was fixed).
+
+    python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
+    python benchmarks/fit_default_router.py --stores /tmp/router --write           # rewrite the JSON
+Recording every source from scratch takes about 15 minutes on 2 CPU cores; the stores keep them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from hybrid_magic.experiments import Experiment, builtin_mix
+from hybrid_magic.experiments.analysis import calibrate
+from hybrid_magic.experiments.corpus import corpus
+from hybrid_magic.experiments.datasets import load_dataset
+from hybrid_magic.experiments.devset import dev_set
+from hybrid_magic.experiments.learned import fit_pooled, with_cut
+from hybrid_magic.experiments.metrics import router_summary
+from hybrid_magic.experiments.reference import quantile_table
+from hybrid_magic.experiments.replay import policy_risk, replay_item
+from hybrid_magic.router.default_router import DATA
+from hybrid_magic.router.learned_policy import policy_data
+from hybrid_magic.router.policy import PolicyParams, register_policy
+from hybrid_magic.router.signals import Thresholds
+from hybrid_magic.types import DEFAULT_POLICY
+
+HELDOUT = Path(__file__).parent / "heldout"
+TRAINING = ("corpus", "everyday_a", "everyday_b", "everyday_c", "everyday_d", "builtin", "dev", "everyday_e",
+            "everyday_f")
+LONG = ("corpus", "everyday_a", "everyday_b", "everyday_c", "everyday_d", "everyday_e", "everyday_f")  # also at 128
+FROZEN = ("everyday_g", "everyday_h")
+BUDGETS = (24, 128)
+
+
+def items(source: str):
+    if source == "corpus":
+        return corpus(24)
+    if source == "builtin":
+        return builtin_mix(46)
+    return dev_set() if source == "dev" else load_dataset(HELDOUT / f"{source}.jsonl")
+
+
+def recorded(source: str, max_tokens: int, stores: Path):
+    exp = Experiment(items(source), backend="transformers", max_tokens=max_tokens, name=source,
+                     store=stores / f"{source}{max_tokens}.sqlite", batch_size=16)
+    exp.run(progress=False)
+    return exp.recorded()
+
+
+def fit(sources: dict, name: str, th: Thresholds):
+    """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, with the
+    reference distribution of its estimate over the 24-token answers (for %hybrid calibrate)."""
+    every = [r for recs in sources.values() for r in recs]
+    short = [r for (_, tokens), recs in sources.items() if tokens == 24 for r in recs]
+    policy = fit_pooled(every, f"{name}-uncut", th)
+    cut = calibrate(short, policy.name, th, None, float(np.mean([r.local_score < 0.5 for r in short])))
+    router = replace(with_cut(policy, cut.threshold), name=name)
+    register_policy(name, router)
+    never = PolicyParams(threshold=0.0)  # no cut: the estimate over each whole answer, as live computes it
+    scores = [replay_item(r, name, th, never).decision.score for r in short]
+    estimates = np.array([1.0 - score for score in scores if score is not None])
+    source = f"SmolLM2-135M (transformers, greedy, max_tokens 24) on its {len(short)} training answers"
+    return replace(router, reference=quantile_table(estimates, source)), cut
+
+
+def auroc(recs, policy: str, th: Thresholds) -> float:
+    local, cloud = np.array([r.local_score for r in recs]), np.array([r.cloud_score for r in recs])
+    return router_summary(policy_risk(recs, policy, th), local, cloud)["auroc"]
+
+
+def check(sources: dict, frozen: dict, th: Thresholds) -> None:
+    print("leave-one-source-out (router fitted on the other sources) vs the signal cascade, AUROC for local errors:")
+    for held in dict.fromkeys(source for source, _ in sources):  # the cut moves no ranking: uncut is enough
+        router = fit_pooled([r for k, recs in sources.items() if k[0] != held for r in recs], "router-lso", th)
+        row = [f"{tokens} tok {auroc(sources[(held, tokens)], router.name, th):.3f} vs "
+               f"{auroc(sources[(held, tokens)], 'cascade', th):.3f}" for tokens in BUDGETS if (held, tokens) in sources]
+        print(f"  {held:12} " + " | ".join(row), flush=True)
+    print(f"frozen sets, the shipped {DEFAULT_POLICY!r} vs the signal cascade:")
+    for (source, tokens), recs in frozen.items():
+        print(f"  {source:12} {tokens} tok {auroc(recs, DEFAULT_POLICY, th):.3f} vs {auroc(recs, 'cascade', th):.3f}",
+              flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stores", type=Path, required=True, help="a folder for the recordings (one file each)")
+    parser.add_argument("--write", action="store_true", help=f"rewrite {DATA.name}")
+    parser.add_argument("--check", action="store_true", help="print the held-out figures")
+    args = parser.parse_args()
+    args.stores.mkdir(parents=True, exist_ok=True)
+    th = Thresholds()
+    sources = {(s, t): recorded(s, t, args.stores) for t in BUDGETS for s in (TRAINING if t == 24 else LONG)}
+    if args.write:
+        router, cut = fit(sources, DEFAULT_POLICY, th)
+        counts = {f"{s}@{t}": len(recs) for (s, t), recs in sources.items()}
+        provenance = {"model": "SmolLM2-135M-Instruct (embedded GGUF, transformers backend)", "items": counts,
+                      "cut": cut.threshold, "handoff_rate_at_cut": round(cut.handoff_rate, 3),
+                      "written_by": "benchmarks/fit_default_router.py"}
+        DATA.write_text(json.dumps({"provenance": provenance, "policy": policy_data(router)}, indent=1) + "\n",
+                        encoding="utf-8")
+        print(f"wrote {DATA}: cut {cut.threshold} (handoff rate {cut.handoff_rate:.3f} on the 24-token answers)")
+    if args.check:
+        frozen = {(s, t): recorded(s, t, args.stores) for s in FROZEN for t in BUDGETS}
+        check(sources, frozen, th)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,176 @@
+"""A learned policy, live: fitted weights over the signals, the answer's token features and (optionally) the
+local model's hidden states -> P(local answer right) -> a Decision, explained by each feature's push on the log-odds.
+
+experiments.learned fits one on the user's own labelled items (fit_policy); router.default_router loads the
+shipped default (fitted the same way on several sources, shipped as data). Both hand off when that probability
+falls below the cut: the confidence knob (PolicyParams.threshold), else the policy's own `cut`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..types import Decision, Signal
+from .answer_terms import NAME as ANSWER_SIGNAL
+from .policy import PolicyParams, requests_handoff
+from .states import NAME as STATE_SIGNAL
+
+# router.confidence.answer_features, all twelve (none chosen): one term, the `answer_features` signal
+ANSWER_FEATURES = ("span_first_logprob", "span_mean_logprob", "span_lowest_logprob", "span_mean_entropy",
+                   "span_first_margin", "span_tokens", "mean_logprob", "lowest_logprob", "min_margin", "tokens",
+                   "hit_limit", "binary_answer")
+_ANSWER_STAGES = ("during", "after")
+# requests a learned policy obeys whatever its weights say, like a before-stage request (--cloud, context overflow):
+# a requested format (--format json, code) that the answer breaks, and the local model asking for the handoff itself
+FIRM_REQUESTS = frozenset({"format", "model_requested"})
+# a standardised value past this many training spreads counts as this far: a weight learned on the training range
+# never extrapolates beyond it (a 2,000-token prompt is not 200 times as telling as one 7 tokens over the mean)
+EDGE = 3.0
+
+
+@dataclass
+class StateTerms:
+    """PCA of the hidden states (fitted on the training split), its component scales and weights, and the
+    fingerprint of the weights the states came from (`PromptState.model`; None when not known)."""
+
+    reducer: object
+    scales: np.ndarray
+    weights: np.ndarray
+    model: str | None = None
+
+    def logit(self, state: Sequence[float]) -> float:
+        vector = np.asarray(state, dtype=float)[None, :]
+        return float((self.reducer.transform(vector)[0] / self.scales) @ self.weights)
+
+
+@dataclass
+class AnswerTerms:
+    """The answer's own token features: their training means and scales, and their weights."""
+
+    features: tuple[str, ...]
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+
+    def logit(self, values: dict[str, float]) -> float:
+        x = np.array([np.nan if values.get(name) is None else values[name] for name in self.features], dtype=float)
+        return float(bounded(standardised(x, self.means, self.scales)) @ self.weights)
+
+
+@dataclass
+class LearnedPolicy:
+    """A policy function (signals, params) -> Decision with fitted weights; missing values get the training mean,
+    values past EDGE training spreads count as EDGE."""
+
+    name: str
+    features: tuple[str, ...]
+    means: np.ndarray
+    scales: np.ndarray
+    weights: np.ndarray
+    bias: float
+    cut: float = 0.5
+    states: StateTerms | None = None  # the hidden-state part, when fitted with states
+    answer: AnswerTerms | None = None  # the answer's token features (router.answer_terms reads them)
+    reference: dict | None = None  # quantiles of its estimate on labelled answers, for %hybrid calibrate
+
+    takes_knob = True  # the confidence knob (--threshold, HybridMagics.threshold) is its cut
+
+    @property
+    def reads_answer(self) -> bool:
+        """router.answer_terms reads the answer's token features only for such a policy."""
+        return self.answer is not None
+
+    def answer_logit(self, values: dict[str, float]) -> float:
+        return self.answer.logit(values)
+
+    @property
+    def reads_states(self) -> bool:
+        """router.states reads the hidden states only for such a policy."""
+        return self.states is not None
+
+    @property
+    def state_model(self) -> str | None:
+        """The weights its hidden-state term was fitted on: router.states reads no other model's states."""
+        return self.states.model if self.states is not None else None
+
+    def state_logit(self, state: Sequence[float]) -> float:
+        return self.states.logit(state)
+
+    def _terms(self, signals: Sequence[Signal], state: Sequence[float] | None) -> dict[str, float]:
+        x = bounded(standardised(signal_vector(signals, self.features), self.means, self.scales))
+        terms = dict(zip(self.features, (x * self.weights).tolist()))
+        if self.answer is not None:  # missing (an early handoff, no logprobs): the training mean, zero
+            measured = signal_vector(signals, (ANSWER_SIGNAL,))[0]
+            terms[ANSWER_SIGNAL] = 0.0 if np.isnan(measured) else float(measured)
+        if self.states is not None:
+            measured = signal_vector(signals, (STATE_SIGNAL,))[0]
+            terms[STATE_SIGNAL] = (self.states.logit(state) if state is not None
+                                   else 0.0 if np.isnan(measured) else float(measured))
+        return terms
+
+    def contributions(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> dict[str, float]:
+        """Each feature's push on the log-odds of 'correct' (negative: towards a handoff), largest first.
+        The hidden-state term comes from `state` when given, else from the `hidden_states` signal."""
+        return dict(_ranked(self._terms(signals, state)))
+
+    def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
+        return _sigmoid(sum(self._terms(signals, state).values()) + self.bias)
+
+    def __call__(self, signals: Sequence[Signal], params: PolicyParams) -> Decision:
+        hard = next((s for s in signals if requests_handoff(s) and (s.stage == "before" or s.name in FIRM_REQUESTS)), None)
+        seen = [s.stage for s in signals if s.stage in _ANSWER_STAGES]
+        if hard is None and not seen:  # nothing of the answer is known yet: let the local model start
+            return Decision("local", False, False, None, tuple(signals), self.name)
+        terms = self._terms(signals, None)
+        p = _sigmoid(sum(terms.values()) + self.bias)
+        cut = self.cut if params.threshold is None else params.threshold
+        requested = hard is not None or p < cut
+        stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
+        return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
+                        self.name, score=1.0 - p, stage=stage if requested else None,
+                        reason=None if hard is not None or not requested else self.name,  # its own weighing
+                        contributions=() if hard is not None else _ranked(terms))
+
+
+def policy_data(policy: LearnedPolicy) -> dict:
+    """A learned policy without hidden-state terms as plain data (JSON), for shipping and reloading."""
+    if policy.states is not None or policy.answer is None:
+        raise ValueError("only a policy with answer terms and no hidden-state terms is stored as data")
+    answer = policy.answer
+    return {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
+            "scales": policy.scales.tolist(), "weights": policy.weights.tolist(), "bias": policy.bias,
+            "cut": policy.cut, "reference": policy.reference, "answer": {"features": list(answer.features), "means": answer.means.tolist(),
+                                          "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
+
+
+def policy_from_data(data: dict) -> LearnedPolicy:
+    answer = data["answer"]
+    return LearnedPolicy(data["name"], tuple(data["features"]), *(np.array(data[k], dtype=float) for k in
+                                                                   ("means", "scales", "weights")),
+                         float(data["bias"]), float(data["cut"]), reference=data.get("reference"),
+                         answer=AnswerTerms(tuple(answer["features"]), *(np.array(answer[k], dtype=float) for k in
+                                                                         ("means", "scales", "weights"))))
+
+
+def _sigmoid(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _ranked(terms: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(((k, round(v, 3)) for k, v in terms.items()), key=lambda kv: -abs(kv[1])))
+
+
+def signal_vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
+    values = {s.name: s.value for s in signals if s.available}
+    return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
+
+
+def bounded(z: np.ndarray) -> np.ndarray:
+    return np.clip(z, -EDGE, EDGE)
+
+
+def standardised(x: np.ndarray, means: np.ndarray, scales: np.ndarray) -> np.ndarray:
+    """A missing value counts as the training mean (zero after standardising)."""
+    return (np.where(np.isnan(x), means, x) - means) / scales

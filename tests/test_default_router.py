@@ -1,0 +1,87 @@
+"""The default policy, `router`: the shipped learned router (router/default_router.json), its knob, its contracts,
+and its data. Pure logic on hand-made signals; the live cell and its replay agree in test_cascade (every policy)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from hybrid_magic.experiments.learned import POOLED_LEFT_OUT, with_cut
+from hybrid_magic.router.default_router import DATA, load
+from hybrid_magic.router.learned_policy import policy_data, policy_from_data
+from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, takes_confidence_knob, with_knob
+from hybrid_magic.types import DEFAULT_POLICY, Signal
+
+ROUTER = POLICIES[DEFAULT_POLICY]
+
+
+def answer_term(value: float) -> Signal:
+    return Signal("answer_features", "after", value, None, False, "")
+
+
+def test_the_default_policy_is_the_shipped_router_and_it_reads_the_answer_and_takes_the_knob():
+    from hybrid_magic.config import HybridSettings
+    from hybrid_magic.types import Request
+
+    assert HybridSettings().policy == Request("hybrid", "p", "m").policy == DEFAULT_POLICY == "router"
+    assert ROUTER.reads_answer and not ROUTER.reads_states and takes_confidence_knob(DEFAULT_POLICY)
+    assert not takes_confidence_knob("cascade") and not takes_confidence_knob("random")
+    assert with_knob(DEFAULT_POLICY, PolicyParams(), 0.7).threshold == 0.7
+    assert with_knob(DEFAULT_POLICY, PolicyParams(threshold=0.2), 0.7).threshold == 0.2  # --threshold wins
+    assert with_knob("cascade", PolicyParams(), 0.7).threshold is None  # the cascade reads it in its thresholds
+
+
+def test_the_shipped_data_round_trips_and_says_what_it_was_fitted_on():
+    stored = json.loads(DATA.read_text(encoding="utf-8"))
+    assert policy_data(load()) == json.loads(json.dumps(stored["policy"]))
+    trained = set(stored["provenance"]["items"])
+    assert {"corpus@24", "everyday_a@24", "everyday_f@128", "builtin@24", "dev@24"} <= trained
+    assert not any(key.startswith(("everyday_g", "everyday_h")) for key in trained), "the frozen check sets"
+    weights = dict(zip(ROUTER.features + ROUTER.answer.features,
+                       np.concatenate([ROUTER.weights, ROUTER.answer.weights])))
+    assert all(weights[name] == 0.0 for name in POOLED_LEFT_OUT), "the length features were left out"
+    assert sum(abs(w) > 0.05 for w in weights.values()) >= 8, "it weighs many signals, not one"
+
+
+def test_the_router_hands_off_below_its_knob_and_explains_by_its_terms():
+    low, high = [answer_term(-3.0)], [answer_term(3.0)]
+    assert ROUTER.p_correct(low) < 0.5 < ROUTER.p_correct(high)
+    off = decide(DEFAULT_POLICY, low, PolicyParams(threshold=0.5))
+    assert off.route == "cloud" and off.reason == DEFAULT_POLICY and off.stage == "after"
+    assert off.contributions[0] == ("answer_features", -3.0) and off.score == pytest.approx(1 - ROUTER.p_correct(low))
+    kept = decide(DEFAULT_POLICY, high, PolicyParams(threshold=0.5))
+    assert kept.route == "local" and kept.reason is None
+    assert decide(DEFAULT_POLICY, high, PolicyParams(threshold=1.0)).route == "cloud"  # the knob at 1: always
+    assert decide(DEFAULT_POLICY, low, PolicyParams(threshold=0.0)).route == "local"  # at 0: never
+
+
+def test_a_broken_requested_format_and_a_before_stage_request_hand_off_whatever_the_weights():
+    broken = Signal("format", "after", 0.0, None, True, "The local answer is not valid JSON.")
+    d = decide(DEFAULT_POLICY, [answer_term(5.0), broken], PolicyParams(threshold=0.0))
+    assert d.route == "cloud" and d.reason == "format" and d.stage == "after" and not d.contributions
+    forced = Signal("forced_cloud", "before", 1.0, None, True, "--cloud")
+    d = decide(DEFAULT_POLICY, [forced], PolicyParams(threshold=0.0))
+    assert d.route == "cloud" and d.stage == "before" and d.reason == "forced_cloud"
+
+
+def test_moving_the_cut_into_the_bias_keeps_the_ranking_and_hands_off_where_the_cut_did():
+    moved = with_cut(ROUTER, 0.3)
+    terms = np.linspace(-4, 4, 33)
+    before = [ROUTER.p_correct([answer_term(t)]) for t in terms]
+    after = [moved.p_correct([answer_term(t)]) for t in terms]
+    assert np.all(np.diff(after) > 0) and np.all(np.diff(before) > 0)
+    assert [p < 0.3 for p in before] == [p < 0.5 for p in after]
+    assert policy_from_data(policy_data(moved)).bias == pytest.approx(moved.bias)
+
+
+def test_a_value_far_outside_the_training_range_pushes_no_further_than_its_edge():
+    """The router saw prompts of 35-80 tokens: a 2,000-token prompt weighs as much as one 3 spreads long, no more."""
+    from hybrid_magic.router.learned_policy import EDGE
+
+    index = ROUTER.features.index("prompt_length")
+    edge = ROUTER.means[index] + EDGE * ROUTER.scales[index]
+    length = lambda tokens: Signal("prompt_length", "before", float(tokens), None, False, "")  # noqa: E731
+    at_edge, huge = (ROUTER.contributions([length(t), answer_term(0.0)])["prompt_length"] for t in (edge, 2000))
+    assert huge == at_edge == pytest.approx(EDGE * ROUTER.weights[index], abs=1e-3) and huge < 0
+    assert ROUTER.p_correct([length(2000), answer_term(2.0)]) > 0.2  # the answer can still keep it local
