@@ -87,7 +87,7 @@ class HybridSettings(Configurable):
 
     # routing
     policy = Unicode(DEFAULT_POLICY, help="The routing policy: the shipped learned router by default; 'cascade' for the signal cascade.").tag(config=True)
-    threshold = Float(0.5, help="The confidence knob: the default router's cut on its estimated probability of a right local answer (any learned policy's); with the cascade, the cut for answer_estimate and twice the cut for low_confidence while it streams; %hybrid calibrate sets it.").tag(config=True)
+    threshold = Float(0.5, help="The confidence knob: the default router's cut on its estimated probability of a right local answer (any learned policy's); with the cascade, the cut for answer_estimate, and half of it is low_confidence's cut while the answer streams (which also decides when the router is asked early); %hybrid calibrate sets it.").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)

@@ -23,7 +23,7 @@ from .model_handoff import NO_OFFER, offer_for
 from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.answer_terms import answer_hook
-from .router.policy import PolicyParams, takes_confidence_knob, with_knob
+from .router.policy import PolicyParams, reads_confidence_knob, with_knob
 from .router.privacy import redact
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
 
@@ -87,7 +87,7 @@ class Engine:
         s = self.settings
         # a cell's --threshold is the confidence knob for the cascade and a learned policy (the signals' cuts show
         # it; the router weighs their values); any other policy's own knob otherwise
-        knob = request.threshold is not None and (request.policy == "cascade" or takes_confidence_knob(request.policy))
+        knob = request.threshold is not None and reads_confidence_knob(request.policy)
         return sig.Thresholds(
             low_confidence=request.threshold if knob else s.threshold,
             entropy=s.entropy_threshold, window=s.window, min_tokens=s.min_tokens,

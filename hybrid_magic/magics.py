@@ -20,7 +20,7 @@ from .backends import BACKENDS
 from .config import HybridSettings
 from .errors import HybridError, UsageError
 from .interpolate import encodable, interpolate
-from .router.policy import takes_confidence_knob
+from .router.policy import reads_confidence_knob
 from .types import FORMATS, GenerationParams, Request, RunRecord
 
 LOCAL_ARGS = [
@@ -217,7 +217,7 @@ class HybridMagics(HybridSettings, Magics):
 
     def _hybrid_fields(self, args) -> dict:
         threshold, policy = args.threshold, args.policy or self.policy
-        if threshold is not None and (policy == "cascade" or takes_confidence_knob(policy)) and not 0 <= threshold <= 1:
+        if threshold is not None and reads_confidence_knob(policy) and not 0 <= threshold <= 1:
             raise UsageError(f"--threshold must be between 0 and 1 for the {policy} policy, not {threshold}.")
         if args.deadline is not None and not (math.isfinite(args.deadline) and args.deadline > 0):
             raise UsageError(f"--deadline must be a positive number of seconds, not {args.deadline}.")

@@ -85,24 +85,23 @@ def _audit(magics, args: list[str]) -> None:
 def _calibrate(magics, args: list[str]) -> None:
     """%hybrid calibrate --handoff-rate R: the confidence threshold that hands off a share R of cells."""
     from .router import handoff_rate
-    from .router.handoff_rate import calibrate, parse_rate
     from .router.policy import POLICIES, takes_confidence_knob
 
     if len(args) != 2 or args[0] != "--handoff-rate":
         raise UsageError("%hybrid calibrate takes --handoff-rate R, a share of cells between 0 and 1 "
                          "(e.g. %hybrid calibrate --handoff-rate 0.3).")
-    rate = parse_rate(args[1])
+    rate = handoff_rate.parse_rate(args[1])
     backend, model = _current_local(magics)
     rows = magics.engine.ledger.runs(session_only=False)
     where = " · ".join(filter(None, (backend, model)))
     if takes_confidence_knob(magics.policy):
         policy = POLICIES[magics.policy]
         measure = f"the {magics.policy} policy's estimate"
-        cut = calibrate(policy_estimates(rows, magics.policy, backend, model), rate, where, policy.reference,
-                        f"an estimate of the {magics.policy} policy")
+        cut = handoff_rate.calibrate(policy_estimates(rows, magics.policy, backend, model), rate, where,
+                                     policy.reference, f"an estimate of the {magics.policy} policy")
     else:
         measure = "answer_estimate"
-        cut = calibrate(own_estimates(rows, backend, model), rate, where, handoff_rate.reference())
+        cut = handoff_rate.calibrate(own_estimates(rows, backend, model), rate, where, handoff_rate.reference())
     magics.threshold = cut.threshold  # unrounded: the rate printed is the rate of this very cut
     print(f"HybridMagics.threshold = {magics.threshold:.4f}: {measure} falls below it on {cut.rate:.0%} of "
           f"{cut.data} (target {rate:.0%}).")
@@ -141,14 +140,20 @@ def own_estimates(rows: list[dict], backend: str | None = None, model: str | Non
 
 
 def policy_estimates(rows: list[dict], policy: str, backend: str | None = None, model: str | None = None) -> list[float]:
-    """A learned policy's estimate of a right local answer in past %%hybrid cells it decided, from the signals the
-    ledger recorded (what it weighed then, an early handoff's included)."""
+    """A learned policy's estimate of a right local answer in past %%hybrid cells it judged itself, from the signals
+    the ledger recorded (what it weighed then, an early handoff's included). Cells sent before the local model ran
+    and firm requests (a broken --format, --cloud, ...) were not its estimate's doing: they are left out."""
+    from .router.learned_policy import firm_request
     from .router.policy import POLICIES
     from .types import Signal
 
-    fn = POLICIES[policy]
-    return [fn.p_correct([Signal(**s) for s in json.loads(row["signals_json"])])
-            for row in _hybrid_rows(rows, backend, model) if row.get("policy") == policy]
+    fn, values = POLICIES[policy], []
+    for row in _hybrid_rows(rows, backend, model):
+        signals = [Signal(**s) for s in json.loads(row["signals_json"])]
+        judged = row.get("policy") == policy and any(s.stage in ("during", "after") for s in signals)
+        if judged and firm_request(signals) is None:
+            values.append(fn.p_correct(signals))
+    return values
 
 
 SUBCOMMANDS = {

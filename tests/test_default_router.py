@@ -85,3 +85,14 @@ def test_a_value_far_outside_the_training_range_pushes_no_further_than_its_edge(
     at_edge, huge = (ROUTER.contributions([length(t), answer_term(0.0)])["prompt_length"] for t in (edge, 2000))
     assert huge == at_edge == pytest.approx(EDGE * ROUTER.weights[index], abs=1e-3) and huge < 0
     assert ROUTER.p_correct([length(2000), answer_term(2.0)]) > 0.2  # the answer can still keep it local
+
+
+def test_a_deadline_the_answer_cannot_meet_hands_off_and_a_firm_request_names_itself():
+    """--deadline is the user's request: the router obeys `slow` like `--cloud`, and the card names what decided
+    (not an earlier signal that fired while the answer streamed)."""
+    slow = Signal("slow", "during", 30.0, 5.0, True, "projected 30 s, deadline 5 s")
+    d = decide(DEFAULT_POLICY, [answer_term(5.0), slow], PolicyParams(threshold=0.0))
+    assert d.route == "cloud" and d.reason == "slow" and d.stage == "during"
+    unsure = Signal("low_confidence", "during", 0.1, 0.25, True, "")
+    broken = Signal("format", "after", 0.0, None, True, "not JSON")
+    assert decide(DEFAULT_POLICY, [unsure, answer_term(5.0), broken], PolicyParams(threshold=0.0)).reason == "format"

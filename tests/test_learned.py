@@ -174,17 +174,26 @@ def test_calibrate_uses_the_shipped_reference_without_enough_cells(shell, magics
     assert POLICIES[DEFAULT_POLICY].reference["items"] > 1000  # the router's own training answers
 
 
+def answer_term_signal(term: float) -> Signal:
+    return Signal("answer_features", "after", float(term), None, False, "")
+
+
 def test_calibrate_cuts_the_default_routers_own_estimates_of_the_users_cells(shell, magics, capsys):
     """The default router's knob is its cut: calibrate reads its estimate of each past cell it decided, recomputed
-    from the signals the ledger kept (here only its answer term moves), never another policy's cells."""
+    from the signals the ledger kept (here only its answer term moves), never another policy's cells nor cells its
+    estimate did not decide (sent before the local model ran, a firm request)."""
     router = POLICIES[DEFAULT_POLICY]
     terms = np.linspace(-3.0, 3.0, 40)
     for term in terms:
-        answer = Signal("answer_features", "after", float(term), None, False, "")
-        record_decision(magics.engine.ledger, Decision("local", False, False, None, (answer,), DEFAULT_POLICY))
+        record_decision(magics.engine.ledger, Decision("local", False, False, None, (answer_term_signal(term),),
+                                                       DEFAULT_POLICY))
     hybrid_row(magics.engine.ledger, 0.99)  # a cascade cell: not the router's
-    estimates = np.array([router.p_correct([Signal("answer_features", "after", float(t), None, False, "")])
-                          for t in terms])
+    forced = Signal("forced_cloud", "before", 1.0, None, True, "--cloud")  # sent before the local model ran
+    record_decision(magics.engine.ledger, Decision("cloud", True, True, None, (forced,), DEFAULT_POLICY))
+    broken = Signal("format", "after", 0.0, None, True, "not JSON")  # a firm request, not its estimate's doing
+    record_decision(magics.engine.ledger, Decision("cloud", True, True, None, (answer_term_signal(3.0), broken),
+                                                   DEFAULT_POLICY))
+    estimates = np.array([router.p_correct([answer_term_signal(t)]) for t in terms])
     assert estimates.min() < 0.2 and estimates.max() > 0.8
     shell.run_line_magic("hybrid", "calibrate --handoff-rate 25%")
     assert np.mean(estimates < magics.threshold) == pytest.approx(0.25)

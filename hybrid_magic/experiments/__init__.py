@@ -2,7 +2,7 @@
 
     from hybrid_magic.experiments import Experiment, builtin_mix
     exp = Experiment(builtin_mix(30), max_tokens=24)   # or corpus(40): 28 generated task families
-    exp.run(); exp.sweep("cascade"); exp.calibrate(target_handoff_rate=0.3)
+    exp.run(); exp.sweep("router"); exp.calibrate(target_handoff_rate=0.3)
 
 Imports are lazy so `import hybrid_magic` never pulls pandas or matplotlib.
 """

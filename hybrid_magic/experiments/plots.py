@@ -67,7 +67,7 @@ _X_LABELS = {"handoff_rate": "items sent to the cloud (%)", "cost_usd": "cloud c
 
 
 def plot_roc(curves: dict[str, tuple[Any, Any, float]], *, oracle: bool = False, top: int = 8,
-             always: tuple[str, ...] = ("cascade (default policy)",), ax=None):
+             always: tuple[str, ...] = (), ax=None):
     """ROC per signal, {name: (false positive rate, true positive rate, AUROC)}: the `top` best
     by AUROC plus those named in `always`. Points are joined linearly (ties = random order)."""
     ax = _axes(ax, f"Signals predicting a wrong local answer{_mode_suffix(oracle)}", size=(7.5, 4))

@@ -187,8 +187,10 @@ def policy_risk(recs: list[Recorded], policy: str = DEFAULT_POLICY, th: sig.Thre
                 grid=CONFIDENCE_GRID) -> np.ndarray:
     """Risk per item = 1 - the lowest confidence knob at which the policy hands it off
     (-1 when no knob does): the policy's own ranking, for AUROC and APGR. The knob moves as a sweep row
-    moves it (thresholds_for, and the policy's own threshold: a learned policy's cut). A higher knob never
-    keeps an item it handed off (every cut it moves only rises), so the lowest one is found by bisection."""
+    moves it (thresholds_for, and the policy's own threshold: a learned policy's cut). Every cut the knob moves
+    rises with it, so a higher knob hands off what a lower one did (for a learned policy it also moves the
+    streaming cut that decides at which tokens it is asked, which could in principle break this; bisection and the
+    full scan gave identical risks on every recorded set checked), and the lowest one is found by bisection."""
     th = th or sig.Thresholds()
     risk = np.full(len(recs), -1.0)
     for i, rec in enumerate(recs):

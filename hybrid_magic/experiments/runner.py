@@ -5,7 +5,7 @@ and on the cloud, store each generation in SQLite, then analyse offline.
     exp.run()                       # resumable; a re-run computes nothing
     exp.run(executor=client.get_executor())   # batches on a Dask (or any Executor) cluster
     exp.results()                   # one row per item
-    exp.sweep("cascade")            # replay, no model call
+    exp.sweep("router")             # replay, no model call
     exp.calibrate(target_handoff_rate=0.3)
 """
 from __future__ import annotations
@@ -265,7 +265,8 @@ class Experiment:
     def plot_roc(self, ax=None):
         from .plots import plot_roc
 
-        return plot_roc(analysis.roc_curves(self.recorded(), self.thresholds), oracle=self.oracle, ax=ax)
+        return plot_roc(analysis.roc_curves(self.recorded(), self.thresholds), oracle=self.oracle,
+                        always=(analysis.DEFAULT_POLICY_ROW, analysis.CASCADE_ROW), ax=ax)
 
     def plot_handoff_reasons(self, policy: str = DEFAULT_POLICY, ax=None):
         from .plots import plot_handoff_reasons

@@ -1,6 +1,6 @@
 """The `answer_features` signal: a learned policy's term over the answer's own token features.
 
-A policy fitted with them (experiments.learned) weighs the twelve features of
+A learned policy (the default router, or one experiments.learned fitted) weighs the twelve features of
 `router.confidence.answer_features` (the answer span's and the whole answer's least likely
 tokens, margins, entropy, length, ...) as one term, in log-odds of a right local answer:
 `answer_logit(features)`. Every other policy has none, and then no signal is made. The

@@ -2,7 +2,7 @@
 features, shipped as data (default_router.json) and registered when the router package is imported.
 
 It was fitted (experiments.learned.fit_pooled, run by benchmarks/fit_default_router.py) on labelled answers of
-the embedded SmolLM2-135M-Instruct (transformers, greedy, 24 and 128 tokens) from eight sources of prompts
+the embedded SmolLM2-135M-Instruct (transformers, greedy, 24 and 128 tokens) from nine sources of prompts
 written separately: the generated development corpus, six hand-written sets (benchmarks/heldout/everyday_a-f)
 and the built-in and dev sets. Leave-one-source-out, and on two further sets written and recorded after it
 was frozen (everyday_g, everyday_h), it ranked the local model's mistakes better than the signal cascade

@@ -23,8 +23,9 @@ ANSWER_FEATURES = ("span_first_logprob", "span_mean_logprob", "span_lowest_logpr
                    "hit_limit", "binary_answer")
 _ANSWER_STAGES = ("during", "after")
 # requests a learned policy obeys whatever its weights say, like a before-stage request (--cloud, context overflow):
-# a requested format (--format json, code) that the answer breaks, and the local model asking for the handoff itself
-FIRM_REQUESTS = frozenset({"format", "model_requested"})
+# what the user asked for (a --format the answer breaks, a --deadline it cannot meet) and the local model asking
+# for the handoff itself
+FIRM_REQUESTS = frozenset({"format", "slow", "model_requested"})
 # a standardised value past this many training spreads counts as this far: a weight learned on the training range
 # never extrapolates beyond it (a 2,000-token prompt is not 200 times as telling as one 7 tokens over the mean)
 EDGE = 3.0
@@ -119,7 +120,7 @@ class LearnedPolicy:
         return _sigmoid(sum(self._terms(signals, state).values()) + self.bias)
 
     def __call__(self, signals: Sequence[Signal], params: PolicyParams) -> Decision:
-        hard = next((s for s in signals if requests_handoff(s) and (s.stage == "before" or s.name in FIRM_REQUESTS)), None)
+        hard = firm_request(signals)
         seen = [s.stage for s in signals if s.stage in _ANSWER_STAGES]
         if hard is None and not seen:  # nothing of the answer is known yet: let the local model start
             return Decision("local", False, False, None, tuple(signals), self.name)
@@ -130,8 +131,13 @@ class LearnedPolicy:
         stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
                         self.name, score=1.0 - p, stage=stage if requested else None,
-                        reason=None if hard is not None or not requested else self.name,  # its own weighing
+                        reason=hard.name if hard is not None else self.name if requested else None,
                         contributions=() if hard is not None else _ranked(terms))
+
+
+def firm_request(signals: Sequence[Signal]) -> Signal | None:
+    """The first request a learned policy obeys whatever its weights say (a before-stage one, or FIRM_REQUESTS)."""
+    return next((s for s in signals if requests_handoff(s) and (s.stage == "before" or s.name in FIRM_REQUESTS)), None)
 
 
 def policy_data(policy: LearnedPolicy) -> dict:

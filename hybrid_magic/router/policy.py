@@ -125,6 +125,12 @@ def register_policy(name: str, fn: Policy) -> None:
     POLICIES[name] = fn
 
 
+def reads_confidence_knob(name: str) -> bool:
+    """The cascade and every learned policy read the confidence knob (a cell's --threshold, a value in [0, 1]);
+    any other policy's --threshold is its own (prompt tokens for length, a probability for random)."""
+    return name == "cascade" or takes_confidence_knob(name)
+
+
 def takes_confidence_knob(name: str) -> bool:
     """A learned policy (the default router among them) reads the confidence knob as its cut (PolicyParams.threshold);
     the cascade reads it in its signal thresholds instead."""
