@@ -54,7 +54,8 @@ def _result_row(rec: replay.Recorded, th: sig.Thresholds, cloud_mode: str) -> di
 
 def risk_scores(recs: list[replay.Recorded], th: sig.Thresholds) -> dict[str, np.ndarray]:
     """Each router as a risk per item: the default policy, every signal, every token feature."""
-    risks = {DEFAULT_POLICY_ROW: replay.policy_risk(recs, DEFAULT_POLICY, th), CASCADE_ROW: replay.policy_risk(recs, "cascade", th)}
+    risks = {DEFAULT_POLICY_ROW: replay.policy_risk(recs, DEFAULT_POLICY, th),
+             CASCADE_ROW: replay.policy_risk(recs, "cascade", th)}
     signal_rows = [{s.name: s.value for s in replay.answer_signals(rec, th, self_check=True)} for rec in recs]
     for name, direction in SIGNAL_DIRECTIONS.items():
         values = np.array([np.nan if row.get(name) is None else row[name] for row in signal_rows], dtype=float)

@@ -90,14 +90,10 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
         Z = np.hstack([Z, reduced / component_scales])
     model = _cross_validated(Z[train], correct[train], seed)
-    weights, answer_end = model.coef_[0], len(FEATURES) + len(ANSWER_FEATURES)
     if states is not None:
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
-        terms = StateTerms(reducer, component_scales, weights[answer_end:], fitted_on)
-    answer = AnswerTerms(ANSWER_FEATURES, answer_means, answer_scales, weights[len(FEATURES):answer_end])
-    policy = LearnedPolicy(name, FEATURES, means, scales, weights[:len(FEATURES)], float(model.intercept_[0]),
-                           states=terms, answer=answer)
-    register_policy(name, policy)
+        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
+    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
     return fit_report(recs, policy, th, (train, test), correct, labels)
 
 
@@ -117,10 +113,18 @@ def fit_pooled(recs: list[replay.Recorded], name: str, th: sig.Thresholds) -> Le
     (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
     kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
     model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
-    weights = model.fit(np.hstack([Z, Za]) * kept, correct).coef_[0]
-    answer = AnswerTerms(ANSWER_FEATURES, answer_means, answer_scales, weights[len(FEATURES):])
-    policy = LearnedPolicy(name, FEATURES, means, scales, weights[:len(FEATURES)], float(model.intercept_[0]),
-                           answer=answer)
+    model.fit(np.hstack([Z, Za]) * kept, correct)
+    return _fitted(name, model, (means, scales), (answer_means, answer_scales))
+
+
+def _fitted(name: str, model, signal_scaling: tuple, answer_scaling: tuple, states: StateTerms | None = None
+            ) -> LearnedPolicy:
+    """The fitted regression as a registered LearnedPolicy: its weights on FEATURES, then on ANSWER_FEATURES
+    (state components, if any, come after and belong to `states`)."""
+    weights, answer_end = model.coef_[0], len(FEATURES) + len(ANSWER_FEATURES)
+    answer = AnswerTerms(ANSWER_FEATURES, *answer_scaling, weights[len(FEATURES):answer_end])
+    policy = LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], float(model.intercept_[0]),
+                           states=states, answer=answer)
     register_policy(name, policy)
     return policy
 

@@ -30,9 +30,8 @@ LOWEST = 3  # least likely tokens averaged by lowest_logprob (whole answer) and 
 
 def answer_span(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
     """The generated tokens of the first sentence (or line), after the last preamble marker of its first clause."""
-    generated = [t for t in tokens if t.is_generated and t.logprob is not None]
     line: list[TokenEvent] = []
-    for token in generated:
+    for token in _scored(tokens):
         started = any(ch.isalnum() for ch in "".join(t.text for t in line))
         if started and ("\n" in token.text or _SENTENCE_END.search(line[-1].text)):
             break
@@ -48,6 +47,11 @@ def answer_span(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
     return span or line
 
 
+def _scored(tokens: Sequence[TokenEvent]) -> list[TokenEvent]:
+    """The generated tokens that carry a logprob."""
+    return [t for t in tokens if t.is_generated and t.logprob is not None]
+
+
 def _margin(token: TokenEvent) -> float:
     top = sorted((math.exp(lp) for _, lp in token.top_logprobs), reverse=True)
     return top[0] - top[1] if len(top) >= 2 else math.exp(token.logprob)
@@ -60,8 +64,7 @@ def _lowest_mean(logprobs: Sequence[float]) -> float:
 
 def answer_features(tokens: Sequence[TokenEvent]) -> dict[str, float]:
     """Features of the answer span and of the whole answer; an empty dict when no token has a logprob."""
-    span = answer_span(tokens)
-    scored = [t for t in tokens if t.is_generated and t.logprob is not None]
+    span, scored = answer_span(tokens), _scored(tokens)
     if not span:
         return {}
     logprobs, whole = [t.logprob for t in span], [t.logprob for t in scored]

@@ -6,8 +6,9 @@ the embedded SmolLM2-135M-Instruct (transformers, greedy, 24 and 128 tokens) fro
 written separately: the generated development corpus, six hand-written sets (benchmarks/heldout/everyday_a-f)
 and the built-in and dev sets. Leave-one-source-out (but for the built-in and dev sets held out together),
 and on two further sets written and recorded after it was frozen (everyday_g, everyday_h), it ranked the
-local model's mistakes better than the signal cascade (README: "Routing on prompts nobody tuned it for"). Its bias puts the cut at the confidence knob's 0.5,
-where it hands off as many of its training answers (24 tokens) as were wrong. With another local model
+local model's mistakes better than the signal cascade (README: "Routing on prompts nobody tuned it for").
+Its bias puts the cut at the confidence knob's 0.5, where it hands off as many of its training answers
+(24 tokens) as were wrong. With another local model
 its scales do not fit: calibrate the knob (`%hybrid calibrate`) or fit your own (`exp.fit_policy`).
 """
 from __future__ import annotations

@@ -117,7 +117,10 @@ class LearnedPolicy:
         return dict(_ranked(self._terms(signals, state)))
 
     def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
-        return _sigmoid(sum(self._terms(signals, state).values()) + self.bias)
+        return self._probability(self._terms(signals, state))
+
+    def _probability(self, terms: dict[str, float]) -> float:
+        return _sigmoid(sum(terms.values()) + self.bias)
 
     def __call__(self, signals: Sequence[Signal], params: PolicyParams) -> Decision:
         hard = firm_request(signals)
@@ -125,7 +128,7 @@ class LearnedPolicy:
         if hard is None and not seen:  # nothing of the answer is known yet: let the local model start
             return Decision("local", False, False, None, tuple(signals), self.name)
         terms = self._terms(signals, None)
-        p = _sigmoid(sum(terms.values()) + self.bias)
+        p = self._probability(terms)
         cut = self.cut if params.threshold is None else params.threshold
         requested = hard is not None or p < cut
         stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
@@ -147,8 +150,9 @@ def policy_data(policy: LearnedPolicy) -> dict:
     answer = policy.answer
     return {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
             "scales": policy.scales.tolist(), "weights": policy.weights.tolist(), "bias": policy.bias,
-            "cut": policy.cut, "reference": policy.reference, "answer": {"features": list(answer.features), "means": answer.means.tolist(),
-                                          "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
+            "cut": policy.cut, "reference": policy.reference,
+            "answer": {"features": list(answer.features), "means": answer.means.tolist(),
+                       "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
 
 
 def policy_from_data(data: dict) -> LearnedPolicy:

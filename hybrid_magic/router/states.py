@@ -46,8 +46,8 @@ def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
 
 def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:
     """the local tokens -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
-    `missing` says why when the tokens carry no prompt state (there are tokens: else none came). A state from other weights than the policy
-    was fitted on (another model under --model) is not read: its term would be noise."""
+    `missing` says why when the tokens carry no prompt state (there are tokens: else none came). A state from
+    other weights than the policy was fitted on (another model under --model) is not read: its term would be noise."""
     term = state_term(policy)
     if term is None:
         return None
