@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .model_handoff import HandoffMonitor, Offer
 from .prompt import Budget, Prepared, PromptFacts, before_signals, prepare
@@ -110,6 +110,7 @@ class LocalRun:
     interrupted: bool = False
     stop_index: int | None = None  # token at which %%hybrid stops (STOP) or would stop (NOTE)
     stop_decision: Decision | None = None
+    asked: list[tuple[int, float]] = field(default_factory=list)  # a learned policy's estimates while streaming
     during: list[Signal] = field(default_factory=list)
     after: list[Signal] = field(default_factory=list)
 
@@ -182,6 +183,8 @@ def _may_stop(run: LocalRun, rules: Rules, stop: str) -> bool:
 def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
     """Ask the policy (every signal so far) whether this firing token ends local generation."""
     decision = rules.decide(before + during)
+    if decision.contributions:  # a learned policy's estimate, for the timeline
+        run.asked.append((max(len(run.tokens) - 1, 0), 1.0 - decision.score))
     if decision.route != "cloud":
         return False
     run.stop_index, run.stop_decision = max(len(run.tokens) - 1, 0), decision
@@ -233,13 +236,22 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
     if local.interrupted:
         return Verdict(before, first, local)
     if local.stop_decision is not None and stop != NEVER:
-        return Verdict(before, local.stop_decision, local)
+        return Verdict(before, _with_estimates(local.stop_decision, local, local.stop_index), local)
     try:  # the after-stage may run the model again (self-check): an interrupt keeps the answer
         local.after = after_signals(local, rules, p_yes, answer)
     except KeyboardInterrupt:
         local.interrupted = True
         return Verdict(before, first, local)
-    return Verdict(before, rules.decide(before + local.during + local.after), local)
+    final = rules.decide(before + local.during + local.after)
+    return Verdict(before, _with_estimates(final, local, max(len(local.tokens) - 1, 0)), local)
+
+
+def _with_estimates(decision: Decision, run: LocalRun, index: int) -> Decision:
+    """A learned decision carries the estimates its policy gave while streaming, and its own at token `index`."""
+    if not decision.contributions:
+        return decision
+    earlier = [(i, p) for i, p in run.asked if i < index]
+    return replace(decision, estimates=tuple(earlier) + ((index, 1.0 - decision.score),))
 
 
 __all__ = ["STOP", "NOTE", "NEVER", "Budget", "PromptFacts", "before_signals", "Prepared", "prepare", "Rules",

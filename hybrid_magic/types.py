@@ -141,6 +141,10 @@ class Decision:
     reason: str | None = None  # the deciding signal's name (or the policy's) when a handoff was requested
     # a learned policy's explanation: (feature, push on the log-odds of a right local answer), largest first
     contributions: tuple[tuple[str, float], ...] = ()
+    # a learned policy's estimate of a right local answer each time the driver asked it, as (local token index,
+    # probability), this decision's own last (cascade.run_cascade fills it), and the cut it hands off below
+    estimates: tuple[tuple[int, float], ...] = ()
+    cut: float | None = None
 
     def reason_signal(self) -> Signal | None:
         """The signal this decision names as its reason; None when no handoff was requested

@@ -35,7 +35,8 @@ ITEMS = [
 
 
 def live_decisions(shell, magics, policy: str) -> dict[str, tuple]:
-    """(route, reason, stop token, tokens) of each item through live %%hybrid with this policy."""
+    """(route, reason, stop token, tokens, learned terms, where a learned policy was asked) of each item through
+    live %%hybrid with this policy."""
     found = {}
     for item in ITEMS:
         fmt = f" --format {item['format']}" if "format" in item else ""
@@ -45,7 +46,7 @@ def live_decisions(shell, magics, policy: str) -> dict[str, tuple]:
         stop = len(record.tokens) - 1 if record.local is not None and record.local.stopped_early else None
         terms = {s.name: s.value for s in record.decision.signals if s.name in POLICY_TERMS}
         found[item["id"]] = (record.decision.route, record.decision.reason, stop, [t.token_id for t in record.tokens],
-                             terms)
+                             terms, [index for index, _ in record.decision.estimates])
     return found
 
 
@@ -69,15 +70,18 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
     cloud_magics.threshold = THRESHOLD
     cloud_magics.cloud_timeout_s = 900.0  # a busy test machine must not turn a slow stand-in into a cloud error
     recs = {rec.item["id"]: rec for rec in exp.recorded()}
-    agree, total, routes, state_terms, answer_terms = 0, 0, set(), 0, 0
+    agree, total, routes, state_terms, answer_terms, estimated = 0, 0, set(), 0, 0, 0
     for policy in sorted(POLICIES):
         live = live_decisions(shell, cloud_magics, policy)
         for item in ITEMS:
             rec = recs[item["id"]]
             verdict = replay.replay_item(rec, policy, th, PolicyParams(seed_key=item["prompt"]))
-            route, reason, stop, tokens, terms = live[item["id"]]
+            route, reason, stop, tokens, terms, asked = live[item["id"]]
             replayed = (verdict.route, verdict.decision.reason, verdict.stop_index)
             assert replayed == (route, reason, stop), (policy, item["id"])
+            # the timeline of a learned decision: its estimates at the same tokens (a firm request has none)
+            assert [index for index, _ in verdict.decision.estimates] == asked, (policy, item["id"])
+            estimated += policy == DEFAULT_POLICY and len(asked) > 0
             replayed_terms = {s.name: s.value for s in verdict.decision.signals if s.name in POLICY_TERMS}
             assert replayed_terms.keys() == terms.keys(), (policy, item["id"], replayed_terms, terms)
             for name, value in terms.items():
@@ -100,6 +104,7 @@ def test_live_hybrid_experiment_and_replay_agree_for_every_policy(shell, cloud_m
     assert routes == {"early", "after", "local"}, f"the mix must cover every path, got {routes}"
     assert state_terms > 0, "the learned policy was fitted with hidden states: live must give it the cell's"
     assert answer_terms > 0, "the learned policy weighs the answer's features: live must give it the cell's"
+    assert estimated > 0, "the default router's decisions carry its estimates for the timeline"
 
 
 # ---- the stop rules on hand-made tokens (pure logic) ---------------------------------------

@@ -11,8 +11,7 @@ from IPython.utils.capture import capture_output
 from hybrid_magic.display.mime import MIME_TYPE, provenance_bundle
 from hybrid_magic.display.render import card_html
 from hybrid_magic.display.timeline import timeline_svg
-from hybrid_magic.router.thresholds import STREAM_SCALE
-from hybrid_magic.types import CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
+from hybrid_magic.types import DEFAULT_POLICY, CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
 
 SVG = "{http://www.w3.org/2000/svg}"
 PROBS = [0.95, 0.9, 0.97, 0.8, 0.7, 0.6, 0.4, 0.35, 0.3, 0.5, 0.2, 0.25]
@@ -100,6 +99,23 @@ def test_local_run_without_signals_has_no_threshold_and_backend_without_logprobs
     assert provenance_bundle(record)["timeline"] is None and timeline_svg(provenance_bundle(record)) == ""
 
 
+def test_a_learned_decision_plots_its_estimates_where_it_was_asked_against_its_cut():
+    record = handoff_record()
+    record.decision = Decision("cloud", True, True, None, (LOW,), "router", 0.59, "during", reason="router",
+                               contributions=(("answer_features", -1.2),), estimates=((2, 0.62), (4, 0.41)), cut=0.57)
+    watched = provenance_bundle(record)["timeline"]["watched"]
+    assert (watched["signal"], watched["threshold"], watched["window"], watched["probability"]) == ("router", 0.57,
+                                                                                                     None, True)
+    assert watched["series"] == [None, None, 0.62, None, 0.41] + [None] * (len(PROBS) - 5)
+    root = parse(timeline_svg(provenance_bundle(record)))
+    assert len(by_class(root, "hm-tl-point")) == 2 and len(by_class(root, "hm-tl-token")) == len(PROBS)
+    [series] = by_class(root, "hm-tl-series")
+    assert series.get("d").count("L") == 1
+    text = "".join(root.itertext())
+    assert "router: estimated chance the local answer is right" in text and "threshold 0.57" in text
+    assert "over None" not in text and "low_confidence" not in text
+
+
 def test_html_card_embeds_the_svg_and_escapes_model_text():
     record = handoff_record()
     record.local_text = "<img src=x onerror=alert(1)>"
@@ -115,16 +131,21 @@ def test_early_handoff_cell_saves_the_timeline_and_draws_it(shell, cloud_magics)
     [card] = [o.data for o in captured.outputs if MIME_TYPE in o.data]
     bundle = card[MIME_TYPE]
     assert bundle["handoff"]["stage"] == "during" and bundle["local"]["stopped_early"] is True
-    tl = bundle["timeline"]
+    tl, watched = bundle["timeline"], bundle["timeline"]["watched"]
     n = bundle["local"]["completion_tokens"]
-    assert len(tl["probabilities"]) == len(tl["elapsed_s"]) == len(tl["watched"]["series"]) == n
-    cut = 0.9 * STREAM_SCALE  # the knob's share while the answer streams
-    assert tl["watched"]["threshold"] == pytest.approx(cut) and tl["watched"]["series"][-1] < cut
+    assert len(tl["probabilities"]) == len(tl["elapsed_s"]) == len(watched["series"]) == n
+    # the default router decided: the timeline plots its estimates where the driver asked it, against its cut
+    assert bundle["handoff"]["reason"] == DEFAULT_POLICY and watched["signal"] == DEFAULT_POLICY
+    assert watched["threshold"] == 0.9 and watched["series"][-1] < 0.9, "handed off below the cut, at the stop"
+    asked = [v for v in watched["series"] if v is not None]
+    assert all(v >= 0.9 for v in asked[:-1]), "every earlier ask kept the cell local"
     assert tl["stop"]["reason"] == "early_handoff" and tl["stop"]["index"] == n - 1
     assert all(0.0 <= p <= 1.0 for p in tl["probabilities"])
     root = parse(card["text/html"][card["text/html"].index("<svg"):card["text/html"].index("</svg>") + 6])
     assert by_class(root, "hm-tl-series") and by_class(root, "hm-tl-threshold")
-    assert len(by_class(root, "hm-tl-point")) == n and by_class(root, "hm-tl-cloudSpan")
+    assert len(by_class(root, "hm-tl-point")) == len(asked) and len(by_class(root, "hm-tl-token")) == n
+    assert f"{DEFAULT_POLICY}: estimated chance the local answer is right" in "".join(root.itertext())
+    assert by_class(root, "hm-tl-cloudSpan")
 
 
 def recorded(probs: list[float], item_id: str, cloud: dict | None):

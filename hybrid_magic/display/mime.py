@@ -15,7 +15,9 @@ from ..types import Decision, RunRecord, Signal, TokenEvent
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
 VERSION = 2  # 2 added handoff.reason: the deciding signal's name (null when no handoff was requested)
-# and (a new key, no meaning changed) contributions: a learned policy's explanation, null for other policies
+# and (a new key, no meaning changed) contributions: a learned policy's explanation, null for other policies;
+# (new keys) timeline.watched.probability: its y axis is a probability, and under a learned policy timeline.watched
+# is the policy's estimates where the driver asked it (signal: the policy's name, window: null)
 SHOWN_CONTRIBUTIONS = 3  # features a card names when it explains a learned decision
 
 
@@ -83,6 +85,29 @@ def watched_signal(decision: Decision) -> Signal | None:
     return next((s for s in decision.signals if s.name == "low_confidence"), None)
 
 
+ESTIMATE = "estimated chance the local answer is right"  # what a learned policy's timeline plots
+
+
+def watched_data(decision: Decision, tokens: list[TokenEvent], window: int) -> dict[str, Any] | None:
+    """What the timeline plots against which threshold: a learned policy's own estimates where the driver
+    asked it (against its cut), else the watched during-signal after each token; None when nothing was measured."""
+    if decision.estimates:
+        series: list[float | None] = [None] * len(tokens)
+        for index, estimate in decision.estimates:
+            if 0 <= index < len(tokens):
+                series[index] = _round(estimate)
+        return {"signal": decision.policy, "quantity": ESTIMATE, "unit": "", "triggers": "below", "window": None,
+                "probability": True, "series": series, "threshold": _round(decision.cut)}
+    watched = watched_signal(decision)
+    name = watched.name if watched is not None else "low_confidence"
+    quantity, unit, triggers = WATCHED[name]
+    series = watched_series(tokens, name, window)
+    return None if all(v is None for v in series) else {
+        "signal": name, "quantity": quantity, "unit": unit, "triggers": triggers, "window": window,
+        "probability": name == "low_confidence", "series": series,
+        "threshold": None if watched is None else _round(watched.threshold)}
+
+
 def watched_series(tokens: list[TokenEvent], name: str, window: int) -> list[float | None]:
     """The watched value after each token, from the one DuringMonitor the live run used."""
     monitor = sig.DuringMonitor(sig.Thresholds(window=window), max_tokens=max(len(tokens), 1))
@@ -107,17 +132,11 @@ def timeline_data(record: RunRecord, window: int = sig.Thresholds.window) -> dic
     tokens = [t for t in record.tokens if t.is_generated]
     if record.local is None or not tokens:
         return None
-    watched = watched_signal(record.decision)
-    name = watched.name if watched is not None else "low_confidence"
-    quantity, unit, triggers = WATCHED[name]
-    series = watched_series(tokens, name, window)
     return {
         "probabilities": [None if t.logprob is None else round(math.exp(t.logprob), 3) for t in tokens],
         "elapsed_s": _elapsed(record, len(tokens)),
         "elapsed": "estimated from TTFT and the mean decode rate",
-        "watched": None if all(v is None for v in series) else {
-            "signal": name, "quantity": quantity, "unit": unit, "triggers": triggers, "window": window,
-            "series": series, "threshold": None if watched is None else _round(watched.threshold)},
+        "watched": watched_data(record.decision, tokens, window),
         "stop": {"index": len(tokens) - 1, "reason": record.local.finish_reason or "stop",
                  "early": record.local.stopped_early},
     }

@@ -1,8 +1,9 @@
 """The handoff timeline as an inline SVG: provenance bundle in, SVG text out.
 
 x = local tokens (seconds since the local call under each tick), y = what the
-watched signal measures (rolling mean token probability for low_confidence, ...),
-the threshold as a dashed line, a marker where local generation stopped or
+watched signal measures (rolling mean token probability for low_confidence, ...;
+under a learned policy, its estimate of a right answer where the driver asked it),
+the threshold (a learned policy's cut) as a dashed line, a marker where local generation stopped or
 ended, and the cloud's span (TTFT, then streaming) after it. Hover a point for
 the token's probability (an SVG <title>, so no JavaScript: it survives nbconvert
 and GitHub). Colours are presentation attributes, overridden by the card
@@ -36,9 +37,15 @@ def _text(x: float, y: float, words: str, cls: str, anchor: str = "start", **att
                font_size="10", fill=COLORS["text"], **attrs)
 
 
+def probability_axis(watched: dict | None) -> bool:
+    """Whether the y axis is a probability (token probabilities are drawn too); bundles written before the
+    `probability` key had it for low_confidence only."""
+    return watched is None or watched.get("probability", watched["signal"] == "low_confidence")
+
+
 def y_range(watched: dict | None) -> tuple[float, float]:
     """0..1 for probabilities; 0..a little above the largest value or threshold otherwise."""
-    if watched is None or watched["signal"] == "low_confidence":
+    if probability_axis(watched):
         return 0.0, 1.0
     values = [v for v in watched["series"] if v is not None] + [watched.get("threshold") or 0.0]
     return 0.0, max(values) * 1.15 or 1.0
@@ -98,11 +105,11 @@ def _title(tl: dict, watched: dict | None, i: int) -> str:
 def _series(x, y, tl: dict, watched: dict | None) -> str:
     """The watched series as a path, each token a point with its hover title."""
     parts, points = [], []
-    probability_axis = watched is None or watched["signal"] == "low_confidence"
+    on_probabilities = probability_axis(watched)
     for i, p in enumerate(tl["probabilities"]):
         value = watched["series"][i] if watched is not None else p
         title = _el("title", escape(_title(tl, watched, i)))
-        if probability_axis and p is not None and watched is not None:
+        if on_probabilities and p is not None and watched is not None:
             parts.append(_el("circle", title, cx=f"{x(i):.1f}", cy=f"{y(p):.1f}", r="2.2",
                              class_="hm-tl-token", fill=COLORS["token"], fill_opacity="0.55"))
         if value is not None:
@@ -170,7 +177,7 @@ def _heading(watched: dict | None) -> str:
     if watched is None:
         return "token probability (no watched signal)"
     unit = f", {watched['unit']}" if watched["unit"] else ""
-    window = f" over {watched['window']} tokens" if watched["signal"] != "repetition" else ""
+    window = f" over {watched['window']} tokens" if watched["signal"] != "repetition" and watched.get("window") else ""
     named = f"{watched['signal']}: " if watched.get("threshold") is not None else ""  # nothing decided a local run
     return f"{named}{watched['quantity']}{window}{unit}"
 

@@ -112,7 +112,7 @@ class TimelinePanel:
     title: str
     seconds: list[float]  # recorded time of each local token (seconds since the local call)
     probabilities: list[float | None]
-    watched: dict  # the bundle's `watched` shape: signal, quantity, unit, series, threshold
+    watched: dict  # the bundle's `watched` shape (display.mime.watched_data)
     stop_s: float  # where local generation stopped (early handoff) or ended
     early: bool
     cloud_s: float | None  # the cloud's measured time after it (None under the oracle cloud)
@@ -121,7 +121,7 @@ class TimelinePanel:
 
 def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
     """The first `n` items the policy hands off after local tokens, replayed exactly as the cascade would."""
-    from ..display.mime import WATCHED, watched_series, watched_signal
+    from ..display.mime import watched_data
     from ..router.policy import PolicyParams
     from .replay import replay_item
 
@@ -132,11 +132,8 @@ def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
         if outcome.route != "cloud" or outcome.decision.stage == "before" or not tokens:
             continue
         end = len(tokens) if outcome.stop_index is None else outcome.stop_index + 1
-        signal = watched_signal(outcome.decision)
-        name = signal.name if signal is not None else "low_confidence"
-        quantity, unit, _ = WATCHED[name]
-        watched = {"signal": name, "quantity": quantity, "unit": unit, "series": watched_series(tokens[:end], name,
-                   th.window), "threshold": None if signal is None else signal.threshold}
+        watched = watched_data(outcome.decision, tokens[:end], th.window) or {  # nothing measured (no logprobs)
+            "signal": None, "quantity": "", "unit": "", "series": [None] * end, "threshold": None, "probability": False}
         seconds = [float(t.get("t") or 0.0) for t in rec.local["tokens"][:end]]
         cloud = rec.cloud or {}
         panels.append(TimelinePanel(
@@ -155,13 +152,13 @@ def _reason(decision) -> str:
 
 def _draw_panel(ax, panel: TimelinePanel) -> None:
     w = panel.watched
-    probability_axis = w["signal"] == "low_confidence"
-    if probability_axis:
+    if w["probability"]:
         ax.scatter(panel.seconds, [p if p is not None else float("nan") for p in panel.probabilities], s=7,
                    color="C1", alpha=0.6, label="token probability", zorder=2)
         ax.set_ylim(0, 1.02)
-    ax.plot(panel.seconds, [v if v is not None else float("nan") for v in w["series"]], color="C0", lw=1.6,
-            label=w["quantity"], zorder=3)
+    shown = [(s, v) for s, v in zip(panel.seconds, w["series"]) if v is not None]
+    if shown:  # a learned policy's estimates are points where the driver asked it, joined
+        ax.plot(*zip(*shown), color="C0", lw=1.6, marker="o", ms=3, label=w["quantity"], zorder=3)
     if w["threshold"] is not None:
         ax.axhline(w["threshold"], color="C3", ls="--", lw=1, label=f"threshold {w['threshold']:.2f}")
     ax.axvline(panel.stop_s, color="k", lw=1, label="local stopped → handoff")
@@ -182,13 +179,13 @@ def plot_timelines(panels: list[TimelinePanel], *, policy: str = DEFAULT_POLICY,
 
     rows = max(1, -(-len(panels) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.1 * rows + 0.9), squeeze=False,
-                             sharey=all(p.watched["signal"] == "low_confidence" for p in panels), layout="constrained")
+                             sharey=all(p.watched["probability"] for p in panels), layout="constrained")
     for ax, panel in zip(axes.flat, panels):
         _draw_panel(ax, panel)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
     for ax in axes[:, 0]:
-        ax.set_ylabel("probability (0–1)" if not panels or panels[0].watched["signal"] == "low_confidence"
+        ax.set_ylabel("probability (0–1)" if not panels or panels[0].watched["probability"]
                       else "watched value", fontsize=8)
     for ax in axes[-1, :]:
         ax.set_xlabel("seconds since the local call", fontsize=8)

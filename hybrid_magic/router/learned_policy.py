@@ -135,7 +135,7 @@ class LearnedPolicy:
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
                         self.name, score=1.0 - p, stage=stage if requested else None,
                         reason=hard.name if hard is not None else self.name if requested else None,
-                        contributions=() if hard is not None else _ranked(terms))
+                        contributions=() if hard is not None else _ranked(terms), cut=cut)
 
 
 def firm_request(signals: Sequence[Signal]) -> Signal | None:

@@ -63,6 +63,8 @@ export interface Watched {
   quantity: string;
   unit: string;
   window: number | null;
+  /** The y axis is a probability (token probabilities drawn too): low_confidence, a learned policy's estimate. */
+  probability: boolean;
   series: Array<number | null>;
   threshold: number | null;
 }
@@ -226,6 +228,8 @@ function parseWatched(raw: unknown, length: number): Watched | null {
     quantity: text(raw.quantity),
     unit: text(raw.unit),
     window: optionalNumber(raw.window),
+    // bundles written before the key had it for low_confidence only
+    probability: typeof raw.probability === 'boolean' ? raw.probability : text(raw.signal) === 'low_confidence',
     series,
     threshold: optionalNumber(raw.threshold)
   };

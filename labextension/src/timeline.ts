@@ -42,7 +42,7 @@ function short(v: number): string {
 }
 
 export function yRange(watched: Watched | null): [number, number] {
-  if (watched === null || watched.signal === 'low_confidence') {
+  if (watched === null || watched.probability) {
     return [0, 1];
   }
   const values = watched.series.filter((v): v is number => v !== null);
@@ -100,7 +100,7 @@ export function pointTitle(tl: Timeline, watched: Watched | null, i: number): st
 
 function series(x: (i: number) => number, y: (v: number) => number, tl: Timeline): Shape[] {
   const { watched } = tl;
-  const probabilityAxis = watched === null || watched.signal === 'low_confidence';
+  const probabilityAxis = watched === null || watched.probability;
   const dots: Shape[] = [];
   const points: string[] = [];
   tl.probabilities.forEach((p, i) => {

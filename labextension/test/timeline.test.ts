@@ -66,3 +66,22 @@ test('the heading names the signal only when a threshold decided', () => {
   assert.equal(heading(tl.watched), 'low_confidence: rolling mean token probability over 8 tokens');
   assert.equal(heading({ ...tl.watched, threshold: null }), 'rolling mean token probability over 8 tokens');
 });
+
+// The same bundle as tests/test_timeline.py's router run: a learned policy's estimates where it was asked.
+test("a learned policy's timeline plots its estimates where it was asked against its cut, on a probability axis", () => {
+  const watched = { signal: 'router', quantity: 'estimated chance the local answer is right', unit: '',
+    triggers: 'below', window: null, probability: true, series: [null, null, 0.62, null, 0.41], threshold: 0.57 };
+  const tl = bundle({ ...CLOUD_RUN, timeline: { ...CLOUD_RUN.timeline, watched } }).timeline;
+  assert.ok(tl !== null && tl.watched !== null);
+  assert.deepEqual(tl.watched.series, [null, null, 0.62, null, 0.41]);
+  assert.equal(heading(tl.watched), 'router: estimated chance the local answer is right');
+  const shapes = timelineShapes(bundle({ ...CLOUD_RUN, timeline: { ...CLOUD_RUN.timeline, watched } }));
+  assert.equal(only(shapes, 'hm-tl-point').length, 2);
+  assert.equal(only(shapes, 'hm-tl-token').length, 5);  // token probabilities share the 0..1 axis
+  const [series] = only(shapes, 'hm-tl-series');
+  assert.equal(series.attrs.d.split(' L').length, 2);
+  assert.match(shapes.map(shape => shape.text ?? '').join('|'), /threshold 0\.57/);
+  // a bundle saved before the `probability` key: only low_confidence is on a probability axis
+  const old = parseTimeline({ ...CLOUD_RUN.timeline, watched: { ...CLOUD_RUN.timeline.watched, signal: 'high_entropy' } });
+  assert.equal(old?.watched?.probability, false);
+});
