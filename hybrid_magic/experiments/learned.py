@@ -28,11 +28,10 @@ from ..errors import UsageError
 from ..router import signals as sig
 from ..router.after import answer_tokens
 from ..router.confidence import answer_features
-from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, bounded,
-                                     signal_vector, standardised)
-from ..router.policy import POLICIES, register_policy
+from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, signal_vector,
+                                     standardised)
+from ..router.policy import register_policy
 from ..router.states import prompt_state
-from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
 
@@ -67,73 +66,35 @@ def _column_means(X: np.ndarray) -> np.ndarray:
 
 STATE_COMPONENTS = 6  # principal components of the hidden states kept (fitted on the training split)
 C_GRID = (0.03, 0.1, 0.3, 1.0)  # inverse regularisation strengths tried by cross-validation
-# the prior's column (the default router's log-odds, standardised) is multiplied by this, so the L2 penalty
-# hardly touches its weight: with little data the personal router stays the default, rescaled
-PRIOR_WEIGHT = 10.0
 
 
 def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, test_size: float = 0.5,
                seed: int = 0, self_check: bool = False, states: np.ndarray | None = None,
                labels: str = "scored items") -> FitReport:
-    """A personal router that starts from the default router (its prior): a logistic regression over the
-    default's log-odds of a right answer and, given `states` (one row per item: Experiment.hidden_states), the
-    local model's hidden state at the last prompt token reduced by PCA fitted on the training split; without
-    states (or with self_check=True, which also learns from the recorded self-check: then run with
-    `%config HybridMagics.self_check = True`), corrections to each of the default's weights instead.
-    Folded back into one LearnedPolicy over the default's features. `labels` says where the right/wrong
-    labels came from (the report repeats it)."""
+    """self_check=True also learns from the recorded self-check; then run with
+    `%config HybridMagics.self_check = True` so the live policy sees it too.
+    `states` (one row per item: Experiment.hidden_states, the recorded prompt states) adds the local model's
+    hidden state at the last prompt token,
+    reduced by PCA fitted on the training split; without them the policy uses the signals only.
+    `labels` says where the right/wrong labels came from (the report repeats it)."""
     correct = np.array([r.local_score >= 0.5 for r in recs])
+    X, A = _raw_features(recs, th, self_check)
     train, test = _split(correct, test_size, seed)
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
-    prior = POLICIES[DEFAULT_POLICY]
-    Z = _prior_scaled(recs, prior, th, self_check)
-    prior_logit = Z @ _all_weights(prior) + prior.bias
-    spread = float(prior_logit[train].std()) or 1.0
-    columns, corrections = [(prior_logit - prior_logit[train].mean())[:, None] / spread * PRIOR_WEIGHT], None
-    if states is None or self_check:
-        columns.append(Z)
+    Z, means, scales = _scaling(X, train)
+    A, answer_means, answer_scales = _scaling(A, train)
+    Z, terms = np.hstack([Z, A]), None
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
-        columns.append(reduced / component_scales)
-    model = _cross_validated(np.hstack(columns)[train], correct[train], seed)
-    coef = model.coef_[0]
-    if states is None or self_check:
-        corrections = coef[1:1 + Z.shape[1]]
-    terms = None
+        Z = np.hstack([Z, reduced / component_scales])
+    model = _cross_validated(Z[train], correct[train], seed)
     if states is not None:
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
-        terms = StateTerms(reducer, component_scales, coef[-component_scales.shape[0]:], fitted_on)
-    scale = coef[0] * PRIOR_WEIGHT / spread  # the prior's log-odds, as weighed by the fit
-    bias = float(model.intercept_[0]) + scale * (prior.bias - float(prior_logit[train].mean()))
-    policy = _folded(name, prior, scale, corrections, bias, terms)
+        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
+    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
     return fit_report(recs, policy, th, (train, test), correct, labels)
-
-
-def _prior_scaled(recs: list[replay.Recorded], prior: LearnedPolicy, th: sig.Thresholds, self_check: bool
-                  ) -> np.ndarray:
-    """Each item's signals and answer features as the prior reads them live: standardised by its own means and
-    scales, bounded at EDGE, signals first."""
-    X, A = _raw_features(recs, th, self_check, prior.features)
-    answer = prior.answer
-    return np.hstack([bounded(standardised(X, prior.means, prior.scales)),
-                      bounded(standardised(A, answer.means, answer.scales))])
-
-
-def _all_weights(policy: LearnedPolicy) -> np.ndarray:
-    return np.concatenate([policy.weights, policy.answer.weights])
-
-
-def _folded(name: str, prior: LearnedPolicy, scale: float, corrections: np.ndarray | None, bias: float,
-            states: StateTerms | None) -> LearnedPolicy:
-    """The prior's weights times `scale`, plus the corrections, as one registered LearnedPolicy over its features."""
-    weights = scale * _all_weights(prior) + (0.0 if corrections is None else corrections)
-    n, answer = len(prior.features), prior.answer
-    policy = LearnedPolicy(name, prior.features, prior.means, prior.scales, weights[:n], bias, states=states,
-                           answer=AnswerTerms(answer.features, answer.means, answer.scales, weights[n:]))
-    register_policy(name, policy)
-    return policy
 
 
 # The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on
@@ -173,11 +134,9 @@ def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:
     return replace(policy, bias=policy.bias - math.log(cut / (1.0 - cut)))
 
 
-def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool,
-                  features: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's signal values (`features`) and its answer's token features (ANSWER_FEATURES), NaN where
-    missing."""
-    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), features) for r in recs])
+def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's signal values (FEATURES) and its answer's token features (ANSWER_FEATURES), NaN where missing."""
+    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), FEATURES) for r in recs])
     answer_rows = [answer_features(answer_tokens(r.events)) for r in recs]  # the tokens live %%hybrid keeps
     return X, np.array([[row.get(name, np.nan) for name in ANSWER_FEATURES] for row in answer_rows], dtype=float)
 
