@@ -2,13 +2,15 @@
 
 `prepare` lays out what every caller sends (system, the handoff instruction or tool, history),
 counting its tokens once: that count (`PromptFacts.prompt_tokens`) is what the context check,
-the cost estimate, the fit of max_tokens and the cell's stats read. No model, no cloud is
-needed to replay the before-signals from the facts.
+the cost estimate, the fit of max_tokens and the cell's stats read. The user's prompt is also
+counted alone (`question_tokens`): `prompt_length` reports that, so a system prompt, a chat's
+history or the handoff offer do not move the default router (fitted on prompts sent alone). No
+model, no cloud is needed to replay the before-signals from the facts.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .model_handoff import Offer
 from .router import policy as policies
@@ -39,6 +41,9 @@ class PromptFacts:
     detect_pii: bool = False
     budget: Budget | None = None  # None: no cloud client (see cloud_problem) or --private
     cloud_problem: str | None = None  # why no cloud client could be made
+    # the user's prompt alone as the chat template lays it out (no system prompt, history or handoff offer): what
+    # prompt_length reports, as the default router was fitted on it; None (older recordings): prompt_tokens
+    question_tokens: int | None = None
 
 
 def before_signals(facts: PromptFacts) -> list[Signal]:
@@ -46,7 +51,8 @@ def before_signals(facts: PromptFacts) -> list[Signal]:
         sig.private_mode(facts.private),
         sig.forced_cloud(facts.force_cloud),
         sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
-        sig.prompt_length(facts.prompt_tokens),
+        sig.prompt_length(facts.prompt_tokens if facts.question_tokens is None else facts.question_tokens,
+                          facts.prompt_tokens),
         sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
     ]
     if facts.budget is not None:
@@ -72,10 +78,12 @@ class Prepared:
 def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message], list | None], int],
             facts_for: Callable[[int], PromptFacts]) -> Prepared:
     """Offer the handoff (instruction or tool) unless a before-signal forbids any handoff;
-    `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts."""
+    `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts; the
+    user's prompt (the last message) is counted alone too, for prompt_length."""
+    question = count(messages[-1:], None)
     for candidate in (offer, Offer(None)) if offer.form else (offer,):
         sent, tools = candidate.apply(messages)
-        facts = facts_for(count(sent, tools))
+        facts = replace(facts_for(count(sent, tools)), question_tokens=question)
         before = before_signals(facts)
         if candidate.form is None or policies.first_blocker(before) is None:
             return Prepared(sent, tools, candidate, facts, before)

@@ -273,6 +273,19 @@ def test_oracle_mode_is_labelled_in_tables_and_plots(backend, tmp_path):
     assert "upper bound (oracle cloud)" in exp.plot_handoff_reasons().get_title()
 
 
+def test_a_recording_keeps_the_prompts_own_length_for_prompt_length(backend, tmp_path):
+    """Recorded with a system prompt, replay reads prompt_length as live does: the user's prompt alone."""
+    exp = Experiment(ITEMS[:1], local=backend, max_tokens=4, system="Answer briefly and precisely. " * 8,
+                     store=str(tmp_path / "system.sqlite"))
+    exp.run(progress=False)
+    [rec] = exp.recorded()
+    assert rec.local["prompt_tokens"] > rec.local["question_tokens"] + 20  # the system prompt is sent, not counted
+    assert rec.local["question_tokens"] == backend.count_prompt_tokens(
+        [{"role": "user", "content": ITEMS[0]["prompt"]}], None)
+    length = next(s for s in rec.prepared(exp.thresholds).before if s.name == "prompt_length")
+    assert length.value == rec.local["question_tokens"]
+
+
 def test_experiments_notebook_runs_headless(cloud_server, monkeypatch, tmp_path):
     import nbformat
     from nbclient import NotebookClient

@@ -233,3 +233,19 @@ def test_threshold_is_the_policy_knob_for_baselines(engine, cloud_proxy):
     assert short.decision.route == "cloud" and short.decision.stage == "before"  # prompt > 10 tokens
     long_enough = engine.run_hybrid(hybrid(EASY, 8, policy="length", threshold=10_000))
     assert long_enough.decision.route == "local"
+
+
+def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length(engine):
+    """The default router was fitted on prompts sent alone: its prompt_length term reads the user's prompt as
+    the chat template lays it out alone, whatever system prompt or history is sent with it (real tokenizer)."""
+    system = "You are a meticulous assistant for a team of analysts. " * 12
+    history = [{"role": "user", "content": "Hello there, how are you today?"},
+               {"role": "assistant", "content": "I am well, thank you. How can I help?"}]
+    alone = engine.run_hybrid(hybrid(EASY, 8, private=True))
+    crowded = engine.run_hybrid(hybrid(EASY, 8, private=True, system=system, history=history))
+    short, long = (next(s for s in r.decision.signals if s.name == "prompt_length") for r in (alone, crowded))
+    assert crowded.local.prompt_tokens > alone.local.prompt_tokens + 100, "everything sent is counted for context"
+    assert short.value == long.value == alone.local.prompt_tokens, "alone, the prompt is all that is sent"
+    assert f"{crowded.local.prompt_tokens} sent with the system prompt and history" in long.message
+    terms = [dict(r.decision.contributions).get("prompt_length") for r in (alone, crowded)]
+    assert terms[0] is not None and terms[0] == terms[1], "the router's prompt_length term is the same"

@@ -150,7 +150,30 @@ def test_nothing_is_offered_when_a_guard_forbids_any_handoff(before):
     prepared = prepare([{"role": "user", "content": "Hi"}], mh.Offer("line"),
                        lambda messages, tools: counted.append(len(messages)) or 10 * len(messages), facts)
     assert prepared.offer.form is None and prepared.messages == [{"role": "user", "content": "Hi"}]
-    assert counted == [2, 1] and prepared.facts.prompt_tokens == 10, "what is sent is what is counted"
+    # the prompt alone (prompt_length), then each candidate: what is sent is what is counted
+    assert counted == [1, 2, 1] and prepared.facts.prompt_tokens == 10
+
+
+def test_prompt_length_counts_the_users_prompt_alone_whatever_else_is_sent():
+    """The default router was fitted on prompts sent alone: a system prompt, a chat's history or the handoff
+    offer must not move its prompt_length term; the context check still reads everything sent."""
+    from hybrid_magic.cascade import PromptFacts, prepare
+    from hybrid_magic.types import chat_messages
+
+    def count(messages, tools):  # a pure stand-in for the chat template: 10 tokens a message, 5 a tool
+        return 10 * len(messages) + 5 * len(tools or ())
+
+    def facts(tokens: int) -> PromptFacts:
+        return PromptFacts("", tokens, 8, 60)
+
+    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    alone = prepare(chat_messages("What is 2 + 2?"), mh.Offer(None), count, facts)
+    crowded = prepare(chat_messages("What is 2 + 2?", "Be brief.", history), mh.Offer("line"), count, facts)
+    short, long = (next(s for s in p.before if s.name == "prompt_length") for p in (alone, crowded))
+    assert short.value == long.value == 10.0
+    assert crowded.facts.prompt_tokens == 40 and "40 sent with the system prompt and history" in long.message
+    overflow = next(s for s in crowded.before if s.name == "context_overflow")
+    assert overflow.value == 40 + 8 and not next(s for s in alone.before if s.name == "context_overflow").triggered
 
 
 def test_tool_offer_reaches_a_real_chat_template_without_swapping_the_tokenizer(model_dir):

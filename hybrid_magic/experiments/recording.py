@@ -34,7 +34,8 @@ def recording(local, prepared: Prepared, max_tokens: int, backend) -> dict:
         "seconds": next((t for t in reversed(local.elapsed) if t is not None), 0.0),
         "completion_tokens": len(local.tokens)}
     return {"text": local.text, "tokens": tokens, "finish_reason": local.finish_reason, "timings": timings,
-            "prompt_tokens": prepared.facts.prompt_tokens, "context_length": backend.context_length,
+            "prompt_tokens": prepared.facts.prompt_tokens, "question_tokens": prepared.facts.question_tokens,
+            "context_length": backend.context_length,
             "max_tokens": max_tokens, "offer": prepared.offer.form, "backend": backend.name, "p_yes": None}
 
 

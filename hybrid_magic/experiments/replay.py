@@ -57,12 +57,17 @@ class Recorded:
         elapsed = [d.get("t") for d in self.local["tokens"]]
         return RecordedSource(self.events, elapsed, int(self.local.get("max_tokens") or self.max_tokens))
 
+    @property
+    def question_tokens(self) -> int:
+        """What prompt_length reports for this item; a recording from before it was stored: the prompt as sent."""
+        return int(self.local.get("question_tokens") or self.local["prompt_tokens"])
+
     def prepared(self, th: sig.Thresholds) -> Prepared:
         """The before-signals live %%hybrid computes for this prompt (cloud reachable, no budget set)."""
         messages = chat_messages(str(self.item["prompt"]), self.system)
         facts = PromptFacts("\n".join(m["content"] for m in messages), int(self.local["prompt_tokens"]),
                             self.max_tokens, th.context_budget or int(self.local.get("context_length") or 0),
-                            budget=Budget(0.0, None, 0.0))
+                            budget=Budget(0.0, None, 0.0), question_tokens=self.question_tokens)
         return Prepared(messages, None, Offer(self.local.get("offer")), facts, before_signals(facts))
 
 
@@ -149,7 +154,7 @@ def default_grid(recs: list[Recorded], policy: str) -> list[float | None]:
     if policy == "random":
         return [float(x) for x in np.round(np.linspace(0, 1, 11), 2)]
     if policy == "length":
-        lengths = sorted({int(r.local["prompt_tokens"]) for r in recs})
+        lengths = sorted({r.question_tokens for r in recs})
         return [lengths[0] - 1.0] + [n + 0.5 for n in lengths]
     return [float(x) for x in np.round(np.linspace(0, 1, 21), 2)]
 

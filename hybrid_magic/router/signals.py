@@ -80,6 +80,8 @@ def budget(spent_usd: float, estimate_usd: float | None, limit_usd: float) -> Si
     return Signal("budget", "before", total, limit_usd, over, message, blocks_handoff=over)
 
 
-def prompt_length(prompt_tokens: int) -> Signal:
-    return Signal("prompt_length", "before", float(prompt_tokens), None, False,
-                  f"The prompt has {prompt_tokens} tokens (informational).")
+def prompt_length(question_tokens: int, sent_tokens: int | None = None) -> Signal:
+    """The user's prompt's length in tokens, as the chat template lays it out alone (informational)."""
+    sent = "" if sent_tokens in (None, question_tokens) else f"; {sent_tokens} sent with the system prompt and history"
+    return Signal("prompt_length", "before", float(question_tokens), None, False,
+                  f"The prompt has {question_tokens} tokens (informational{sent}).")
