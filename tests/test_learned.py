@@ -272,3 +272,31 @@ def test_a_states_policy_never_reads_another_models_states(states_policy):
     assert not stateless.available and "no state" in stateless.message
     silent = read([])
     assert not silent.available and "no token was generated" in silent.message
+
+
+def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
+    """fit_policy's blend with the default router, on hand-made weights: the prior's share is one term named
+    after it, its answer part rides in the answer_features term (one value, as live reads it)."""
+    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
+
+    def policy(name, weight, answer_weight, bias, **extra):
+        answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.array([answer_weight]))
+        return LearnedPolicy(name, ("low_confidence",), np.zeros(1), np.ones(1), np.array([weight]), bias,
+                             answer=answer, **extra)
+
+    prior = policy("router", 2.0, 0.5, -0.3)
+    blended = policy("mine", 1.0, -1.0, 0.2, prior=prior, prior_weight=0.5)
+    values = {"span_first_logprob": -2.0}
+    assert blended.answer_logit(values) == 2.0 + 0.5 * -1.0  # its own answer part, then the prior's
+    signals = [Signal("low_confidence", "during", 0.4, 0.25, False, ""), answer_term(blended.answer_logit(values))]
+    terms = blended.contributions(signals)
+    assert terms["router"] == pytest.approx(0.5 * (2.0 * 0.4 - 0.3))
+    assert terms["low_confidence"] == pytest.approx(0.4) and terms["answer_features"] == pytest.approx(1.5)
+    own_logit, prior_logit = 0.4 + 2.0 + 0.2, 0.8 - 1.0 - 0.3
+    assert blended.p_correct(signals) == pytest.approx(1 / (1 + np.exp(-(own_logit + 0.5 * prior_logit))))
+
+
+def answer_term(value: float) -> Signal:
+    from hybrid_magic.router.answer_terms import answer_signal
+
+    return answer_signal(value)

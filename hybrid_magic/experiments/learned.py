@@ -28,10 +28,11 @@ from ..errors import UsageError
 from ..router import signals as sig
 from ..router.after import answer_tokens
 from ..router.confidence import answer_features
-from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, signal_vector,
-                                     standardised)
-from ..router.policy import register_policy
+from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, bounded,
+                                     signal_vector, standardised)
+from ..router.policy import POLICIES, register_policy
 from ..router.states import prompt_state
+from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
 
@@ -93,8 +94,41 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     if states is not None:
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
         terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
-    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
-    return fit_report(recs, policy, th, (train, test), correct, labels)
+    own = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
+    prior = POLICIES[DEFAULT_POLICY]
+    if isinstance(prior, LearnedPolicy):
+        prior_logit = _logit(prior, *_raw_features(recs, th, self_check, prior.features))
+        own = _blended(own, prior, model.decision_function(Z), prior_logit, train, correct)
+    return fit_report(recs, own, th, (train, test), correct, labels)
+
+
+def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, prior_logit: np.ndarray,
+             train: np.ndarray, correct: np.ndarray) -> LearnedPolicy:
+    """The user's own fit and the default router, each standardised on the training split, added with equal
+    weights (neither alone holds on every set); one class-balanced scale and offset, fitted on the training
+    split, put the cut where the knob's 0.5 is. Registered under the own fit's name."""
+    from sklearn.linear_model import LogisticRegression
+
+    own_mean, own_spread = float(own_logit[train].mean()), float(own_logit[train].std()) or 1.0
+    prior_mean, prior_spread = float(prior_logit[train].mean()), float(prior_logit[train].std()) or 1.0
+    blend = (own_logit - own_mean) / own_spread + (prior_logit - prior_mean) / prior_spread
+    scale_fit = LogisticRegression(class_weight="balanced").fit(blend[train, None], correct[train])
+    a = max(float(scale_fit.coef_[0][0]), 1e-3)  # the equal-weight ranking is kept whatever the fit says
+    k = a / own_spread
+    states = None if own.states is None else replace(own.states, weights=k * own.states.weights)
+    policy = replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
+                     states=states, prior=prior, prior_weight=a / prior_spread,
+                     bias=k * (own.bias - own_mean) - a * prior_mean / prior_spread + float(scale_fit.intercept_[0]))
+    register_policy(own.name, policy)
+    return policy
+
+
+def _logit(policy: LearnedPolicy, X: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """A learned policy's log-odds of a right answer on raw feature rows (its features, then the answer's),
+    as it computes them live when no request is firm."""
+    answer = policy.answer
+    return (bounded(standardised(X, policy.means, policy.scales)) @ policy.weights + policy.bias
+            + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
 
 
 # The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on
@@ -134,9 +168,11 @@ def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:
     return replace(policy, bias=policy.bias - math.log(cut / (1.0 - cut)))
 
 
-def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's signal values (FEATURES) and its answer's token features (ANSWER_FEATURES), NaN where missing."""
-    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), FEATURES) for r in recs])
+def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool,
+                  features: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's signal values (`features`) and its answer's token features (ANSWER_FEATURES), NaN where
+    missing."""
+    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), features) for r in recs])
     answer_rows = [answer_features(answer_tokens(r.events)) for r in recs]  # the tokens live %%hybrid keeps
     return X, np.array([[row.get(name, np.nan) for name in ANSWER_FEATURES] for row in answer_rows], dtype=float)
 

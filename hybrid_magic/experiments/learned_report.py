@@ -68,8 +68,10 @@ class FitReport:
         low, high = self.auroc_interval
         c_low, c_high = self.auroc_cascade_interval
         states = " and the local model's hidden states" if self.hidden_states else ""
+        prior = getattr(self.policy, "prior", None)
+        blend = f", blended with the default router ({prior.name!r}, equal weights)" if prior is not None else ""
         return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
-                f"features{states}. "
+                f"features{states}{blend}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
                 f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default router {self.auroc_cascade:.3f} "
@@ -97,6 +99,8 @@ def coefficients(policy) -> dict[str, float]:
     pairs = list(zip(policy.features, policy.weights))
     if policy.answer is not None:
         pairs += [(f"answer:{name}", w) for name, w in zip(policy.answer.features, policy.answer.weights)]
+    if getattr(policy, "prior", None) is not None:  # the default router's log-odds, as one weight
+        pairs.append((f"prior:{policy.prior.name}", policy.prior_weight))
     return {name: round(float(w), 3) for name, w in pairs}
 
 

@@ -75,6 +75,10 @@ class LearnedPolicy:
     states: StateTerms | None = None  # the hidden-state part, when fitted with states
     answer: AnswerTerms | None = None  # the answer's token features (router.answer_terms reads them)
     reference: dict | None = None  # quantiles of its estimate on labelled answers, for %hybrid calibrate
+    # another learned policy whose log-odds this one adds, times prior_weight (fit_policy: the default router):
+    # one term named after it, its answer-feature part inside the answer_features term
+    prior: LearnedPolicy | None = None
+    prior_weight: float = 0.0
 
     takes_knob = True  # the confidence knob (--threshold, HybridMagics.threshold) is its cut
 
@@ -84,7 +88,8 @@ class LearnedPolicy:
         return self.answer is not None
 
     def answer_logit(self, values: dict[str, float]) -> float:
-        return self.answer.logit(values)
+        own = self.answer.logit(values)
+        return own if self.prior is None else own + self.prior_weight * self.prior.answer_logit(values)
 
     @property
     def reads_states(self) -> bool:
@@ -109,6 +114,10 @@ class LearnedPolicy:
             measured = signal_vector(signals, (STATE_SIGNAL,))[0]
             terms[STATE_SIGNAL] = (self.states.logit(state) if state is not None
                                    else 0.0 if np.isnan(measured) else float(measured))
+        if self.prior is not None:  # its answer part is already in the answer_features term (answer_logit)
+            prior = self.prior._terms(signals, None)
+            prior.pop(ANSWER_SIGNAL, None)
+            terms[self.prior.name] = self.prior_weight * (sum(prior.values()) + self.prior.bias)
         return terms
 
     def contributions(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> dict[str, float]:
@@ -145,8 +154,8 @@ def firm_request(signals: Sequence[Signal]) -> Signal | None:
 
 def policy_data(policy: LearnedPolicy) -> dict:
     """A learned policy without hidden-state terms as plain data (JSON), for shipping and reloading."""
-    if policy.states is not None or policy.answer is None:
-        raise ValueError("only a policy with answer terms and no hidden-state terms is stored as data")
+    if policy.states is not None or policy.answer is None or policy.prior is not None:
+        raise ValueError("only a policy with answer terms, no hidden-state terms and no prior is stored as data")
     answer = policy.answer
     return {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
             "scales": policy.scales.tolist(), "weights": policy.weights.tolist(), "bias": policy.bias,
