@@ -15,8 +15,8 @@ SETS = sorted((Path(__file__).parents[1] / "benchmarks" / "heldout").glob("*.jso
 score = resolve_scorer("auto")
 
 
-def test_there_are_ten_hand_written_sets():
-    assert [path.stem for path in SETS] == [f"everyday_{letter}" for letter in "abcdefghij"]
+def test_there_are_twelve_hand_written_sets():
+    assert [path.stem for path in SETS] == [f"everyday_{letter}" for letter in "abcdefghijkl"]
 
 
 @pytest.mark.parametrize("path", SETS, ids=lambda path: path.stem)
