@@ -183,7 +183,7 @@ def _may_stop(run: LocalRun, rules: Rules, stop: str) -> bool:
 def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
     """Ask the policy (every signal so far) whether this firing token ends local generation."""
     decision = rules.decide(before + during)
-    if decision.contributions:  # a learned policy's estimate, for the timeline
+    if decision.cut is not None:  # a learned policy's estimate, for the timeline
         run.asked.append((max(len(run.tokens) - 1, 0), 1.0 - decision.score))
     if decision.route != "cloud":
         return False
@@ -247,8 +247,9 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
 
 
 def _with_estimates(decision: Decision, run: LocalRun, index: int) -> Decision:
-    """A learned decision carries the estimates its policy gave while streaming, and its own at token `index`."""
-    if not decision.contributions:
+    """A learned decision carries the estimates its policy gave while streaming, and its own at token `index`
+    (a firm request too: the estimate is shown against the cut, the request decided)."""
+    if decision.cut is None:
         return decision
     earlier = [(i, p) for i, p in run.asked if i < index]
     return replace(decision, estimates=tuple(earlier) + ((index, 1.0 - decision.score),))

@@ -1,7 +1,7 @@
 """The prompt side of the cascade: what the local model is sent, and the before-signals of exactly that.
 
 `prepare` lays out what every caller sends (system, the handoff instruction or tool, history),
-counting its tokens once: that count (`PromptFacts.prompt_tokens`) is what the context check,
+counting what is sent once: that count (`PromptFacts.prompt_tokens`) is what the context check,
 the cost estimate, the fit of max_tokens and the cell's stats read. The user's prompt is also
 counted alone (`question_tokens`): `prompt_length` reports that, so a system prompt, a chat's
 history or the handoff offer do not move the default router (fitted on prompts sent alone). No

@@ -162,12 +162,26 @@ def test_calibrate_returns_threshold_and_config_line():
         calibrate(recs, "cascade", th, 0.5, 0.5)
 
 
+def test_prompt_length_replays_the_stored_prompt_alone_and_older_recordings_as_sent():
+    length = lambda rec: next(s for s in rec.prepared(sig.Thresholds()).before if s.name == "prompt_length")  # noqa: E731
+    older = fake_rec([0.9], True)  # recorded before question_tokens was stored: the prompt as sent (10)
+    assert length(older).value == 10.0
+    newer = fake_rec([0.9], True)
+    newer.local["question_tokens"] = 4
+    assert length(newer).value == 4.0 and "10 tokens sent in all" in length(newer).message
+
+
 def test_fit_policy_registers_a_policy_that_beats_random_on_held_out_items():
     from hybrid_magic.experiments.learned import fit_policy
 
     recs = [fake_rec([p] * 6, p > 0.5, prompt=f"i{n}") for n, p in enumerate(np.linspace(0.2, 0.95, 16))]
     report = fit_policy(recs, "toy-learned", sig.Thresholds(), test_size=0.5, seed=1)
     assert "toy-learned" in POLICIES and report.usage == "%%hybrid --policy toy-learned"
+    assert report.policy.prior is POLICIES[DEFAULT_POLICY] and report.policy.prior_weight > 0, "blended"
+    assert "prior:router" in report.coefficients and "blended with the default router" in str(report)
+    with pytest.raises(UsageError, match="default router's name"):
+        fit_policy(recs, DEFAULT_POLICY, sig.Thresholds(), test_size=0.5, seed=1)
+    assert POLICIES[DEFAULT_POLICY].prior is None, "the default router is untouched"
     assert report.apgr_learned > 0.5 and report.auroc_learned == 1.0
     unsure = replay.replay_item(fake_rec([0.2] * 6, False), "toy-learned", sig.Thresholds(), PolicyParams())
     sure = replay.replay_item(fake_rec([0.95] * 6, True), "toy-learned", sig.Thresholds(), PolicyParams())

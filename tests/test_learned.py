@@ -290,10 +290,10 @@ def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
     assert blended.answer_logit(values) == 2.0 + 0.5 * -1.0  # its own answer part, then the prior's
     signals = [Signal("low_confidence", "during", 0.4, 0.25, False, ""), answer_term(blended.answer_logit(values))]
     terms = blended.contributions(signals)
-    assert terms["router"] == pytest.approx(0.5 * (2.0 * 0.4 - 0.3))
+    assert terms["router"] == pytest.approx(0.5 * 2.0 * 0.4), "its feature terms: its bias is folded into ours"
     assert terms["low_confidence"] == pytest.approx(0.4) and terms["answer_features"] == pytest.approx(1.5)
-    own_logit, prior_logit = 0.4 + 2.0 + 0.2, 0.8 - 1.0 - 0.3
-    assert blended.p_correct(signals) == pytest.approx(1 / (1 + np.exp(-(own_logit + 0.5 * prior_logit))))
+    own_logit, prior_terms = 0.4 + 2.0 + 0.2, 0.8 - 1.0
+    assert blended.p_correct(signals) == pytest.approx(1 / (1 + np.exp(-(own_logit + 0.5 * prior_terms))))
 
 
 def answer_term(value: float) -> Signal:

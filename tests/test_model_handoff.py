@@ -171,7 +171,7 @@ def test_prompt_length_counts_the_users_prompt_alone_whatever_else_is_sent():
     crowded = prepare(chat_messages("What is 2 + 2?", "Be brief.", history), mh.Offer("line"), count, facts)
     short, long = (next(s for s in p.before if s.name == "prompt_length") for p in (alone, crowded))
     assert short.value == long.value == 10.0
-    assert crowded.facts.prompt_tokens == 40 and "40 sent with the system prompt and history" in long.message
+    assert crowded.facts.prompt_tokens == 40 and "40 tokens sent in all" in long.message
     overflow = next(s for s in crowded.before if s.name == "context_overflow")
     assert overflow.value == 40 + 8 and not next(s for s in alone.before if s.name == "context_overflow").triggered
 

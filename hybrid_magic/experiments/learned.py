@@ -28,8 +28,8 @@ from ..errors import UsageError
 from ..router import signals as sig
 from ..router.after import answer_tokens
 from ..router.confidence import answer_features
-from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, bounded,
-                                     signal_vector, standardised)
+from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, signal_vector,
+                                     standardised)
 from ..router.policy import POLICIES, register_policy
 from ..router.states import prompt_state
 from ..types import DEFAULT_POLICY
@@ -78,13 +78,16 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     hidden state at the last prompt token,
     reduced by PCA fitted on the training split; without them the policy uses the signals only.
     `labels` says where the right/wrong labels came from (the report repeats it)."""
+    if name == DEFAULT_POLICY:
+        raise UsageError(f"fit_policy: {name!r} is the default router's name; pick another for yours.")
+    prior = POLICIES[DEFAULT_POLICY]  # read before anything is registered
     correct = np.array([r.local_score >= 0.5 for r in recs])
-    X, A = _raw_features(recs, th, self_check)
+    X, raw_answers = _raw_features(recs, th, self_check)
     train, test = _split(correct, test_size, seed)
     if len(set(correct[train])) < 2:
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
     Z, means, scales = _scaling(X, train)
-    A, answer_means, answer_scales = _scaling(A, train)
+    A, answer_means, answer_scales = _scaling(raw_answers, train)
     Z, terms = np.hstack([Z, A]), None
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
@@ -94,21 +97,25 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     if states is not None:
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
         terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
-    own = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
-    prior = POLICIES[DEFAULT_POLICY]
+    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
     if isinstance(prior, LearnedPolicy):
-        prior_logit = _logit(prior, *_raw_features(recs, th, self_check, prior.features))
-        own = _blended(own, prior, model.decision_function(Z), prior_logit, train, correct)
-    return fit_report(recs, own, th, (train, test), correct, labels)
+        prior_rows = (X, raw_answers) if prior.features == FEATURES else _raw_features(recs, th, self_check,
+                                                                                        prior.features)
+        policy = _blended(policy, prior, model.decision_function(Z), prior.logits(*prior_rows), train, correct)
+    register_policy(name, policy)
+    return fit_report(recs, policy, th, (train, test), correct, labels)
 
 
 def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, prior_logit: np.ndarray,
              train: np.ndarray, correct: np.ndarray) -> LearnedPolicy:
     """The user's own fit and the default router, each standardised on the training split, added with equal
     weights (neither alone holds on every set); one class-balanced scale and offset, fitted on the training
-    split, put the cut where the knob's 0.5 is. Registered under the own fit's name."""
+    split, put the cut near the knob's 0.5. The own fit's log-odds are its regression's on the training values
+    (live clips a value past EDGE spreads, so a far outlier weighs a little less than here)."""
     from sklearn.linear_model import LogisticRegression
 
+    if prior.answer is None or prior.states is not None or prior.prior is not None:
+        raise ValueError("a prior is a learned policy with answer terms, no hidden-state terms and no prior")
     own_mean, own_spread = float(own_logit[train].mean()), float(own_logit[train].std()) or 1.0
     prior_mean, prior_spread = float(prior_logit[train].mean()), float(prior_logit[train].std()) or 1.0
     blend = (own_logit - own_mean) / own_spread + (prior_logit - prior_mean) / prior_spread
@@ -116,19 +123,10 @@ def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, pr
     a = max(float(scale_fit.coef_[0][0]), 1e-3)  # the equal-weight ranking is kept whatever the fit says
     k = a / own_spread
     states = None if own.states is None else replace(own.states, weights=k * own.states.weights)
-    policy = replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
-                     states=states, prior=prior, prior_weight=a / prior_spread,
-                     bias=k * (own.bias - own_mean) - a * prior_mean / prior_spread + float(scale_fit.intercept_[0]))
-    register_policy(own.name, policy)
-    return policy
-
-
-def _logit(policy: LearnedPolicy, X: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """A learned policy's log-odds of a right answer on raw feature rows (its features, then the answer's),
-    as it computes them live when no request is firm."""
-    answer = policy.answer
-    return (bounded(standardised(X, policy.means, policy.scales)) @ policy.weights + policy.bias
-            + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
+    prior_weight = a / prior_spread  # the prior's bias is a constant: the folded bias carries it, not its term
+    bias = k * (own.bias - own_mean) + prior_weight * (prior.bias - prior_mean) + float(scale_fit.intercept_[0])
+    return replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
+                   states=states, prior=prior, prior_weight=prior_weight, bias=bias)
 
 
 # The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on
@@ -148,19 +146,19 @@ def fit_pooled(recs: list[replay.Recorded], name: str, th: sig.Thresholds) -> Le
     kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
     model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
     model.fit(np.hstack([Z, Za]) * kept, correct)
-    return _fitted(name, model, (means, scales), (answer_means, answer_scales))
+    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales))
+    register_policy(name, policy)
+    return policy
 
 
 def _fitted(name: str, model, signal_scaling: tuple, answer_scaling: tuple, states: StateTerms | None = None
             ) -> LearnedPolicy:
-    """The fitted regression as a registered LearnedPolicy: its weights on FEATURES, then on ANSWER_FEATURES
+    """The fitted regression as a LearnedPolicy (not registered): its weights on FEATURES, then on ANSWER_FEATURES
     (state components, if any, come after and belong to `states`)."""
     weights, answer_end = model.coef_[0], len(FEATURES) + len(ANSWER_FEATURES)
     answer = AnswerTerms(ANSWER_FEATURES, *answer_scaling, weights[len(FEATURES):answer_end])
-    policy = LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], float(model.intercept_[0]),
-                           states=states, answer=answer)
-    register_policy(name, policy)
-    return policy
+    return LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], float(model.intercept_[0]),
+                         states=states, answer=answer)
 
 
 def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:

@@ -60,7 +60,8 @@ class Recorded:
     @property
     def question_tokens(self) -> int:
         """What prompt_length reports for this item; a recording from before it was stored: the prompt as sent."""
-        return int(self.local.get("question_tokens") or self.local["prompt_tokens"])
+        stored = self.local.get("question_tokens")
+        return int(self.local["prompt_tokens"] if stored is None else stored)
 
     def prepared(self, th: sig.Thresholds) -> Prepared:
         """The before-signals live %%hybrid computes for this prompt (cloud reachable, no budget set)."""

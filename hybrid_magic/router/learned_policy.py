@@ -76,7 +76,8 @@ class LearnedPolicy:
     answer: AnswerTerms | None = None  # the answer's token features (router.answer_terms reads them)
     reference: dict | None = None  # quantiles of its estimate on labelled answers, for %hybrid calibrate
     # another learned policy whose log-odds this one adds, times prior_weight (fit_policy: the default router):
-    # one term named after it, its answer-feature part inside the answer_features term
+    # one term named after it (its feature terms; its bias is folded into this policy's), its answer part inside
+    # the answer_features term
     prior: LearnedPolicy | None = None
     prior_weight: float = 0.0
 
@@ -117,7 +118,7 @@ class LearnedPolicy:
         if self.prior is not None:  # its answer part is already in the answer_features term (answer_logit)
             prior = self.prior._terms(signals, None)
             prior.pop(ANSWER_SIGNAL, None)
-            terms[self.prior.name] = self.prior_weight * (sum(prior.values()) + self.prior.bias)
+            terms[self.prior.name] = self.prior_weight * sum(prior.values())
         return terms
 
     def contributions(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> dict[str, float]:
@@ -127,6 +128,15 @@ class LearnedPolicy:
 
     def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
         return self._probability(self._terms(signals, state))
+
+    def logits(self, X: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """The log-odds p_correct computes, for rows of raw values (its features; the answer's), when no request
+        is firm, for a policy without hidden-state terms or prior (how experiments score many answers at once)."""
+        if self.states is not None or self.prior is not None or self.answer is None:
+            raise ValueError("logits() is for a policy with answer terms only")
+        answer = self.answer
+        return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
+                + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
 
     def _probability(self, terms: dict[str, float]) -> float:
         return _sigmoid(sum(terms.values()) + self.bias)

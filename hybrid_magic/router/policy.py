@@ -85,7 +85,8 @@ def always_cloud(signals: Sequence[Signal], params: PolicyParams) -> Decision:
 
 
 def length(signals: Sequence[Signal], params: PolicyParams) -> Decision:
-    """Baseline: hand off prompts longer than `threshold` tokens (default 256)."""
+    """Baseline: hand off prompts longer than `threshold` tokens (default 256): the user's prompt as the chat
+    template lays it out alone (prompt_length), not a system prompt or a chat's history sent with it."""
     measured = next((s for s in signals if s.name == "prompt_length"), None)
     if measured is None or measured.value is None:
         raise UsageError("The length policy needs the prompt_length signal; pass signals.prompt_length(...).")

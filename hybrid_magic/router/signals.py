@@ -82,6 +82,6 @@ def budget(spent_usd: float, estimate_usd: float | None, limit_usd: float) -> Si
 
 def prompt_length(question_tokens: int, sent_tokens: int | None = None) -> Signal:
     """The user's prompt's length in tokens, as the chat template lays it out alone (informational)."""
-    sent = "" if sent_tokens in (None, question_tokens) else f"; {sent_tokens} sent with the system prompt and history"
+    sent = "" if sent_tokens in (None, question_tokens) else f"; {sent_tokens} tokens sent in all"
     return Signal("prompt_length", "before", float(question_tokens), None, False,
                   f"The prompt has {question_tokens} tokens (informational{sent}).")

@@ -67,7 +67,7 @@ test('the heading names the signal only when a threshold decided', () => {
   assert.equal(heading({ ...tl.watched, threshold: null }), 'rolling mean token probability over 8 tokens');
 });
 
-// The same bundle as tests/test_timeline.py's router run: a learned policy's estimates where it was asked.
+// Mirrors tests/test_timeline.py's learned-policy test: a policy's estimates where it was asked, against its cut.
 test("a learned policy's timeline plots its estimates where it was asked against its cut, on a probability axis", () => {
   const watched = { signal: 'router', quantity: 'estimated chance the local answer is right', unit: '',
     triggers: 'below', window: null, probability: true, series: [null, null, 0.62, null, 0.41], threshold: 0.57 };
