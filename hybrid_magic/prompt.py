@@ -79,11 +79,14 @@ def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message
             facts_for: Callable[[int], PromptFacts]) -> Prepared:
     """Offer the handoff (instruction or tool) unless a before-signal forbids any handoff;
     `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts; the
-    user's prompt (the last message) is counted alone too, for prompt_length."""
-    question = count(messages[-1:], None)
+    user's prompt (the last message) is counted alone too, for prompt_length, unless it is all that is sent."""
+    question = None
     for candidate in (offer, Offer(None)) if offer.form else (offer,):
         sent, tools = candidate.apply(messages)
-        facts = replace(facts_for(count(sent, tools)), question_tokens=question)
+        tokens = count(sent, tools)
+        if question is None:
+            question = tokens if sent == messages[-1:] and not tools else count(messages[-1:], None)
+        facts = replace(facts_for(tokens), question_tokens=question)
         before = before_signals(facts)
         if candidate.form is None or policies.first_blocker(before) is None:
             return Prepared(sent, tools, candidate, facts, before)

@@ -150,8 +150,8 @@ def test_nothing_is_offered_when_a_guard_forbids_any_handoff(before):
     prepared = prepare([{"role": "user", "content": "Hi"}], mh.Offer("line"),
                        lambda messages, tools: counted.append(len(messages)) or 10 * len(messages), facts)
     assert prepared.offer.form is None and prepared.messages == [{"role": "user", "content": "Hi"}]
-    # the prompt alone (prompt_length), then each candidate: what is sent is what is counted
-    assert counted == [1, 2, 1] and prepared.facts.prompt_tokens == 10
+    # the offer, the prompt alone (prompt_length), then without the offer: what is sent is what is counted
+    assert counted == [2, 1, 1] and prepared.facts.prompt_tokens == 10
 
 
 def test_prompt_length_counts_the_users_prompt_alone_whatever_else_is_sent():
