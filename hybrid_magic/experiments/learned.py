@@ -3,8 +3,9 @@
 It learns P(local answer correct) from the signals the live cascade gives a policy,
 the answer's own token features (all twelve of router.confidence.answer_features)
 and, when fitted with them, the local model's hidden states, on the user's own
-prompts, hands off when that probability falls below a cut (PolicyParams.threshold,
-else 0.5), explains each decision by the push of each feature on the log-odds
+prompts, blends that fit with the default router (equal weights on their standardised
+log-odds: the router becomes its `prior`), hands off when the probability falls below a cut
+(PolicyParams.threshold, else 0.5), explains each decision by the push of each feature on the log-odds
 (Decision.contributions, shown on the card), and is compared with the default
 router on a held-out split, both replayed as live runs them (learned_report.py).
 
@@ -77,7 +78,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     `states` (one row per item: Experiment.hidden_states, the recorded prompt states) adds the local model's
     hidden state at the last prompt token,
     reduced by PCA fitted on the training split; without them the policy uses the signals only.
-    `labels` says where the right/wrong labels came from (the report repeats it)."""
+    `labels` says where the right/wrong labels came from (the report repeats it). The fit is then blended
+    with the default router (_blended) and registered as `name`."""
     if name == DEFAULT_POLICY:
         raise UsageError(f"fit_policy: {name!r} is the default router's name; pick another for yours.")
     prior = POLICIES[DEFAULT_POLICY]  # read before anything is registered
