@@ -100,9 +100,11 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
         terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
     policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
-    if isinstance(prior, LearnedPolicy):
-        prior_rows = (X, raw_answers) if prior.features == FEATURES else _raw_features(recs, th, self_check,
-                                                                                        prior.features)
+    if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
+        if prior.answer is None or prior.states is not None or prior.prior is not None:
+            raise ValueError("a prior is a learned policy with answer terms, no hidden-state terms and no prior")
+        prior_rows = (X[:, [FEATURES.index(name) for name in prior.features]],
+                      raw_answers[:, [ANSWER_FEATURES.index(name) for name in prior.answer.features]])
         policy = _blended(policy, prior, model.decision_function(Z), prior.logits(*prior_rows), train, correct)
     register_policy(name, policy)
     return fit_report(recs, policy, th, (train, test), correct, labels)
@@ -116,8 +118,6 @@ def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, pr
     (live clips a value past EDGE spreads, so a far outlier weighs a little less than here)."""
     from sklearn.linear_model import LogisticRegression
 
-    if prior.answer is None or prior.states is not None or prior.prior is not None:
-        raise ValueError("a prior is a learned policy with answer terms, no hidden-state terms and no prior")
     own_mean, own_spread = float(own_logit[train].mean()), float(own_logit[train].std()) or 1.0
     prior_mean, prior_spread = float(prior_logit[train].mean()), float(prior_logit[train].std()) or 1.0
     blend = (own_logit - own_mean) / own_spread + (prior_logit - prior_mean) / prior_spread
@@ -168,11 +168,9 @@ def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:
     return replace(policy, bias=policy.bias - math.log(cut / (1.0 - cut)))
 
 
-def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool,
-                  features: tuple[str, ...] = FEATURES) -> tuple[np.ndarray, np.ndarray]:
-    """Each item's signal values (`features`) and its answer's token features (ANSWER_FEATURES), NaN where
-    missing."""
-    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), features) for r in recs])
+def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Each item's signal values (FEATURES) and its answer's token features (ANSWER_FEATURES), NaN where missing."""
+    X = np.array([signal_vector(replay.answer_signals(r, th, self_check), FEATURES) for r in recs])
     answer_rows = [answer_features(answer_tokens(r.events)) for r in recs]  # the tokens live %%hybrid keeps
     return X, np.array([[row.get(name, np.nan) for name in ANSWER_FEATURES] for row in answer_rows], dtype=float)
 
