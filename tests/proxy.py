@@ -11,7 +11,7 @@
         proxy.transform_body = fn     # rewrite each JSON request body before forwarding
         proxy.requests                # [{"method", "path", "body"}] seen so far
         proxy.error_headers = {"Retry-After": "1"}  # sent with every error answer
-        proxy.max_in_flight           # the most requests it was handling at once
+        proxy.max_in_flight           # the most requests it held at once before answering
 
 Streamed answers (SSE) are relayed chunk by chunk with chunked transfer encoding,
 so a cut stream is a real protocol error at the client, as a dropped network is.
@@ -155,10 +155,22 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         self._handle_counted()
 
     def _handle_counted(self) -> None:
+        self._counted = True
         try:
             self._handle()
         finally:
+            self._release()
+
+    def _release(self) -> None:
+        """A request stops counting as in flight once its answer starts: the client may read the
+        answer and send its next request before this thread returns from writing it."""
+        if getattr(self, "_counted", False):
+            self._counted = False
             self.server.proxy.answered()
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self._release()
+        super().send_response(code, message)
 
     def _handle(self) -> None:
         proxy = self.server.proxy
