@@ -3,8 +3,9 @@
 `prepare` lays out what every caller sends (system, the handoff instruction or tool, history),
 counting what is sent once: that count (`PromptFacts.prompt_tokens`) is what the context check,
 the cost estimate, the fit of max_tokens and the cell's stats read. The user's prompt is also
-counted alone (`question_tokens`): `prompt_length` reports that, so a system prompt, a chat's
-history or the handoff offer do not move the default router (fitted on prompts sent alone). No
+counted alone (`question_tokens`): `prompt_length` reports that, and the question's form
+(`signals.question_form`) reads its words alone (`question`), so a system prompt, a chat's history or
+the handoff offer do not move the default router (fitted on prompts sent alone). No
 model, no cloud is needed to replay the before-signals from the facts.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class PromptFacts:
     # the user's prompt alone as the chat template lays it out (no system prompt, history or handoff offer): what
     # prompt_length reports, as the default router was fitted on it; None (older recordings): prompt_tokens
     question_tokens: int | None = None
+    question: str | None = None  # the user's prompt alone (the last message): the question's form; None: `text`
 
 
 def before_signals(facts: PromptFacts) -> list[Signal]:
@@ -53,6 +55,7 @@ def before_signals(facts: PromptFacts) -> list[Signal]:
         sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
         sig.prompt_length(facts.prompt_tokens if facts.question_tokens is None else facts.question_tokens,
                           facts.prompt_tokens),
+        *sig.question_form(facts.text if facts.question is None else facts.question),
         sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
     ]
     if facts.budget is not None:
@@ -79,14 +82,15 @@ def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message
             facts_for: Callable[[int], PromptFacts]) -> Prepared:
     """Offer the handoff (instruction or tool) unless a before-signal forbids any handoff;
     `count(messages, tools)` counts the tokens actually sent, `facts_for(tokens)` builds the facts; the
-    user's prompt (the last message) is counted alone too, for prompt_length, unless it is all that is sent."""
-    question = None
+    user's prompt (the last message) is counted alone too, for prompt_length, unless it is all that is sent, and
+    kept as the question whose form the before-signals read."""
+    question_tokens = None
     for candidate in (offer, Offer(None)) if offer.form else (offer,):
         sent, tools = candidate.apply(messages)
         tokens = count(sent, tools)
-        if question is None:
-            question = tokens if sent == messages[-1:] and not tools else count(messages[-1:], None)
-        facts = replace(facts_for(tokens), question_tokens=question)
+        if question_tokens is None:
+            question_tokens = tokens if sent == messages[-1:] and not tools else count(messages[-1:], None)
+        facts = replace(facts_for(tokens), question_tokens=question_tokens, question=str(messages[-1]["content"]))
         before = before_signals(facts)
         if candidate.form is None or policies.first_blocker(before) is None:
             return Prepared(sent, tools, candidate, facts, before)

@@ -16,7 +16,7 @@ score = resolve_scorer("auto")
 
 
 def test_there_are_twelve_hand_written_sets():
-    assert [path.stem for path in SETS] == [f"everyday_{letter}" for letter in "abcdefghijkl"]
+    assert [path.stem for path in SETS] == [f"everyday_{letter}" for letter in "abcdefghijklmn"]
 
 
 @pytest.mark.parametrize("path", SETS, ids=lambda path: path.stem)

@@ -14,6 +14,7 @@ from hybrid_magic.config import HybridSettings
 from hybrid_magic.display.mime import provenance_bundle, reason_text
 from hybrid_magic.engine import Engine
 from hybrid_magic.ledger import Ledger
+from hybrid_magic.router.signals import QUESTION_FORMS
 from hybrid_magic.types import DEFAULT_POLICY, GenerationParams, Request
 
 EASY = "What is the capital of France?"
@@ -235,10 +236,11 @@ def test_threshold_is_the_policy_knob_for_baselines(engine, cloud_proxy):
     assert long_enough.decision.route == "local"
 
 
-def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length(engine):
+def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length_or_question_form(engine):
     """The default router was fitted on prompts sent alone: its prompt_length term reads the user's prompt as
-    the chat template lays it out alone, whatever system prompt or history is sent with it (real tokenizer)."""
-    system = "You are a meticulous assistant for a team of analysts. " * 12
+    the chat template lays it out alone, and its question-form terms read its words alone, whatever system prompt
+    or history is sent with it (real tokenizer)."""
+    system = "You are a meticulous assistant for a team of analysts: say how many or how much. " * 12
     history = [{"role": "user", "content": "Hello there, how are you today?"},
                {"role": "assistant", "content": "I am well, thank you. How can I help?"}]
     alone = engine.run_hybrid(hybrid(EASY, 8, private=True))
@@ -249,3 +251,5 @@ def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length(engin
     assert f"{crowded.local.prompt_tokens} tokens sent in all" in long.message
     terms = [dict(r.decision.contributions).get("prompt_length") for r in (alone, crowded)]
     assert terms[0] is not None and terms[0] == terms[1], "the router's prompt_length term is the same"
+    forms = [{k: v for k, v in r.decision.contributions if k in QUESTION_FORMS} for r in (alone, crowded)]
+    assert len(forms[0]) == 3 and forms[0] == forms[1], "and so are its question-form terms"

@@ -154,9 +154,9 @@ def test_nothing_is_offered_when_a_guard_forbids_any_handoff(before):
     assert counted == [2, 1, 1] and prepared.facts.prompt_tokens == 10
 
 
-def test_prompt_length_counts_the_users_prompt_alone_whatever_else_is_sent():
+def test_prompt_length_and_form_read_the_users_prompt_alone_whatever_else_is_sent():
     """The default router was fitted on prompts sent alone: a system prompt, a chat's history or the handoff
-    offer must not move its prompt_length term; the context check still reads everything sent."""
+    offer must not move its prompt_length or question-form terms; the context check still reads everything sent."""
     from hybrid_magic.cascade import PromptFacts, prepare
     from hybrid_magic.types import chat_messages
 
@@ -166,9 +166,12 @@ def test_prompt_length_counts_the_users_prompt_alone_whatever_else_is_sent():
     def facts(tokens: int) -> PromptFacts:
         return PromptFacts("", tokens, 8, 60)
 
-    history = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello"}]
+    history = [{"role": "user", "content": "How many legs, two or four?"}, {"role": "assistant", "content": "Four"}]
     alone = prepare(chat_messages("What is 2 + 2?"), mh.Offer(None), count, facts)
-    crowded = prepare(chat_messages("What is 2 + 2?", "Be brief.", history), mh.Offer("line"), count, facts)
+    crowded = prepare(chat_messages("What is 2 + 2?", "Say how much or how little.", history), mh.Offer("line"),
+                      count, facts)
+    forms = [{s.name: s.value for s in p.before if s.name in sig.QUESTION_FORMS} for p in (alone, crowded)]
+    assert forms[0] == forms[1] == {"asks_how_many": 0.0, "offers_choice": 0.0, "wh_question": 1.0}
     short, long = (next(s for s in p.before if s.name == "prompt_length") for p in (alone, crowded))
     assert short.value == long.value == 10.0
     assert crowded.facts.prompt_tokens == 40 and "40 tokens sent in all" in long.message

@@ -91,6 +91,23 @@ def test_prompt_length_is_informational():
     assert "300" in s.message
 
 
+@pytest.mark.parametrize("question, forms", [
+    ("How many legs does a spider have?", (1.0, 0.0, 1.0)),
+    ("Is a tomato a fruit or a vegetable?", (0.0, 1.0, 0.0)),
+    ("  'which' planet is largest", (0.0, 0.0, 1.0)),
+    ("Tell me how much a litre of water weighs, or roughly.", (1.0, 1.0, 0.0)),
+    ("Name the author of Emma. Orwell? Austen?", (0.0, 0.0, 0.0)),  # words, not letters: "Orwell" offers no "or"
+    ("Somehow the show went on: when, and for how long?", (0.0, 0.0, 0.0)),  # "Somehow" starts no wh-question
+])
+def test_question_form_reads_whole_words_of_the_prompt(question, forms):
+    found = sg.question_form(question)
+    assert [s.name for s in found] == list(sg.QUESTION_FORMS) == ["asks_how_many", "offers_choice", "wh_question"]
+    assert tuple(s.value for s in found) == forms
+    assert all(s.stage == "before" and not s.triggered and s.threshold is None for s in found)
+    assert all("informational" in s.message and one_sentence(s.message) for s in found)
+    assert ("does not ask" in found[0].message) is (forms[0] == 0.0)
+
+
 # ---- during: pure functions ---------------------------------------------------------------
 
 @pytest.mark.parametrize("probs, value, triggered, available", [

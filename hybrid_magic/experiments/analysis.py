@@ -16,6 +16,7 @@ from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
 # +1: a higher value means the local answer is more likely wrong; -1: the opposite
 SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "truncated": 1, "refusal": 1,
                      "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1,
+                     "asks_how_many": 1, "offers_choice": -1, "wh_question": -1,
                      "answer_confidence": -1, "answer_estimate": -1, "arithmetic": 1}
 DEFAULT_POLICY_ROW = f"{DEFAULT_POLICY} (default policy)"
 CASCADE_ROW = "cascade (the signal cascade)"

@@ -37,8 +37,9 @@ from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
 
+# the signals a learned policy weighs; self_check is imputed unless fitted with self_check=True (then enable it live)
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
-            "answer_confidence", "answer_estimate", "arithmetic", "self_check")  # self_check is imputed unless fitted with self_check=True (then enable it live)
+            *sig.QUESTION_FORMS, "answer_confidence", "answer_estimate", "arithmetic", "self_check")
 
 
 def _scaling(X: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -68,7 +68,8 @@ class Recorded:
         messages = chat_messages(str(self.item["prompt"]), self.system)
         facts = PromptFacts("\n".join(m["content"] for m in messages), int(self.local["prompt_tokens"]),
                             self.max_tokens, th.context_budget or int(self.local.get("context_length") or 0),
-                            budget=Budget(0.0, None, 0.0), question_tokens=self.question_tokens)
+                            budget=Budget(0.0, None, 0.0), question_tokens=self.question_tokens,
+                            question=messages[-1]["content"])
         return Prepared(messages, None, Offer(self.local.get("offer")), facts, before_signals(facts))
 
 

@@ -1,6 +1,6 @@
 """Routing signals: pure functions from measurements to `Signal`s.
 
-before: the prompt alone (context, flags, privacy, budget, length), here.
+before: the prompt alone (context, flags, privacy, budget, length, the question's form), here.
 during: the streamed tokens (confidence, entropy, loops, speed): during.py, with `DuringMonitor`.
 after:  the finished local answer (truncation, refusal, format, confidence, arithmetic,
         self-check): after.py.
@@ -10,6 +10,8 @@ with the value and its threshold. Nothing here decides a route: that is policy.p
 """
 from __future__ import annotations
 
+import re
+
 from ..types import Signal
 from . import privacy as _privacy
 from .after import (after_signals, answer_confidence, answer_tokens, arithmetic, format_check, refusal,
@@ -18,7 +20,7 @@ from .during import DuringMonitor, high_entropy, low_confidence, repetition, slo
 from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, Thresholds, flag_signal
 
 __all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
-           "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "low_confidence", "high_entropy",
+           "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "question_form", "low_confidence", "high_entropy",
            "repetition", "slow", "truncated", "refusal", "format_check", "self_check", "answer_tokens",
            "answer_confidence", "arithmetic", "after_signals"]
 
@@ -85,3 +87,26 @@ def prompt_length(question_tokens: int, sent_tokens: int | None = None) -> Signa
     sent = "" if sent_tokens in (None, question_tokens) else f"; {sent_tokens} tokens sent in all"
     return Signal("prompt_length", "before", float(question_tokens), None, False,
                   f"The prompt has {question_tokens} tokens (informational{sent}).")
+
+
+# The form of the user's question, read from its words alone (no model call): each 1.0 or 0.0, informational.
+# The default router weighs them (benchmarks/heldout/log.md, candidate 6): a count asked for is more often
+# wrong at 135M, a choice offered or a wh-question less often.
+QUESTION_FORMS = {
+    "asks_how_many": (re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE),
+                      "asks how many or how much", "does not ask how many or how much"),
+    "offers_choice": (re.compile(r"\bor\b", re.IGNORECASE), "offers a choice ('or')", "offers no choice ('or')"),
+    "wh_question": (re.compile(r"^\W*(?:who|what|when|where|which|why|how)\b", re.IGNORECASE),
+                    "starts with who, what, when, where, which, why or how",
+                    "does not start with who, what, when, where, which, why or how"),
+}
+
+
+def question_form(question: str) -> list[Signal]:
+    """One informational before-signal per QUESTION_FORMS entry: whether the user's prompt has that form."""
+    found = []
+    for name, (pattern, has_it, has_not) in QUESTION_FORMS.items():
+        has = pattern.search(question) is not None
+        found.append(Signal(name, "before", float(has), None, False,
+                            f"The prompt {has_it if has else has_not} (informational)."))
+    return found
