@@ -45,7 +45,12 @@ class PromptFacts:
     # the user's prompt alone as the chat template lays it out (no system prompt, history or handoff offer): what
     # prompt_length reports, as the default router was fitted on it; None (older recordings): prompt_tokens
     question_tokens: int | None = None
-    question: str | None = None  # the user's prompt alone (the last message): the question's form; None: `text`
+    question: str | None = None  # the user's prompt alone (question_of): its form's signals read it; None: `text`
+
+
+def question_of(messages: list[Message]) -> str:
+    """The user's prompt alone: the last message's text (what prompt_length counts and the question's form reads)."""
+    return str(messages[-1]["content"])
 
 
 def before_signals(facts: PromptFacts) -> list[Signal]:
@@ -90,11 +95,11 @@ def prepare(messages: list[Message], offer: Offer, count: Callable[[list[Message
         tokens = count(sent, tools)
         if question_tokens is None:
             question_tokens = tokens if sent == messages[-1:] and not tools else count(messages[-1:], None)
-        facts = replace(facts_for(tokens), question_tokens=question_tokens, question=str(messages[-1]["content"]))
+        facts = replace(facts_for(tokens), question_tokens=question_tokens, question=question_of(messages))
         before = before_signals(facts)
         if candidate.form is None or policies.first_blocker(before) is None:
             return Prepared(sent, tools, candidate, facts, before)
     raise AssertionError("unreachable: the last candidate offers nothing")
 
 
-__all__ = ["Budget", "PromptFacts", "before_signals", "Prepared", "prepare"]
+__all__ = ["Budget", "PromptFacts", "question_of", "before_signals", "Prepared", "prepare"]

@@ -287,9 +287,10 @@ def test_oracle_mode_is_labelled_in_tables_and_plots(backend, tmp_path):
     assert "upper bound (oracle cloud)" in exp.plot_handoff_reasons().get_title()
 
 
-def test_a_recording_keeps_the_prompts_own_length_for_prompt_length(backend, tmp_path):
-    """Recorded with a system prompt, replay reads prompt_length as live does: the user's prompt alone."""
-    exp = Experiment(ITEMS[:1], local=backend, max_tokens=4, system="Answer briefly and precisely. " * 8,
+def test_a_recording_keeps_the_prompts_own_length_and_form_for_the_router(backend, tmp_path):
+    """Recorded with a system prompt, replay reads prompt_length and the question's form as live does: the user's
+    prompt alone."""
+    exp = Experiment(ITEMS[:1], local=backend, max_tokens=4, system="Say how many or how much, briefly. " * 8,
                      store=str(tmp_path / "system.sqlite"))
     exp.run(progress=False)
     [rec] = exp.recorded()
@@ -298,6 +299,10 @@ def test_a_recording_keeps_the_prompts_own_length_for_prompt_length(backend, tmp
         [{"role": "user", "content": ITEMS[0]["prompt"]}], None)
     length = next(s for s in rec.prepared(exp.thresholds).before if s.name == "prompt_length")
     assert length.value == rec.local["question_tokens"]
+    alone = {s.name: s.value for s in sig.question_form(ITEMS[0]["prompt"])}
+    assert alone == {"asks_how_many": 0.0, "offers_choice": 0.0, "wh_question": 1.0}
+    for prepared in (rec.prepared(exp.thresholds), exp.prepared(ITEMS[0], backend)):  # replay, and what is sent
+        assert {s.name: s.value for s in prepared.before if s.name in sig.QUESTION_FORMS} == alone
 
 
 def test_experiments_notebook_runs_headless(cloud_server, monkeypatch, tmp_path):

@@ -15,7 +15,7 @@ SETS = sorted((Path(__file__).parents[1] / "benchmarks" / "heldout").glob("*.jso
 score = resolve_scorer("auto")
 
 
-def test_there_are_twelve_hand_written_sets():
+def test_there_are_fourteen_hand_written_sets():
     assert [path.stem for path in SETS] == [f"everyday_{letter}" for letter in "abcdefghijklmn"]
 
 

@@ -108,6 +108,14 @@ def test_question_form_reads_whole_words_of_the_prompt(question, forms):
     assert ("does not ask" in found[0].message) is (forms[0] == 0.0)
 
 
+def test_the_question_forms_are_informational_and_have_a_risk_direction():
+    from hybrid_magic.experiments.analysis import SIGNAL_DIRECTIONS
+    from hybrid_magic.experiments.learned import FEATURES
+    from hybrid_magic.router.policy import INFORMATIONAL_SIGNALS
+
+    assert set(sg.QUESTION_FORMS) <= INFORMATIONAL_SIGNALS & set(SIGNAL_DIRECTIONS) & set(FEATURES)
+
+
 # ---- during: pure functions ---------------------------------------------------------------
 
 @pytest.mark.parametrize("probs, value, triggered, available", [

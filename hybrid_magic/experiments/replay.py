@@ -16,6 +16,7 @@ import numpy as np
 from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSource, Rules, Verdict, before_signals,
                        run_cascade)
 from ..model_handoff import Offer
+from ..prompt import question_of
 from ..router import signals as sig
 from ..router.answer_terms import answer_hook
 from ..router.policy import PolicyParams, with_knob
@@ -69,7 +70,7 @@ class Recorded:
         facts = PromptFacts("\n".join(m["content"] for m in messages), int(self.local["prompt_tokens"]),
                             self.max_tokens, th.context_budget or int(self.local.get("context_length") or 0),
                             budget=Budget(0.0, None, 0.0), question_tokens=self.question_tokens,
-                            question=messages[-1]["content"])
+                            question=question_of(messages))
         return Prepared(messages, None, Offer(self.local.get("offer")), facts, before_signals(facts))
 
 

@@ -9,6 +9,8 @@ The local answer is generated again by the Experiment (greedy, like the default
 one (pass local=/backend= to choose), so the signals are those of the answer the user
 judged when the cell ran greedily with the same max_tokens and backend. A prompt voted more than once
 keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
+A cell run with a --system prompt or --chat history becomes one joined prompt here, so the router's
+prompt_length and question form read that joined text, not the user's prompt alone as the live cell did.
 """
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ from .during import DuringMonitor, high_entropy, low_confidence, repetition, slo
 from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, Thresholds, flag_signal
 
 __all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
-           "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "question_form", "low_confidence", "high_entropy",
-           "repetition", "slow", "truncated", "refusal", "format_check", "self_check", "answer_tokens",
-           "answer_confidence", "arithmetic", "after_signals"]
+           "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "QUESTION_FORMS",
+           "question_form", "low_confidence", "high_entropy", "repetition", "slow", "truncated", "refusal",
+           "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "after_signals"]
 
 
 def _usd(amount: float) -> str:
