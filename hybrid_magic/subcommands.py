@@ -142,16 +142,19 @@ def own_estimates(rows: list[dict], backend: str | None = None, model: str | Non
 def policy_estimates(rows: list[dict], policy: str, backend: str | None = None, model: str | None = None) -> list[float]:
     """A learned policy's estimate of a right local answer in past %%hybrid cells it judged itself, from the signals
     the ledger recorded (what it weighed then, an early handoff's included). Cells sent before the local model ran
-    and firm requests (a broken --format, --cloud, ...) were not its estimate's doing: they are left out."""
+    and firm requests (a broken --format, --cloud, ...) were not its estimate's doing: they are left out, and so are
+    cells recorded before a before-signal it weighs existed (an older version's: its estimate would impute it)."""
+    from .prompt import PromptFacts, before_signals
     from .router.learned_policy import firm_request
     from .router.policy import POLICIES
     from .types import Signal
 
     fn, values = POLICIES[policy], []
+    needed = set(fn.features) & {s.name for s in before_signals(PromptFacts("", 0, 0, 0))}
     for row in _hybrid_rows(rows, backend, model):
         signals = [Signal(**s) for s in json.loads(row["signals_json"])]
         judged = row.get("policy") == policy and any(s.stage in ("during", "after") for s in signals)
-        if judged and firm_request(signals) is None:
+        if judged and firm_request(signals) is None and needed <= {s.name for s in signals}:
             values.append(fn.p_correct(signals))
     return values
 

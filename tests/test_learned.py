@@ -180,20 +180,27 @@ def answer_term_signal(term: float) -> Signal:
 
 def test_calibrate_cuts_the_default_routers_own_estimates_of_the_users_cells(shell, magics, capsys):
     """The default router's knob is its cut: calibrate reads its estimate of each past cell it decided, recomputed
-    from the signals the ledger kept (here only its answer term moves), never another policy's cells nor cells its
-    estimate did not decide (sent before the local model ran, a firm request)."""
+    from the signals the ledger kept (here only its answer term moves), never another policy's cells, cells its
+    estimate did not decide (sent before the local model ran, a firm request) nor cells recorded before a
+    before-signal it weighs existed."""
+    from hybrid_magic.prompt import PromptFacts, before_signals
+
     router = POLICIES[DEFAULT_POLICY]
+    before = tuple(before_signals(PromptFacts("What is 2 + 3?", 20, 8, 2048, question_tokens=12)))
     terms = np.linspace(-3.0, 3.0, 40)
     for term in terms:
-        record_decision(magics.engine.ledger, Decision("local", False, False, None, (answer_term_signal(term),),
+        record_decision(magics.engine.ledger, Decision("local", False, False, None, (*before, answer_term_signal(term)),
                                                        DEFAULT_POLICY))
+    # an older version's cell, without the question-form signals the router weighs: its estimate would impute them
+    record_decision(magics.engine.ledger, Decision("local", False, False, None, (answer_term_signal(-3.0),),
+                                                   DEFAULT_POLICY))
     hybrid_row(magics.engine.ledger, 0.99)  # a cascade cell: not the router's
     forced = Signal("forced_cloud", "before", 1.0, None, True, "--cloud")  # sent before the local model ran
     record_decision(magics.engine.ledger, Decision("cloud", True, True, None, (forced,), DEFAULT_POLICY))
     broken = Signal("format", "after", 0.0, None, True, "not JSON")  # a firm request, not its estimate's doing
     record_decision(magics.engine.ledger, Decision("cloud", True, True, None, (answer_term_signal(3.0), broken),
                                                    DEFAULT_POLICY))
-    estimates = np.array([router.p_correct([answer_term_signal(t)]) for t in terms])
+    estimates = np.array([router.p_correct([*before, answer_term_signal(t)]) for t in terms])
     assert estimates.min() < 0.2 and estimates.max() > 0.8
     shell.run_line_magic("hybrid", "calibrate --handoff-rate 25%")
     assert np.mean(estimates < magics.threshold) == pytest.approx(0.25)
