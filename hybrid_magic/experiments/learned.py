@@ -104,8 +104,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
         if prior.answer is None or prior.states is not None or prior.prior is not None:
             raise ValueError("a prior is a learned policy with answer terms, no hidden-state terms and no prior")
-        prior_rows = (X[:, [FEATURES.index(name) for name in prior.features]],
-                      raw_answers[:, [ANSWER_FEATURES.index(name) for name in prior.answer.features]])
+        prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
+                      raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
         policy = _blended(policy, prior, model.decision_function(Z), prior.logits(*prior_rows), train, correct)
     register_policy(name, policy)
     return fit_report(recs, policy, th, (train, test), correct, labels)
