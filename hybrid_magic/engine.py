@@ -186,17 +186,21 @@ class Engine:
         prompt = "\n\n".join(m["content"] for m in messages)
         record.run_id = self.ledger.record_run(
             record, prompt_redacted=redact(prompt, detect_pii=self.settings.detect_pii),
-            all_cloud_cost_usd=all_cloud_cost)
+            all_cloud_cost_usd=all_cloud_cost, messages_redacted=self.redacted(messages))
         if cloud_request_ids:
             self.ledger.link_cloud_requests(record.run_id, list(cloud_request_ids))
         observer.phase("done", record.decision.route)
         return record
 
+    def redacted(self, messages: list[Message]) -> list[dict]:
+        """Each message's role and content, secrets redacted, as the ledger keeps a chat."""
+        return [{"role": m["role"], "content": redact(m["content"], detect_pii=self.settings.detect_pii)}
+                for m in messages]
+
     def log_cloud_request(self, cloud: CloudClient, outgoing: list[Message], stats: CloudStats | None,
                           error: str | None) -> int:
         """The audit row of one request sent (or attempted), secrets redacted."""
-        detect = self.settings.detect_pii
-        stored = [{"role": m["role"], "content": redact(m["content"], detect_pii=detect)} for m in outgoing]
+        stored = self.redacted(outgoing)
         if error is None and stats is not None and stats.finish_reason == "interrupted":
             error = "interrupted before the answer finished"  # the request's real outcome: not ok
         return self.ledger.record_cloud_request(

@@ -70,6 +70,8 @@ MIGRATIONS.append(
     """
 )
 MIGRATIONS.append("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+# the chat as sent to the local model, each message redacted: %%compare votes replay it as the cell ran
+MIGRATIONS.append("ALTER TABLE runs ADD COLUMN messages_redacted TEXT")
 
 
 def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
@@ -129,8 +131,8 @@ class Ledger:
     def close(self) -> None:
         self._db.close()
 
-    def record_run(self, record: RunRecord, *, prompt_redacted: str,
-                   all_cloud_cost_usd: float | None) -> int | None:
+    def record_run(self, record: RunRecord, *, prompt_redacted: str, all_cloud_cost_usd: float | None,
+                   messages_redacted: list[dict] | None = None) -> int | None:
         d, local, cloud = record.decision, record.local, record.cloud
         row = {
             "session": self.session, "started_at": record.started_at, "magic": record.magic,
@@ -149,6 +151,7 @@ class Ledger:
             "all_cloud_cost_usd": all_cloud_cost_usd, "prompt_redacted": prompt_redacted,
             "signals_json": json.dumps([asdict(s) for s in d.signals]),
             "error": record.error, "interrupted": int(record.interrupted),
+            "messages_redacted": None if messages_redacted is None else json.dumps(messages_redacted),
         }
         return self._insert("runs", row)
 

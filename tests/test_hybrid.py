@@ -99,8 +99,9 @@ def test_secret_blocks_the_handoff_and_keeps_the_local_answer(engine, cloud_prox
     assert record.decision.blocked_by == "privacy" and record.decision.route == "local"
     assert record.local.completion_tokens == 24 and record.answer == record.local_text
     assert cloud_proxy.request_count == 0
-    stored = json.dumps(engine.ledger.runs()[0])
-    assert SECRET not in stored and "[REDACTED:openai_key]" in stored
+    row = engine.ledger.runs()[0]
+    assert SECRET not in json.dumps(row) and "[REDACTED:openai_key]" in row["prompt_redacted"]
+    assert "[REDACTED:openai_key]" in json.loads(row["messages_redacted"])[-1]["content"], "the chat kept, redacted"
     assert SECRET not in json.dumps(provenance_bundle(record))
 
 

@@ -13,11 +13,13 @@ import pytest
 
 from hybrid_magic.experiments import Experiment
 from hybrid_magic.experiments.corpus import corpus
+from hybrid_magic.experiments.datasets import item_key
 from hybrid_magic.ledger import Ledger
 from hybrid_magic.router import handoff_rate
 from hybrid_magic.router.confidence import answer_features
 from hybrid_magic.subcommands import own_estimates
 from hybrid_magic.router.policy import POLICIES
+from hybrid_magic.router.signals import Thresholds
 from hybrid_magic.types import DEFAULT_POLICY, Decision, LocalStats, RunRecord, Signal
 
 MAX_TOKENS = 8
@@ -107,10 +109,31 @@ def test_fit_policy_on_llamacpp_says_the_hidden_states_were_not_used(tmp_path):
                                 "(Experiment(..., backend='transformers') reads them).")
 
 
-def compare_row(ledger: Ledger, prompt: str) -> int:
+def compare_row(ledger: Ledger, prompt: str, messages: list[dict] | None = None) -> int:
+    """A %%compare cell's local row; `messages`: its chat as the ledger keeps it (None: an older row without)."""
     decision = Decision("local", False, False, None, (), "compare")
     record = RunRecord("compare", decision, None, None, "2026-01-01T00:00:00Z", answer="")
-    return ledger.record_run(record, prompt_redacted=prompt, all_cloud_cost_usd=None)
+    return ledger.record_run(record, prompt_redacted=prompt, all_cloud_cost_usd=None, messages_redacted=messages)
+
+
+SYSTEM = "Answer in one word, or say so."  # "or" in the system prompt: the question's form must not read it
+EARLIER = [{"role": "user", "content": "How many legs has a cat?"}, {"role": "assistant", "content": "Four."}]
+
+
+def test_a_vote_keeps_the_cells_system_prompt_and_history_apart_from_its_question(isolated_home):
+    ledger = Ledger(isolated_home / "ledger.sqlite")
+    chat = [{"role": "system", "content": SYSTEM}, *EARLIER, {"role": "user", "content": "Capital of Peru?"}]
+    ledger.set_vote(compare_row(ledger, "\n\n".join(m["content"] for m in chat), chat), "cloud")
+    ledger.set_vote(compare_row(ledger, "Be brief.\n\nCapital of Chile?"), "local")  # an older row: no chat kept
+    exp = Experiment.from_votes(ledger, store=str(isolated_home / "votes.db"))
+    chile, peru = sorted(exp.items, key=lambda item: item["prompt"])
+    assert peru["prompt"] == "Capital of Peru?" and peru["system"] == SYSTEM and peru["history"] == EARLIER
+    assert exp.messages(peru) == chat, "the item replays the cell's chat as it ran"
+    assert chile["prompt"] == "Be brief.\n\nCapital of Chile?" and exp.messages(chile) == [
+        {"role": "user", "content": chile["prompt"]}]
+    plain = {key: value for key, value in peru.items() if key not in ("system", "history")}
+    assert item_key(peru) != item_key(plain), "another context is another stored answer"
+    assert item_key({"id": "a", "prompt": "Hi"}) == "a#94dd9e08c1", "keys of plain items (existing stores) stay"
 
 
 def test_votes_in_the_ledger_become_labelled_items_for_fit_policy(transformers_backend, isolated_home, tmp_path):
@@ -119,14 +142,22 @@ def test_votes_in_the_ledger_become_labelled_items_for_fit_policy(transformers_b
     for item in items:  # the user voted local on capitals and cloud on word lengths
         ledger.set_vote(compare_row(ledger, item["prompt"]), "local" if item["family"] == "capital_city" else "cloud")
     ledger.set_vote(compare_row(ledger, items[0]["prompt"]), "tie")  # voted again: the latest vote counts
+    chat = [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "How much is 2 and 2?"}]
+    ledger.set_vote(compare_row(ledger, f"{SYSTEM}\n\nHow much is 2 and 2?", chat), "local")  # run with --system
     exp = Experiment.from_votes(ledger, local=transformers_backend, max_tokens=MAX_TOKENS,
                                 store=str(tmp_path / "votes.db"))
     exp.run(progress=False)
-    scores = {rec.item["prompt"]: rec.local_score for rec in exp.recorded()}
-    assert scores == {item["prompt"]: float(item["family"] == "capital_city") for item in items}
+    recorded = {rec.item["prompt"]: rec for rec in exp.recorded()}
+    scores = {prompt: rec.local_score for prompt, rec in recorded.items()}
+    assert scores == {"How much is 2 and 2?": 1.0, **{item["prompt"]: float(item["family"] == "capital_city")
+                                                       for item in items}}
+    facts = recorded["How much is 2 and 2?"].prepared(Thresholds()).facts
+    assert facts.question == "How much is 2 and 2?" and SYSTEM in facts.text, "the live cell's question, its chat"
+    count = transformers_backend.count_prompt_tokens
+    assert (facts.prompt_tokens, facts.question_tokens) == (count(chat), count(chat[-1:])), "as the live cell counts"
     report = exp.fit_policy("from-votes", test_size=0.5, seed=0)
-    assert report.train_size + report.test_size == 8 and report.wrong_answers == 4
-    assert "8 %%compare votes (local 3, tie 1, cloud 4)" in str(report) and report.verdict in str(report)
+    assert report.train_size + report.test_size == 9 and report.wrong_answers == 4
+    assert "9 %%compare votes (local 4, tie 1, cloud 4)" in str(report) and report.verdict in str(report)
 
 
 def hybrid_row(ledger: Ledger, estimate: float | None, backend: str = "transformers") -> None:

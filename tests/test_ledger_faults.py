@@ -2,6 +2,7 @@
 real SmolLM2), says what happened to the ledger in one line, and `%hybrid status` still works."""
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -135,3 +136,23 @@ def test_a_read_only_home_gives_one_line_and_runs_go_on(shell, tmp_path):
     assert line.startswith("hybrid_magic: cannot write the ledger") and "not being recorded" in line
     assert "runs this session: 1" in hybrid_line(shell, "status").stdout
     assert magics.engine.ledger.location == ":memory:"
+
+
+def test_a_ledger_from_before_the_chat_column_upgrades_in_place_and_keeps_its_rows(shell, tmp_path):
+    from hybrid_magic.ledger import MIGRATIONS, apply_migrations
+
+    path = tmp_path / "ledger.sqlite"
+    old = sqlite3.connect(path)
+    apply_migrations(old, MIGRATIONS[:3])  # the schema of 0.1, before runs kept each cell's chat
+    old.execute("INSERT INTO runs (session, started_at, magic, route, handoff_requested, handoff_performed, "
+                "prompt_redacted, signals_json) VALUES ('s', '2026-01-01', 'local', 'local', 0, 0, 'Hi', '[]')")
+    old.commit()
+    old.close()
+    magics = new_magics(shell, ledger_path=str(path))
+    with capture_output() as captured:
+        shell.run_cell_magic("local", '--max-tokens 8 --system "Answer briefly."', PARIS)
+    assert not stderr_lines(captured), "no message: the upgrade is silent"
+    new, earlier = magics.engine.ledger.runs(session_only=False)
+    assert (earlier["prompt_redacted"], earlier["messages_redacted"]) == ("Hi", None)
+    assert json.loads(new["messages_redacted"]) == [{"role": "system", "content": "Answer briefly."},
+                                                    {"role": "user", "content": PARIS}]

@@ -1,5 +1,9 @@
 """Datasets: a list of items, each with `prompt`, `reference` and optional metadata.
 
+An item may carry its own chat context: `system` (a system prompt) and `history` (earlier turns, a list of
+{"role", "content"}), as a voted %%compare cell run with --system or --chat does (experiments/votes.py);
+`item_chat` lays it out as %%hybrid does, and `item_key` tells two contexts apart.
+
 Accepted sources: a list of dicts, a pandas DataFrame, a JSONL path, or the name of
 a built-in set (`arithmetic`, `factual`, `units`, `json`). Built-in sets are small,
 offline, have checkable answers and a `difficulty` from 1 (easy) to 3 (hard), so an
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..types import Message, chat_messages
 
 DATA_DIR = Path(__file__).parent / "data"
 BUILTIN_FILES = {
@@ -24,6 +29,7 @@ BUILTIN_FILES = {
 }
 
 Item = dict[str, Any]
+CONTEXT = ("system", "history")  # an item's own chat context (item_chat)
 
 
 def load_dataset(source: Any) -> list[Item]:
@@ -100,9 +106,17 @@ def _normalise(rows: list[Any], origin: str) -> list[Item]:
 
 
 def item_key(item: Item) -> str:
-    """The id plus a hash of the prompt: editing a prompt never reuses a stale answer."""
-    digest = hashlib.sha1(str(item["prompt"]).encode("utf-8")).hexdigest()[:10]
-    return f"{item['id']}#{digest}"
+    """The id plus a hash of the prompt (and of the item's own chat context, when it has one): editing either
+    never reuses a stale answer."""
+    context = {key: item[key] for key in CONTEXT if item.get(key)}
+    text = str(item["prompt"]) + (json.dumps(context, sort_keys=True) if context else "")
+    return f"{item['id']}#{hashlib.sha1(text.encode('utf-8')).hexdigest()[:10]}"
+
+
+def item_chat(item: Item, system: str | None = None) -> list[Message]:
+    """The item's chat as %%hybrid lays it out: its own system prompt and earlier turns when it has them
+    (else the experiment's `system`), then its prompt."""
+    return chat_messages(str(item["prompt"]), item.get("system") or system, item.get("history") or ())
 
 
 def _is_dataframe(value: Any) -> bool:

@@ -21,7 +21,8 @@ from ..router import signals as sig
 from ..router.answer_terms import answer_hook
 from ..router.policy import PolicyParams, with_knob
 from ..router.states import prompt_vector, state_hook
-from ..types import DEFAULT_POLICY, PromptState, Signal, TokenEvent, chat_messages
+from ..types import DEFAULT_POLICY, PromptState, Signal, TokenEvent
+from .datasets import item_chat
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
 
 BASELINES = ("always-local", "always-cloud", "random", "length")
@@ -66,7 +67,7 @@ class Recorded:
 
     def prepared(self, th: sig.Thresholds) -> Prepared:
         """The before-signals live %%hybrid computes for this prompt (cloud reachable, no budget set)."""
-        messages = chat_messages(str(self.item["prompt"]), self.system)
+        messages = item_chat(self.item, self.system)
         facts = PromptFacts("\n".join(m["content"] for m in messages), int(self.local["prompt_tokens"]),
                             self.max_tokens, th.context_budget or int(self.local.get("context_length") or 0),
                             budget=Budget(0.0, None, 0.0), question_tokens=self.question_tokens,

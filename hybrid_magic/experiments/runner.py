@@ -17,9 +17,9 @@ from ..backends.base import BatchRow, fit_params
 from ..cascade import NEVER, Budget, Prepared, PromptFacts, RecordedSource, Rules, prepare, run_cascade
 from ..model_handoff import offer_for
 from ..router import signals as sig
-from ..types import DEFAULT_POLICY, GenerationParams, Message, TokenEvent, chat_messages
+from ..types import DEFAULT_POLICY, GenerationParams, Message, TokenEvent
 from . import analysis, replay
-from .datasets import item_key, load_dataset
+from .datasets import item_chat, item_key, load_dataset
 from .metrics import ORACLE_LABEL
 from .recording import RECORDING_VERSION, LocalRequest, as_ledger, cloud_recording, recording, state_rows
 from .scorers import resolve_scorer
@@ -95,7 +95,7 @@ class Experiment:
 
     def messages(self, item: dict) -> list[Message]:
         """The item's chat, as %%hybrid lays it out (system prompt, then the prompt)."""
-        return chat_messages(str(item["prompt"]), self.system)
+        return item_chat(item, self.system)
 
     def prepared(self, item: dict, backend=None) -> Prepared:
         """What the local model is sent for this item (the handoff instruction or tool included, as

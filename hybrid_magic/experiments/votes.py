@@ -1,19 +1,21 @@
 """%%compare votes as labels for fit_policy: `Experiment.from_votes()`.
 
-Each %%compare cell the user voted on becomes one item: its prompt as the ledger stored it
-(secrets redacted; a --system prompt or --chat history joined in front of it), labelled by
-the vote. The rule: the local answer counts as right when the vote is `local` or `tie`
+Each %%compare cell the user voted on becomes one item: its chat as the ledger stored it (secrets
+redacted): the prompt, with the cell's --system prompt and --chat history as the item's own context
+(datasets.item_chat), so the answer regenerated and the router's prompt_length and question form are
+those of the live cell; labelled by the vote. The rule: the local answer counts as right when the vote is `local` or `tie`
 (a tie means handing it off would not have made it better), wrong when it is `cloud`.
 The local answer is generated again by the Experiment (greedy, like the default
 %%compare), on the model and backend the votes were cast on when they were all cast on
 one (pass local=/backend= to choose), so the signals are those of the answer the user
 judged when the cell ran greedily with the same max_tokens and backend. A prompt voted more than once
 keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
-A cell run with a --system prompt or --chat history becomes one joined prompt here, so the router's
-prompt_length and question form read that joined text, not the user's prompt alone as the live cell did.
+A cell recorded before the ledger kept the chat (an older version) has only its joined text: it becomes
+one prompt, so a --system prompt or --chat history is read as part of the question.
 """
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 from ..errors import UsageError
@@ -25,15 +27,26 @@ def voted_items(rows: list[dict]) -> list[dict]:
     """One item per voted %%compare prompt (its local run's row), latest vote first wins."""
     items: dict[str, dict] = {}
     for row in sorted(rows, key=lambda r: r["id"], reverse=True):
-        prompt = (row.get("prompt_redacted") or "").strip()
-        if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and prompt:
-            items.setdefault(prompt, {"id": f"vote-{row['id']}", "prompt": prompt, "reference": row["vote"],
+        joined = (row.get("prompt_redacted") or "").strip()
+        if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and joined:
+            items.setdefault(joined, {"id": f"vote-{row['id']}", **chat_of(row), "reference": row["vote"],
                                       "vote": row["vote"], "local_model": row.get("local_model"),
                                       "local_backend": row.get("local_backend")})
     if not items:
         raise UsageError("No voted %%compare cells in the ledger: vote local, cloud or tie under a %%compare "
                          "output first, or pass labelled items to Experiment(...).")
     return list(items.values())
+
+
+def chat_of(row: dict) -> dict:
+    """The item's prompt and its own chat context (system, history) from the stored chat; a row from before
+    the ledger kept it: its joined text as the prompt."""
+    messages = json.loads(row.get("messages_redacted") or "null")
+    if not messages:
+        return {"prompt": row["prompt_redacted"].strip()}
+    *context, last = messages
+    system = [m["content"] for m in context[:1] if m["role"] == "system"]
+    return {"prompt": last["content"], "system": next(iter(system), None), "history": context[len(system):]}
 
 
 def same_side(items: list[dict]) -> dict:
