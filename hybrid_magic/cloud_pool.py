@@ -21,7 +21,7 @@ from typing import Hashable
 
 from .backoff import RateLimit
 from .errors import CloudError
-from .router.privacy import redact
+from .router.privacy import redact_messages
 from .types import CloudStats, GenerationParams, Message
 
 
@@ -89,7 +89,7 @@ class CloudPool:
 def audit_request(ledger, client, messages: list[Message], stats: CloudStats | None, error: str | None, *,
                   detect_pii: bool = False) -> int:
     """One row in the ledger's cloud_requests (what `%hybrid audit` lists), secrets redacted."""
-    stored = [{"role": m["role"], "content": redact(m["content"], detect_pii=detect_pii)} for m in messages]
+    stored = redact_messages(messages, detect_pii=detect_pii)
     return ledger.record_cloud_request(
         run_id=None, host=client.host, model=client.model, messages=stored,
         prompt_tokens=stats and stats.prompt_tokens, completion_tokens=stats and stats.completion_tokens,

@@ -24,7 +24,7 @@ from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.answer_terms import answer_hook
 from .router.policy import PolicyParams, reads_confidence_knob, with_knob
-from .router.privacy import redact
+from .router.privacy import redact, redact_messages
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
 
 
@@ -183,24 +183,19 @@ class Engine:
     # ---- the ledger ------------------------------------------------------------------------
     def record(self, record: RunRecord, messages: list[Message], observer: RunObserver = SILENT,
                all_cloud_cost: float | None = None, cloud_request_ids: list[int] = ()) -> RunRecord:
-        prompt = "\n\n".join(m["content"] for m in messages)
+        prompt, detect = "\n\n".join(m["content"] for m in messages), self.settings.detect_pii
         record.run_id = self.ledger.record_run(
-            record, prompt_redacted=redact(prompt, detect_pii=self.settings.detect_pii),
-            all_cloud_cost_usd=all_cloud_cost, messages_redacted=self.redacted(messages))
+            record, prompt_redacted=redact(prompt, detect_pii=detect), all_cloud_cost_usd=all_cloud_cost,
+            messages_redacted=redact_messages(messages, detect_pii=detect))
         if cloud_request_ids:
             self.ledger.link_cloud_requests(record.run_id, list(cloud_request_ids))
         observer.phase("done", record.decision.route)
         return record
 
-    def redacted(self, messages: list[Message]) -> list[dict]:
-        """Each message's role and content, secrets redacted, as the ledger keeps a chat."""
-        return [{"role": m["role"], "content": redact(m["content"], detect_pii=self.settings.detect_pii)}
-                for m in messages]
-
     def log_cloud_request(self, cloud: CloudClient, outgoing: list[Message], stats: CloudStats | None,
                           error: str | None) -> int:
         """The audit row of one request sent (or attempted), secrets redacted."""
-        stored = self.redacted(outgoing)
+        stored = redact_messages(outgoing, detect_pii=self.settings.detect_pii)
         if error is None and stats is not None and stats.finish_reason == "interrupted":
             error = "interrupted before the answer finished"  # the request's real outcome: not ok
         return self.ledger.record_cloud_request(

@@ -70,17 +70,27 @@ MIGRATIONS.append(
     """
 )
 MIGRATIONS.append("CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-# the chat as sent to the local model, each message redacted: %%compare votes replay it as the cell ran
+# the cell's chat (system prompt, --chat history, prompt), each message redacted: votes replay it as the cell ran
 MIGRATIONS.append("ALTER TABLE runs ADD COLUMN messages_redacted TEXT")
 
 
 def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
-    """Run the migrations this database has not seen yet; PRAGMA user_version counts them."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    for number, statement in enumerate(migrations[version:], start=version + 1):
-        with db:
-            db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+    """Run the migrations this database has not seen yet; PRAGMA user_version counts them. Each runs with its
+    count in one write transaction that reads the count first (SQLite's schema changes are transactional), so
+    two kernels upgrading one file at once, or a crash between a statement and its count, never run it twice."""
+    while True:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version < len(migrations):
+                db.execute(migrations[version])
+                db.execute(f"PRAGMA user_version = {version + 1}")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        if version >= len(migrations) - 1:
+            return
 
 
 def utc_now() -> str:

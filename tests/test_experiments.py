@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from types import SimpleNamespace
 
 import matplotlib
 import numpy as np
@@ -41,6 +42,32 @@ def test_dataset_errors_are_one_line_usage_errors(tmp_path):
         load_dataset([{"id": 1, "prompt": "a"}, {"id": 1, "prompt": "b"}])
     with pytest.raises(UsageError, match="does not exist"):
         load_dataset(tmp_path / "missing.jsonl")
+    with pytest.raises(UsageError, match="'history' must be a list"):
+        load_dataset([{"prompt": "And its capital?", "history": "We spoke of Peru."}])
+    with pytest.raises(UsageError, match="'system' must be a string"):
+        load_dataset([{"prompt": "Hi", "system": ["Be brief."]}])
+
+
+class JudgeClient:
+    """A stand-in cloud for the judge's bookkeeping (pure logic): it answers YES and keeps what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def stream(self, messages, params):
+        self.asked.append(messages[-1]["content"])
+        return iter([SimpleNamespace(text="YES")])
+
+
+def test_the_judge_reads_an_items_earlier_turns_and_remembers_each_context_apart():
+    client = JudgeClient()
+    judge = llm_judge(client)
+    about = lambda country: {"prompt": "And its capital?", "reference": "Lima",  # noqa: E731
+                             "history": [{"role": "user", "content": f"Tell me about {country}."}]}
+    assert judge("Lima", about("Peru")) == judge("Lima", about("Peru")) == 1.0
+    judge("Lima", about("Chile"))
+    assert len(client.asked) == 2, "one verdict per context, remembered"
+    assert "user: Tell me about Peru.\nuser: And its capital?" in client.asked[0]
 
 
 def test_builtin_sets_have_checkable_graded_items():

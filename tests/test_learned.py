@@ -125,8 +125,12 @@ def test_a_vote_keeps_the_cells_system_prompt_and_history_apart_from_its_questio
     chat = [{"role": "system", "content": SYSTEM}, *EARLIER, {"role": "user", "content": "Capital of Peru?"}]
     ledger.set_vote(compare_row(ledger, "\n\n".join(m["content"] for m in chat), chat), "cloud")
     ledger.set_vote(compare_row(ledger, "Be brief.\n\nCapital of Chile?"), "local")  # an older row: no chat kept
+    joined_alike = [{"role": "user", "content": "\n\n".join(m["content"] for m in chat)}]  # same text, one message
+    ledger.set_vote(compare_row(ledger, joined_alike[0]["content"], joined_alike), "local")
+    ledger.set_vote(compare_row(ledger, joined_alike[0]["content"], joined_alike), "tie")  # voted again: latest
     exp = Experiment.from_votes(ledger, store=str(isolated_home / "votes.db"))
-    chile, peru = sorted(exp.items, key=lambda item: item["prompt"])
+    joined, chile, peru = sorted(exp.items, key=lambda item: item["prompt"])
+    assert joined["vote"] == "tie" and exp.messages(joined) == joined_alike, "another chat, though its text is alike"
     assert peru["prompt"] == "Capital of Peru?" and peru["system"] == SYSTEM and peru["history"] == EARLIER
     assert exp.messages(peru) == chat, "the item replays the cell's chat as it ran"
     assert chile["prompt"] == "Be brief.\n\nCapital of Chile?" and exp.messages(chile) == [

@@ -156,3 +156,31 @@ def test_a_ledger_from_before_the_chat_column_upgrades_in_place_and_keeps_its_ro
     assert (earlier["prompt_redacted"], earlier["messages_redacted"]) == ("Hi", None)
     assert json.loads(new["messages_redacted"]) == [{"role": "system", "content": "Answer briefly."},
                                                     {"role": "user", "content": PARIS}]
+
+
+def test_two_kernels_upgrading_one_ledger_at_once_run_each_migration_once(tmp_path):
+    import threading
+
+    from hybrid_magic.ledger import MIGRATIONS, apply_migrations
+    from hybrid_magic.ledger_open import connect
+
+    path = tmp_path / "ledger.sqlite"
+    apply_migrations(connect(path), MIGRATIONS[:3])  # an old ledger
+    other, started = connect(path), threading.Event()
+
+    def other_kernel():  # holds the write lock mid-upgrade: the statement run, its count not yet committed
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(MIGRATIONS[3])
+        started.set()
+        time.sleep(0.5)
+        other.execute("PRAGMA user_version = 4")
+        other.execute("COMMIT")
+
+    upgrading = threading.Thread(target=other_kernel)
+    upgrading.start()
+    started.wait()
+    this = connect(path)
+    apply_migrations(this, MIGRATIONS)  # waits for the other kernel, then finds the migration counted
+    upgrading.join()
+    assert this.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert [row[1] for row in this.execute("PRAGMA table_info(runs)")].count("messages_redacted") == 1

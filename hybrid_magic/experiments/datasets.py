@@ -96,6 +96,7 @@ def _normalise(rows: list[Any], origin: str) -> list[Item]:
         if not isinstance(row, dict) or not str(row.get("prompt") or "").strip():
             raise UsageError(f"Item {index} of {origin} needs a non-empty 'prompt' (and a 'reference').")
         item = {key: value for key, value in row.items() if not _is_missing(value)}
+        _check_context(item, f"Item {index} of {origin}")
         item["id"] = str(item.get("id", index))
         item.setdefault("reference", None)
         items.append(item)
@@ -117,6 +118,17 @@ def item_chat(item: Item, system: str | None = None) -> list[Message]:
     """The item's chat as %%hybrid lays it out: its own system prompt and earlier turns when it has them
     (else the experiment's `system`), then its prompt."""
     return chat_messages(str(item["prompt"]), item.get("system") or system, item.get("history") or ())
+
+
+def _check_context(item: Item, where: str) -> None:
+    """An item's own chat context (CONTEXT) is a system prompt string and a list of earlier turns."""
+    system, history = item.get("system"), item.get("history")
+    if system is not None and not isinstance(system, str):
+        raise UsageError(f"{where}: 'system' must be a string (the item's own system prompt).")
+    if history is not None and not (isinstance(history, list) and all(
+            isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
+            for turn in history)):
+        raise UsageError(f"{where}: 'history' must be a list of {{\"role\": ..., \"content\": ...}} turns.")
 
 
 def _is_dataframe(value: Any) -> bool:

@@ -224,11 +224,17 @@ JUDGE_PROMPT = (
 )
 
 
+def _question_in_context(item: dict) -> str:
+    """The prompt, after the item's earlier turns when it has them ("And its capital?" needs them)."""
+    turns = [f"{turn['role']}: {turn['content']}" for turn in item.get("history") or ()]
+    return "\n".join([*turns, f"user: {item.get('prompt')}"]) if turns else str(item.get("prompt"))
+
+
 def llm_judge(client: Any, max_tokens: int = 4) -> Callable[[str, dict], float]:
     """Ask a CloudClient whether an answer agrees with the reference (1.0 for YES).
 
-    Verdicts are remembered per (prompt, reference, answer), so reading results
-    twice calls the judge once.
+    Verdicts are remembered per (question, reference, answer), so reading results
+    twice calls the judge once; an item with earlier turns (`history`) is judged with them.
     """
     from ..types import GenerationParams
 
@@ -236,7 +242,7 @@ def llm_judge(client: Any, max_tokens: int = 4) -> Callable[[str, dict], float]:
     params = GenerationParams(max_tokens=max_tokens, temperature=0.0)
 
     def judge(answer: str, item: dict) -> float:
-        key = (str(item.get("prompt")), str(item.get("reference")), answer)
+        key = (_question_in_context(item), str(item.get("reference")), answer)
         if key not in verdicts:
             content = JUDGE_PROMPT.format(prompt=key[0], reference=key[1], answer=answer)
             reply = "".join(event.text for event in client.stream([{"role": "user", "content": content}], params))

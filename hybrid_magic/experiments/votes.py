@@ -3,12 +3,12 @@
 Each %%compare cell the user voted on becomes one item: its chat as the ledger stored it (secrets
 redacted): the prompt, with the cell's --system prompt and --chat history as the item's own context
 (datasets.item_chat), so the answer regenerated and the router's prompt_length and question form are
-those of the live cell; labelled by the vote. The rule: the local answer counts as right when the vote is `local` or `tie`
-(a tie means handing it off would not have made it better), wrong when it is `cloud`.
+those of the live cell; labelled by the vote. The rule: the local answer counts as right when the vote
+is `local` or `tie` (a tie means handing it off would not have made it better), wrong when it is `cloud`.
 The local answer is generated again by the Experiment (greedy, like the default
 %%compare), on the model and backend the votes were cast on when they were all cast on
 one (pass local=/backend= to choose), so the signals are those of the answer the user
-judged when the cell ran greedily with the same max_tokens and backend. A prompt voted more than once
+judged when the cell ran greedily with the same max_tokens and backend. A chat voted more than once
 keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
 A cell recorded before the ledger kept the chat (an older version) has only its joined text: it becomes
 one prompt, so a --system prompt or --chat history is read as part of the question.
@@ -24,14 +24,15 @@ RIGHT = ("local", "tie")  # votes that count the local answer as right
 
 
 def voted_items(rows: list[dict]) -> list[dict]:
-    """One item per voted %%compare prompt (its local run's row), latest vote first wins."""
+    """One item per voted %%compare chat (its local run's row), latest vote first wins."""
     items: dict[str, dict] = {}
     for row in sorted(rows, key=lambda r: r["id"], reverse=True):
         joined = (row.get("prompt_redacted") or "").strip()
         if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and joined:
-            items.setdefault(joined, {"id": f"vote-{row['id']}", **chat_of(row), "reference": row["vote"],
-                                      "vote": row["vote"], "local_model": row.get("local_model"),
-                                      "local_backend": row.get("local_backend")})
+            chat = chat_of(row)  # the same chat voted twice is one item: its stored messages, else its text
+            items.setdefault(row.get("messages_redacted") or joined, {
+                "id": f"vote-{row['id']}", **chat, "reference": row["vote"], "vote": row["vote"],
+                "local_model": row.get("local_model"), "local_backend": row.get("local_backend")})
     if not items:
         raise UsageError("No voted %%compare cells in the ledger: vote local, cloud or tie under a %%compare "
                          "output first, or pass labelled items to Experiment(...).")

@@ -222,6 +222,11 @@ def redact(text: str, *, detect_pii: bool = False) -> str:
     return "".join(pieces)
 
 
+def redact_messages(messages: Sequence[dict], *, detect_pii: bool = False) -> list[dict]:
+    """Each message's role and content, the content redacted: how the ledger keeps a chat."""
+    return [{"role": m["role"], "content": redact(m["content"], detect_pii=detect_pii)} for m in messages]
+
+
 def kinds(findings: list[Finding]) -> list[str]:
     """The distinct kinds found, in order of first appearance (for messages: never the secret)."""
     return list(dict.fromkeys(f.kind for f in findings))
