@@ -75,13 +75,14 @@ MIGRATIONS.append("ALTER TABLE runs ADD COLUMN messages_redacted TEXT")
 
 
 def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
-    """Run the migrations this database has not seen yet; PRAGMA user_version counts them. Each runs with its
-    count in one write transaction that reads the count first (SQLite's schema changes are transactional), so
-    two kernels upgrading one file at once, or a crash between a statement and its count, never run it twice."""
-    while True:
+    """Run the migrations this database has not seen yet; PRAGMA user_version counts them. A file that is up to
+    date takes no lock. Each pending one runs with its count in one write transaction that reads the count again
+    first (SQLite's schema changes are transactional), so two kernels upgrading one file at once, or a crash
+    between a statement and its count, never run it twice."""
+    while db.execute("PRAGMA user_version").fetchone()[0] < len(migrations):
         db.execute("BEGIN IMMEDIATE")
         try:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another kernel may have run it meanwhile
             if version < len(migrations):
                 db.execute(migrations[version])
                 db.execute(f"PRAGMA user_version = {version + 1}")
@@ -89,8 +90,6 @@ def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        if version >= len(migrations) - 1:
-            return
 
 
 def utc_now() -> str:
