@@ -183,7 +183,8 @@ class Engine:
     # ---- the ledger ------------------------------------------------------------------------
     def record(self, record: RunRecord, messages: list[Message], observer: RunObserver = SILENT,
                all_cloud_cost: float | None = None, cloud_request_ids: list[int] = ()) -> RunRecord:
-        prompt, detect = "\n\n".join(m["content"] for m in messages), self.settings.detect_pii
+        detect = self.settings.detect_pii
+        prompt = "\n\n".join(m["content"] for m in messages)
         record.run_id = self.ledger.record_run(
             record, prompt_redacted=redact(prompt, detect_pii=detect), all_cloud_cost_usd=all_cloud_cost,
             messages_redacted=redact_messages(messages, detect_pii=detect))

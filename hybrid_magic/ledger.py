@@ -81,15 +81,11 @@ def apply_migrations(db: sqlite3.Connection, migrations: list[str]) -> None:
     between a statement and its count, never run it twice."""
     while db.execute("PRAGMA user_version").fetchone()[0] < len(migrations):
         db.execute("BEGIN IMMEDIATE")
-        try:
+        with db:  # commits, or rolls back (nothing to do when SQLite already has): the cause stays the error
             version = db.execute("PRAGMA user_version").fetchone()[0]  # another kernel may have run it meanwhile
             if version < len(migrations):
                 db.execute(migrations[version])
                 db.execute(f"PRAGMA user_version = {version + 1}")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
 
 def utc_now() -> str:

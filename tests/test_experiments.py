@@ -66,8 +66,10 @@ def test_the_judge_reads_an_items_earlier_turns_and_remembers_each_context_apart
                              "history": [{"role": "user", "content": f"Tell me about {country}."}]}
     assert judge("Lima", about("Peru")) == judge("Lima", about("Peru")) == 1.0
     judge("Lima", about("Chile"))
-    assert len(client.asked) == 2, "one verdict per context, remembered"
+    judge("Lima", {**about("Peru"), "system": "Answer in Spanish."})
+    assert len(client.asked) == 3, "one verdict per context, remembered"
     assert "user: Tell me about Peru.\nuser: And its capital?" in client.asked[0]
+    assert "system: Answer in Spanish.\nuser: Tell me about Peru." in client.asked[2]
 
 
 def test_builtin_sets_have_checkable_graded_items():

@@ -128,8 +128,12 @@ def test_a_vote_keeps_the_cells_system_prompt_and_history_apart_from_its_questio
     joined_alike = [{"role": "user", "content": "\n\n".join(m["content"] for m in chat)}]  # same text, one message
     ledger.set_vote(compare_row(ledger, joined_alike[0]["content"], joined_alike), "local")
     ledger.set_vote(compare_row(ledger, joined_alike[0]["content"], joined_alike), "tie")  # voted again: latest
+    ledger.set_vote(compare_row(ledger, "Capital of Bolivia?"), "local")  # a plain prompt, voted before the upgrade
+    bolivia = [{"role": "user", "content": "Capital of Bolivia?"}]
+    ledger.set_vote(compare_row(ledger, "Capital of Bolivia?", bolivia), "cloud")  # and again after: one chat
     exp = Experiment.from_votes(ledger, store=str(isolated_home / "votes.db"))
-    joined, chile, peru = sorted(exp.items, key=lambda item: item["prompt"])
+    joined, chile, bolivia_item, peru = sorted(exp.items, key=lambda item: item["prompt"])
+    assert bolivia_item["vote"] == "cloud" and exp.messages(bolivia_item) == bolivia
     assert joined["vote"] == "tie" and exp.messages(joined) == joined_alike, "another chat, though its text is alike"
     assert peru["prompt"] == "Capital of Peru?" and peru["system"] == SYSTEM and peru["history"] == EARLIER
     assert exp.messages(peru) == chat, "the item replays the cell's chat as it ran"

@@ -125,10 +125,12 @@ def _check_context(item: Item, where: str) -> None:
     system, history = item.get("system"), item.get("history")
     if system is not None and not isinstance(system, str):
         raise UsageError(f"{where}: 'system' must be a string (the item's own system prompt).")
-    if history is not None and not (isinstance(history, list) and all(
-            isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
-            for turn in history)):
+    if history is not None and not (isinstance(history, list) and all(map(_is_turn, history))):
         raise UsageError(f"{where}: 'history' must be a list of {{\"role\": ..., \"content\": ...}} turns.")
+
+
+def _is_turn(turn: Any) -> bool:
+    return isinstance(turn, dict) and isinstance(turn.get("role"), str) and isinstance(turn.get("content"), str)
 
 
 def _is_dataframe(value: Any) -> bool:

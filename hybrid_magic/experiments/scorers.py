@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
+from .datasets import CONTEXT, item_chat
 
 ScoreFn = Callable[[str, Any], float]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
@@ -225,16 +226,18 @@ JUDGE_PROMPT = (
 
 
 def _question_in_context(item: dict) -> str:
-    """The prompt, after the item's earlier turns when it has them ("And its capital?" needs them)."""
-    turns = [f"{turn['role']}: {turn['content']}" for turn in item.get("history") or ()]
-    return "\n".join([*turns, f"user: {item.get('prompt')}"]) if turns else str(item.get("prompt"))
+    """The prompt; an item with its own system prompt or earlier turns: its whole chat, one turn per line
+    ("And its capital?" needs them)."""
+    if not any(item.get(key) for key in CONTEXT):
+        return str(item.get("prompt"))
+    return "\n".join(f"{message['role']}: {message['content']}" for message in item_chat(item))
 
 
 def llm_judge(client: Any, max_tokens: int = 4) -> Callable[[str, dict], float]:
     """Ask a CloudClient whether an answer agrees with the reference (1.0 for YES).
 
     Verdicts are remembered per (question, reference, answer), so reading results
-    twice calls the judge once; an item with earlier turns (`history`) is judged with them.
+    twice calls the judge once; an item with its own system prompt or earlier turns is judged with them.
     """
     from ..types import GenerationParams
 

@@ -9,7 +9,8 @@ The local answer is generated again by the Experiment (greedy, like the default
 %%compare), on the model and backend the votes were cast on when they were all cast on
 one (pass local=/backend= to choose), so the signals are those of the answer the user
 judged when the cell ran greedily with the same max_tokens and backend. A chat voted more than once
-keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
+keeps its latest vote (a plain prompt voted before and after the ledger kept chats is one chat; one with a
+--system prompt or history is not, since the older row has only its joined text). The cloud is not asked again: the cloud side is the oracle.
 A cell recorded before the ledger kept the chat (an older version) has only its joined text: it becomes
 one prompt, so a --system prompt or --chat history is read as part of the question.
 """
@@ -29,8 +30,8 @@ def voted_items(rows: list[dict]) -> list[dict]:
     for row in sorted(rows, key=lambda r: r["id"], reverse=True):
         joined = (row.get("prompt_redacted") or "").strip()
         if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and joined:
-            chat = chat_of(row)  # the same chat voted twice is one item: its stored messages, else its text
-            items.setdefault(row.get("messages_redacted") or joined, {
+            chat = chat_of(row)  # the same chat voted twice is one item, whichever version stored it
+            items.setdefault(json.dumps({k: v for k, v in chat.items() if v}, sort_keys=True), {
                 "id": f"vote-{row['id']}", **chat, "reference": row["vote"], "vote": row["vote"],
                 "local_model": row.get("local_model"), "local_backend": row.get("local_backend")})
     if not items:
@@ -42,10 +43,9 @@ def voted_items(rows: list[dict]) -> list[dict]:
 def chat_of(row: dict) -> dict:
     """The item's prompt and its own chat context (system, history) from the stored chat; a row from before
     the ledger kept it: its joined text as the prompt."""
-    messages = json.loads(row.get("messages_redacted") or "null")
-    if not messages:
+    if not row.get("messages_redacted") or row["messages_redacted"] == "[]":
         return {"prompt": row["prompt_redacted"].strip()}
-    *context, last = messages
+    *context, last = json.loads(row["messages_redacted"])
     system = [m["content"] for m in context[:1] if m["role"] == "system"]
     return {"prompt": last["content"], "system": next(iter(system), None), "history": context[len(system):]}
 
