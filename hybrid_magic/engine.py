@@ -24,7 +24,7 @@ from .reasoning import split_reasoning
 from .router import signals as sig
 from .router.answer_terms import answer_hook
 from .router.policy import PolicyParams, reads_confidence_knob, with_knob
-from .router.privacy import redact, redact_messages
+from .router.privacy import redact_messages
 from .types import CloudStats, Decision, GenerationParams, LocalStats, Message, Request, RunRecord, TokenEvent
 
 
@@ -183,11 +183,10 @@ class Engine:
     # ---- the ledger ------------------------------------------------------------------------
     def record(self, record: RunRecord, messages: list[Message], observer: RunObserver = SILENT,
                all_cloud_cost: float | None = None, cloud_request_ids: list[int] = ()) -> RunRecord:
-        detect = self.settings.detect_pii
-        prompt = "\n\n".join(m["content"] for m in messages)
+        stored = redact_messages(messages, detect_pii=self.settings.detect_pii)  # scanned once: the joined text too
         record.run_id = self.ledger.record_run(
-            record, prompt_redacted=redact(prompt, detect_pii=detect), all_cloud_cost_usd=all_cloud_cost,
-            messages_redacted=redact_messages(messages, detect_pii=detect))
+            record, prompt_redacted="\n\n".join(m["content"] for m in stored), all_cloud_cost_usd=all_cloud_cost,
+            messages_redacted=stored)
         if cloud_request_ids:
             self.ledger.link_cloud_requests(record.run_id, list(cloud_request_ids))
         observer.phase("done", record.decision.route)

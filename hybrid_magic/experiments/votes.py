@@ -9,10 +9,10 @@ The local answer is generated again by the Experiment (greedy, like the default
 %%compare), on the model and backend the votes were cast on when they were all cast on
 one (pass local=/backend= to choose), so the signals are those of the answer the user
 judged when the cell ran greedily with the same max_tokens and backend. A chat voted more than once
-keeps its latest vote (a plain prompt voted before and after the ledger kept chats is one chat; one with a
---system prompt or history is not, since the older row has only its joined text). The cloud is not asked again: the cloud side is the oracle.
+keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
 A cell recorded before the ledger kept the chat (an older version) has only its joined text: it becomes
-one prompt, so a --system prompt or --chat history is read as part of the question.
+one prompt, so a --system prompt or --chat history is read as part of the question (and such a cell voted
+again under this version is another chat; a plain prompt is the same one).
 """
 from __future__ import annotations
 
@@ -43,9 +43,10 @@ def voted_items(rows: list[dict]) -> list[dict]:
 def chat_of(row: dict) -> dict:
     """The item's prompt and its own chat context (system, history) from the stored chat; a row from before
     the ledger kept it: its joined text as the prompt."""
-    if not row.get("messages_redacted") or row["messages_redacted"] == "[]":
+    messages = json.loads(row.get("messages_redacted") or "[]")
+    if not messages:
         return {"prompt": row["prompt_redacted"].strip()}
-    *context, last = json.loads(row["messages_redacted"])
+    *context, last = messages
     system = [m["content"] for m in context[:1] if m["role"] == "system"]
     return {"prompt": last["content"], "system": next(iter(system), None), "history": context[len(system):]}
 
