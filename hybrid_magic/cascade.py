@@ -192,11 +192,12 @@ def _hands_off(run: LocalRun, before, during, rules: Rules) -> bool:
 
 
 def after_signals(run: LocalRun, rules: Rules, p_yes: Callable[[str], float | None] | None = None,
-                  answer: TokenReader | None = None) -> list[Signal]:
-    """`answer` (router.answer_terms.answer_hook) reads a learned policy's answer-feature term from the tokens."""
+                  answer: TokenReader | None = None, question: str | None = None) -> list[Signal]:
+    """`answer` (router.answer_terms.answer_hook) reads a learned policy's answer-feature term from the tokens;
+    `question` is the user's prompt alone, whose form the answer is checked against (router.answer_fit)."""
     text = split_reasoning(run.text)[1]  # a reasoning model's thinking is not checked as the answer
     probability = p_yes(text) if p_yes is not None and text.strip() else None
-    found = sig.after_signals(text, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens)
+    found = sig.after_signals(text, run.finish_reason, rules.fmt, rules.thresholds, probability, run.tokens, question)
     return found + [answer(run.tokens)] if answer is not None else found
 
 
@@ -238,7 +239,7 @@ def run_cascade(prepared: Prepared, rules: Rules, open_source: Callable[[Decisio
     if local.stop_decision is not None and stop != NEVER:
         return Verdict(before, _with_estimates(local.stop_decision, local, local.stop_index), local)
     try:  # the after-stage may run the model again (self-check): an interrupt keeps the answer
-        local.after = after_signals(local, rules, p_yes, answer)
+        local.after = after_signals(local, rules, p_yes, answer, prepared.facts.asked)
     except KeyboardInterrupt:
         local.interrupted = True
         return Verdict(before, first, local)

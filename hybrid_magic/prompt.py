@@ -47,6 +47,11 @@ class PromptFacts:
     question_tokens: int | None = None
     question: str | None = None  # the user's prompt alone (question_of): its form's signals read it; None: `text`
 
+    @property
+    def asked(self) -> str:
+        """What the user asked: `question`, else (older recordings) every message joined."""
+        return self.text if self.question is None else self.question
+
 
 def question_of(messages: list[Message]) -> str:
     """The user's prompt alone: the last message's text (what prompt_length counts and the question's form reads)."""
@@ -60,7 +65,7 @@ def before_signals(facts: PromptFacts) -> list[Signal]:
         sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
         sig.prompt_length(facts.prompt_tokens if facts.question_tokens is None else facts.question_tokens,
                           facts.prompt_tokens),
-        *sig.question_form(facts.text if facts.question is None else facts.question),
+        *sig.question_form(facts.asked),
         sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
     ]
     if facts.budget is not None:

@@ -116,6 +116,67 @@ def test_the_question_forms_are_informational_and_have_a_risk_direction():
     assert set(sg.QUESTION_FORMS) <= INFORMATIONAL_SIGNALS & set(SIGNAL_DIRECTIONS) & set(FEATURES)
 
 
+# ---- after: the answer's fit to the question (router/answer_fit.py) ---------------------------
+
+@pytest.mark.parametrize("question, answer, values", [
+    # missed_yes_no, missed_number, missed_choice, echoes_question (share of the answer's content words)
+    ("Is a whale a mammal?", "Yes, it is.", (0.0, 0.0, 0.0, None)),  # no content words: no share
+    ("Is a whale a mammal?", "A whale is a large mammal.", (1.0, 0.0, 0.0, 2 / 3)),
+    ("Whales breathe air. Answer yes or no: do whales have gills?", "No.", (0.0, 0.0, 0.0, None)),
+    ("My son asked me something. Can penguins fly?", "Penguins cannot fly, they swim.", (1.0, 0.0, 0.0, 0.4)),
+    ("How many legs does a spider have?", "A spider has eight legs.", (0.0, 0.0, 0.0, 0.5)),
+    ("How many legs does a spider have?", "Spiders have legs.", (0.0, 1.0, 0.0, 2 / 3)),
+    ("In which year did Apollo 11 land?", "It landed in 1969.", (0.0, 0.0, 0.0, 0.0)),
+    ("Should a man wear a tuxedo or a tailcoat?", "A tuxedo.", (0.0, 0.0, 0.0, 1.0)),
+    ("Chickens - nocturnal or diurnal?", "Both nocturnal and diurnal.", (0.0, 0.0, 1.0, 2 / 3)),
+    ("Is luge ice or snow?", "It is fast.", (0.0, 0.0, 1.0, 0.0)),  # a choice offered: not a yes/no question
+    ("Name the author of Emma.", "", (0.0, 0.0, 0.0, None)),
+    ("Is it raining or not?", "It is.", (1.0, 0.0, 0.0, None)),  # "or not" asks yes or no, offers no options
+    ("Can you explain why the sky is blue?", "Sunlight scatters.", (0.0, 0.0, 0.0, 0.0)),  # a request, not yes/no
+    ("Can you see Mars with the naked eye?", "Mars is bright.", (1.0, 0.0, 0.0, 0.5)),
+    ("Tea, coffee or juice?", "Tea.", (0.0, 0.0, 0.0, 1.0)),  # a list of three: one named
+    ("How old is she?", "Seventeen.", (0.0, 0.0, 0.0, 0.0)),
+    ("Кит или акула?", "Кит.", (0.0, 0.0, 0.0, 1.0)),  # words in any script
+    ("Does this code work?\nif a or b: pass", "It works.", (1.0, 0.0, 0.0, 0.0)),  # the asking sentence offers no "or"
+])
+def test_answer_fit_checks_the_answer_against_what_the_question_asks(question, answer, values):
+    found = sg.answer_fit(question, answer)
+    assert [s.name for s in found] == ["missed_yes_no", "missed_number", "missed_choice", "echoes_question"]
+    assert [s.value for s in found] == pytest.approx(values)
+    assert all(s.stage == "after" and not s.triggered and s.threshold is None for s in found)
+    assert all(("informational" in s.message) is s.available and one_sentence(s.message) for s in found)
+    assert found[3].available is (values[3] is not None)
+
+
+def test_a_choice_names_the_options_and_yes_or_no_is_not_one():
+    from hybrid_magic.router.answer_fit import choice_options
+
+    assert choice_options("Tea or coffee?") == ("tea", "coffee")
+    assert choice_options("Is it a moth or an owl that hunts at night?") == ("moth", "owl")
+    assert choice_options("Answer yes or no: is it raining?") == ()
+    assert choice_options("Is it raining or not?") == ()
+    assert choice_options("Which live longest: dogs, cats, birds or fish?") == ("dogs", "cats", "birds", "fish")
+    assert choice_options("Name the author of Emma. Orwell? Austen?") == ()
+    picked, neither = sg.answer_fit("Tea or coffee?", "Coffee, please.")[2], sg.answer_fit("Tea or coffee?", "Water.")[2]
+    assert (picked.value, neither.value) == (0.0, 1.0)
+    assert "names one option" in picked.message and "names none of them" in neither.message
+    assert sg.answer_fit("Tea or coffee?", "Teapots.")[2].value == 1.0  # whole words (a plural counts), not prefixes
+    assert not {"tea", "coffee", "water"} & set(re.findall(r"\w+", (picked.message + neither.message).lower()))
+
+
+def test_the_answer_fit_is_read_live_from_the_users_prompt_alone_and_weighed_by_the_learned_policies():
+    from hybrid_magic.experiments.analysis import SIGNAL_DIRECTIONS
+    from hybrid_magic.experiments.learned import FEATURES
+    from hybrid_magic.router.answer_fit import NAMES
+    from hybrid_magic.router.policy import INFORMATIONAL_SIGNALS
+
+    assert set(NAMES) <= INFORMATIONAL_SIGNALS & set(SIGNAL_DIRECTIONS) & set(FEATURES)
+    without = sg.after_signals("Yes.", "stop", "text", TH)
+    with_question = sg.after_signals("Yes.", "stop", "text", TH, question="Is a whale a mammal?")
+    assert not set(NAMES) & {s.name for s in without}
+    assert [s.name for s in with_question if s.name in NAMES] == list(NAMES)
+
+
 # ---- during: pure functions ---------------------------------------------------------------
 
 @pytest.mark.parametrize("probs, value, triggered, available", [

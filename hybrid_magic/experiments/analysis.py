@@ -7,6 +7,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..router import signals as sig
+from ..router.answer_fit import NAMES as ANSWER_FIT
 from ..router.policy import PolicyParams
 from ..types import DEFAULT_POLICY
 from . import replay
@@ -17,7 +18,8 @@ from .metrics import ORACLE_LABEL, roc_points, router_summary, auroc
 SIGNAL_DIRECTIONS = {"low_confidence": -1, "high_entropy": 1, "repetition": 1, "truncated": 1, "refusal": 1,
                      "format": -1, "self_check": -1, "prompt_length": 1, "context_overflow": 1,
                      "asks_how_many": 1, "offers_choice": -1, "wh_question": -1,
-                     "answer_confidence": -1, "answer_estimate": -1, "arithmetic": 1}
+                     "answer_confidence": -1, "answer_estimate": -1, "arithmetic": 1,
+                     **{name: 1 for name in ANSWER_FIT}}
 DEFAULT_POLICY_ROW = f"{DEFAULT_POLICY} (default policy)"
 CASCADE_ROW = "cascade (the signal cascade)"
 

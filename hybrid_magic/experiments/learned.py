@@ -28,6 +28,7 @@ import numpy as np
 from ..errors import UsageError
 from ..router import signals as sig
 from ..router.after import answer_tokens
+from ..router.answer_fit import NAMES as ANSWER_FIT
 from ..router.confidence import answer_features
 from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, signal_vector,
                                      standardised)
@@ -39,7 +40,7 @@ from .learned_report import FitReport, fit_report
 
 # the signals a learned policy weighs; self_check is imputed unless fitted with self_check=True (then enable it live)
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
-            *sig.QUESTION_FORMS, "answer_confidence", "answer_estimate", "arithmetic", "self_check")
+            *sig.QUESTION_FORMS, "answer_confidence", "answer_estimate", "arithmetic", *ANSWER_FIT, "self_check")
 
 
 def _scaling(X: np.ndarray, train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

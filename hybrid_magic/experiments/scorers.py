@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
+from ..router.answer_fit import YES_NO
 from .datasets import CONTEXT, item_chat
 
 ScoreFn = Callable[[str, Any], float]
@@ -96,7 +97,6 @@ def first_json_value(text: str) -> Any | None:
     return None
 
 
-_YES_NO = re.compile(r"\b(yes|no)\b")
 _OPTION_LETTER = re.compile(r"(?<![A-Za-z])([A-H])(?![A-Za-z'])")
 _QUOTED_LETTER = re.compile(r"[\"'\u201c\u2018]([a-z])[\"'\u201d\u2019]")
 _SINGLE_LETTER = re.compile(r"(?<![a-z'])([a-z])(?![a-z'])")
@@ -104,7 +104,7 @@ _SINGLE_LETTER = re.compile(r"(?<![a-z'])([a-z])(?![a-z'])")
 
 def first_yes_no(text: str) -> str | None:
     """The first whole word yes or no, lower case."""
-    found = _YES_NO.search(str(text).lower())
+    found = YES_NO.search(str(text).lower())
     return found.group(1) if found else None
 
 

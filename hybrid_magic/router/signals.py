@@ -3,7 +3,7 @@
 before: the prompt alone (context, flags, privacy, budget, length, the question's form), here.
 during: the streamed tokens (confidence, entropy, loops, speed): during.py, with `DuringMonitor`.
 after:  the finished local answer (truncation, refusal, format, confidence, arithmetic,
-        self-check): after.py.
+        its fit to the question (answer_fit.py), self-check): after.py.
 
 All three are importable from here. Each message is one sentence a user reads,
 with the value and its threshold. Nothing here decides a route: that is policy.py.
@@ -16,13 +16,15 @@ from ..types import Signal
 from . import privacy as _privacy
 from .after import (after_signals, answer_confidence, answer_tokens, arithmetic, format_check, refusal,
                     self_check, truncated)
+from .answer_fit import answer_fit
 from .during import DuringMonitor, high_entropy, low_confidence, repetition, slow
 from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, Thresholds, flag_signal
 
 __all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
            "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "QUESTION_FORMS",
            "question_form", "low_confidence", "high_entropy", "repetition", "slow", "truncated", "refusal",
-           "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "after_signals"]
+           "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "answer_fit",
+           "after_signals"]
 
 
 def _usd(amount: float) -> str:
