@@ -36,12 +36,29 @@ def test_the_shipped_data_round_trips_and_says_what_it_was_fitted_on():
     stored = json.loads(DATA.read_text(encoding="utf-8"))
     assert policy_data(load()) == json.loads(json.dumps(stored["policy"]))
     trained = set(stored["provenance"]["items"])
-    assert {"corpus@24", "everyday_a@24", "everyday_l@128", "builtin@24", "dev@24"} <= trained
-    assert not any(key.startswith(("everyday_m", "everyday_n")) for key in trained), "the frozen check sets"
+    assert {"corpus@24", "everyday_a@24", "everyday_t@128", "builtin@24", "dev@24"} <= trained
+    frozen = tuple(f"everyday_{letter}" for letter in "uvwx")  # recorded after its recipe was written down
+    assert not any(key.startswith(frozen) for key in trained), "the frozen check sets"
     weights = dict(zip(ROUTER.features + ROUTER.answer.features,
                        np.concatenate([ROUTER.weights, ROUTER.answer.weights])))
     assert all(weights[name] == 0.0 for name in POOLED_LEFT_OUT), "the length features were left out"
     assert sum(abs(w) > 0.05 for w in weights.values()) >= 8, "it weighs many signals, not one"
+
+
+def test_an_answer_that_misses_the_form_its_question_asks_for_pushes_towards_the_cloud():
+    from hybrid_magic.router.answer_fit import NAMES
+    from hybrid_magic.router.signals import answer_fit
+
+    assert all(ROUTER.weights[ROUTER.features.index(name)] < 0 for name in NAMES)  # weights are for a right answer
+    for question, kept, missed in (("Is a whale a mammal?", "Yes, it is a mammal.", "A whale is a big animal."),
+                                   ("How many legs does a spider have?", "Eight legs.", "Spiders have legs."),
+                                   ("Tea or coffee for a cold?", "Tea with honey.", "A warm drink helps.")):
+        p_kept, p_missed = (ROUTER.p_correct(answer_fit(question, answer) + [answer_term(0.0)])
+                            for answer in (kept, missed))
+        assert p_missed < p_kept, question
+        explained = decide(DEFAULT_POLICY, answer_fit(question, missed) + [answer_term(0.0)],
+                           PolicyParams(threshold=0.5)).contributions
+        assert min(explained, key=lambda term: term[1])[0] in NAMES  # the card names what pushed it
 
 
 def test_the_router_hands_off_below_its_knob_and_explains_by_its_terms():
