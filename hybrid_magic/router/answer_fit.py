@@ -21,7 +21,7 @@ _REQUEST = re.compile(r"^\W*(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:ex
                       r"compute|provide|define|generate|create|check|fix|rewrite|draft|outline|compare)\b", re.IGNORECASE)
 _OR_NOT = re.compile(r"\bor not\b", re.IGNORECASE)
 _SAYS_YES_OR_NO = re.compile(r"\byes or no\b", re.IGNORECASE)
-_OR = re.compile(r"\bor\b", re.IGNORECASE)
+OR = re.compile(r"\bor\b", re.IGNORECASE)  # the word "or": the question's form (signals.QUESTION_FORMS) reads it too
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|heavy|often)\b|\b(?:what|which) year\b"
                           r"|\bwhat (?:number|percentage|temperature)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|"
@@ -52,7 +52,7 @@ def asks_yes_no(question: str) -> bool:
     part = question_part(question)
     if _SAYS_YES_OR_NO.search(question) or _OR_NOT.search(part):
         return True
-    return bool(_AUXILIARY.match(part) and not _OR.search(part) and not _REQUEST.match(part))
+    return bool(_AUXILIARY.match(part) and not OR.search(part) and not _REQUEST.match(part))
 
 
 def choice_options(question: str) -> tuple[str, ...]:

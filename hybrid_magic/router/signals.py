@@ -16,7 +16,7 @@ from ..types import Signal
 from . import privacy as _privacy
 from .after import (after_signals, answer_confidence, answer_tokens, arithmetic, format_check, refusal,
                     self_check, truncated)
-from .answer_fit import answer_fit
+from .answer_fit import OR, answer_fit
 from .during import DuringMonitor, high_entropy, low_confidence, repetition, slow
 from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, Thresholds, flag_signal
 
@@ -97,7 +97,7 @@ def prompt_length(question_tokens: int, sent_tokens: int | None = None) -> Signa
 QUESTION_FORMS = {
     "asks_how_many": (re.compile(r"\bhow (?:many|much)\b", re.IGNORECASE),
                       "asks how many or how much", "does not ask how many or how much"),
-    "offers_choice": (re.compile(r"\bor\b", re.IGNORECASE), "offers a choice ('or')", "offers no choice ('or')"),
+    "offers_choice": (OR, "offers a choice ('or')", "offers no choice ('or')"),
     "wh_question": (re.compile(r"^\W*(?:who|what|when|where|which|why|how)\b", re.IGNORECASE),
                     "starts with who, what, when, where, which, why or how",
                     "does not start with who, what, when, where, which, why or how"),
