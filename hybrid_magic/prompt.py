@@ -52,6 +52,11 @@ class PromptFacts:
         """What the user asked: `question`, else (older recordings) every message joined."""
         return self.text if self.question is None else self.question
 
+    @property
+    def asked_tokens(self) -> int:
+        """What prompt_length reports: `question_tokens`, else (older recordings) the prompt as sent."""
+        return self.prompt_tokens if self.question_tokens is None else self.question_tokens
+
 
 def question_of(messages: list[Message]) -> str:
     """The user's prompt alone: the last message's text (what prompt_length counts and the question's form reads)."""
@@ -63,8 +68,7 @@ def before_signals(facts: PromptFacts) -> list[Signal]:
         sig.private_mode(facts.private),
         sig.forced_cloud(facts.force_cloud),
         sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
-        sig.prompt_length(facts.prompt_tokens if facts.question_tokens is None else facts.question_tokens,
-                          facts.prompt_tokens),
+        sig.prompt_length(facts.asked_tokens, facts.prompt_tokens),
         *sig.question_form(facts.asked),
         sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
     ]
