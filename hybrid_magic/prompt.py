@@ -70,6 +70,7 @@ def before_signals(facts: PromptFacts) -> list[Signal]:
         sig.context_overflow(facts.prompt_tokens, facts.max_tokens, facts.context_budget),
         sig.prompt_length(facts.asked_tokens, facts.prompt_tokens),
         *sig.question_form(facts.asked),
+        sig.quotes_material(facts.asked),
         sig.privacy(facts.text, detect_pii=facts.detect_pii, allow_sensitive=facts.allow_sensitive),
     ]
     if facts.budget is not None:

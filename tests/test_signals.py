@@ -10,7 +10,7 @@ import pytest
 from hybrid_magic.errors import UsageError
 from hybrid_magic.router import signals as sg
 from hybrid_magic.router.signals import DuringMonitor, Thresholds
-from hybrid_magic.types import Decision, TokenEvent
+from hybrid_magic.types import Decision, Signal, TokenEvent
 
 TH = Thresholds()
 
@@ -114,6 +114,41 @@ def test_the_question_forms_are_informational_and_have_a_risk_direction():
     from hybrid_magic.router.policy import INFORMATIONAL_SIGNALS
 
     assert set(sg.QUESTION_FORMS) <= INFORMATIONAL_SIGNALS & set(SIGNAL_DIRECTIONS) & set(FEATURES)
+
+
+@pytest.mark.parametrize("question, quoted", [
+    ("What is the capital of Peru?", False),
+    ("Don't you think it's late? I'm sure it's closed, isn't it?", False),  # apostrophes in words quote nothing
+    ("Who said 'Hi'?", False),  # a quoted word or two is not material
+    ('"That\'s one small step for man." Who said it?', True),
+    ("Receipt: 'Latte 3.20 / Croissant 2.10'. What kind of shop?", True),
+    ("Text from Sam: \u201cRunning late, start without me\u201d. Is Sam coming on time?", True),
+    ("name,age\nAda,36\nAlan,41\nWho is older?", True),  # several lines
+    ("Ticket: Platform 9 | Coach D | Seat 41. What am I on?", True),  # a table's cells
+])
+def test_quotes_material_says_when_the_prompt_carries_a_passage_a_message_or_data(question, quoted):
+    found = sg.quotes_material(question)
+    assert (found.name, found.stage, found.value, found.triggered) == ("quotes_material", "before", float(quoted), False)
+    assert ("least reliable" in found.message) is quoted and one_sentence(found.message)
+    assert not {word for word in re.findall(r"[A-Za-z]{4,}", question)} & set(re.findall(r"[A-Za-z]{4,}", found.message)) - {
+        "prompt", "quotes", "material", "text", "several", "lines", "table", "such", "prompts", "router", "estimate",
+        "least", "reliable", "informational"}, "the message quotes none of the prompt's words"
+
+
+def test_quotes_material_is_informational_and_no_policy_weighs_it():
+    from hybrid_magic.experiments.learned import FEATURES
+    from hybrid_magic.prompt import PromptFacts, before_signals
+    from hybrid_magic.router.policy import INFORMATIONAL_SIGNALS, POLICIES
+    from hybrid_magic.types import DEFAULT_POLICY
+
+    assert "quotes_material" in INFORMATIONAL_SIGNALS and "quotes_material" not in FEATURES
+    facts = PromptFacts("x", 10, 24, 2048, question="Note: 'Feed the cat at six.' Which pet?")
+    found = {s.name: s for s in before_signals(facts)}
+    assert found["quotes_material"].value == 1.0  # read from the question alone, live and in replay
+    router = POLICIES[DEFAULT_POLICY]
+    answer = Signal("answer_features", "after", 0.3, None, False, "")
+    plain = [s for s in found.values() if s.name != "quotes_material"] + [answer]
+    assert router.p_correct(plain + [found["quotes_material"]]) == router.p_correct(plain)
 
 
 # ---- after: the answer's fit to the question (router/answer_fit.py) ---------------------------

@@ -21,7 +21,8 @@ GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
 # prompt_length, the question's form (signals.QUESTION_FORMS) and the answer's fit to it (router/answer_fit.py);
 # hidden_states (router/states.py) and answer_features (router/answer_terms.py): a learned policy's own terms,
 # weighed by that policy
-INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, *ANSWER_FIT, "hidden_states", "answer_features"})
+INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, "quotes_material", *ANSWER_FIT, "hidden_states",
+                                   "answer_features"})
 # shown on the card and learned from by fit_policy, but they do not request a handoff on their own:
 # measured leave-family-out on experiments.corpus (README, research section), answer_confidence is
 # superseded by answer_estimate, and truncation at a small max-tokens budget says which *kind* of

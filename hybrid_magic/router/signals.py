@@ -22,7 +22,7 @@ from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, 
 
 __all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
            "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "QUESTION_FORMS",
-           "question_form", "low_confidence", "high_entropy", "repetition", "slow", "truncated", "refusal",
+           "question_form", "quotes_material", "low_confidence", "high_entropy", "repetition", "slow", "truncated", "refusal",
            "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "answer_fit",
            "after_signals"]
 
@@ -112,3 +112,19 @@ def question_form(question: str) -> list[Signal]:
         found.append(Signal(name, "before", float(has), None, False,
                             f"The prompt {has_it if has else has_not} (informational)."))
     return found
+
+
+# Material quoted in the prompt (a passage, a message, rows of data: a quoted span of 12 to 400 characters on one
+# line, several lines, or a table's " | "): where the default router knows least. On the twelve hand-written sets it
+# never saw (U-ZF) it ranked such prompts near chance (AUROC .56 / .49 at 24 / 128 tokens, against .80 / .76 for
+# the others; README, "Twelve more sets"), so the card says so. Informational: no policy weighs it.
+_QUOTED = re.compile(r"(?<![^\W\d_])[\"\u201c\u2018'`][^\n]{12,400}?[\"\u201d\u2019'`](?![^\W\d_])")
+
+
+def quotes_material(question: str) -> Signal:
+    """Whether the user's prompt quotes material (informational); the message names none of its words."""
+    quoted = bool(_QUOTED.search(question)) or "\n" in question.strip() or " | " in question
+    message = ("The prompt quotes material (text in quotes, several lines or a table); on such prompts the router's "
+               "estimate is least reliable (informational)." if quoted
+               else "The prompt quotes no material (informational).")
+    return Signal("quotes_material", "before", float(quoted), None, False, message)
