@@ -128,11 +128,12 @@ def test_the_question_forms_are_informational_and_have_a_risk_direction():
 ])
 def test_quotes_material_says_when_the_prompt_carries_a_passage_a_message_or_data(question, quoted):
     found = sg.quotes_material(question)
-    assert (found.name, found.stage, found.value, found.triggered) == ("quotes_material", "before", float(quoted), False)
-    assert ("least reliable" in found.message) is quoted and one_sentence(found.message)
-    assert not {word for word in re.findall(r"[A-Za-z]{4,}", question)} & set(re.findall(r"[A-Za-z]{4,}", found.message)) - {
-        "prompt", "quotes", "material", "text", "several", "lines", "table", "such", "prompts", "router", "estimate",
-        "least", "reliable", "informational"}, "the message quotes none of the prompt's words"
+    assert (found.name, found.stage, found.value) == ("quotes_material", "before", float(quoted))
+    assert not found.triggered and ("least reliable" in found.message) is quoted and one_sentence(found.message)
+    own_words = {"prompt", "quotes", "material", "text", "several", "lines", "table", "such", "prompts", "router",
+                 "estimate", "least", "reliable", "informational"}
+    said = set(re.findall(r"[A-Za-z]{4,}", found.message)) - own_words
+    assert not said & set(re.findall(r"[A-Za-z]{4,}", question)), "the message quotes none of the prompt's words"
 
 
 def test_quotes_material_is_informational_and_no_policy_weighs_it():

@@ -18,7 +18,8 @@ from .signals import QUESTION_FORMS
 
 # signals that never ask for a handoff even when triggered
 GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
-# prompt_length, the question's form (signals.QUESTION_FORMS) and the answer's fit to it (router/answer_fit.py);
+# prompt_length, the question's form (signals.QUESTION_FORMS), quoted material in it (signals.quotes_material, which
+# no policy weighs: the card's caveat) and the answer's fit to it (router/answer_fit.py);
 # hidden_states (router/states.py) and answer_features (router/answer_terms.py): a learned policy's own terms,
 # weighed by that policy
 INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, "quotes_material", *ANSWER_FIT, "hidden_states",

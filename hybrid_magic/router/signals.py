@@ -1,6 +1,6 @@
 """Routing signals: pure functions from measurements to `Signal`s.
 
-before: the prompt alone (context, flags, privacy, budget, length, the question's form), here.
+before: the prompt alone (context, flags, privacy, budget, length, the question's form, quoted material), here.
 during: the streamed tokens (confidence, entropy, loops, speed): during.py, with `DuringMonitor`.
 after:  the finished local answer (truncation, refusal, format, confidence, arithmetic,
         its fit to the question (answer_fit.py), self-check): after.py.
@@ -22,8 +22,8 @@ from .thresholds import ANSWER_LOWEST, ANSWER_SCALE, NO_LOGPROBS, STREAM_SCALE, 
 
 __all__ = ["Thresholds", "ANSWER_LOWEST", "ANSWER_SCALE", "STREAM_SCALE", "NO_LOGPROBS", "DuringMonitor",
            "context_overflow", "forced_cloud", "private_mode", "privacy", "budget", "prompt_length", "QUESTION_FORMS",
-           "question_form", "quotes_material", "low_confidence", "high_entropy", "repetition", "slow", "truncated", "refusal",
-           "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "answer_fit",
+           "question_form", "quotes_material", "low_confidence", "high_entropy", "repetition", "slow", "truncated",
+           "refusal", "format_check", "self_check", "answer_tokens", "answer_confidence", "arithmetic", "answer_fit",
            "after_signals"]
 
 
