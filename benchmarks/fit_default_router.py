@@ -43,6 +43,9 @@ SETS = tuple(f"everyday_{letter}" for letter in "abcdefghijklmnopqrst")
 TRAINING = ("corpus", "builtin", "dev", *SETS)
 LONG = ("corpus", *SETS)  # also at 128
 FROZEN = tuple(f"everyday_{letter}" for letter in "uvwx")
+# mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
+# A-ZR replayed as live, after these weights were fitted, and tested on ZS-ZZ)
+EARLY_MARGIN = 1.0
 BUDGETS = (24, 128)
 
 
@@ -68,7 +71,7 @@ def fit(sources: dict, name: str, th: Thresholds):
     short = [r for (_, tokens), recs in sources.items() if tokens == 24 for r in recs]
     policy = fit_pooled(every, f"{name}-uncut", th)
     cut = calibrate(short, policy.name, th, None, float(np.mean([r.local_score < 0.5 for r in short])))
-    router = replace(with_cut(policy, cut.threshold), name=name)
+    router = replace(with_cut(policy, cut.threshold), name=name, early_margin=EARLY_MARGIN)
     register_policy(name, router)
     never = PolicyParams(threshold=0.0)  # no cut: the estimate over each whole answer, as live computes it
     scores = [replay_item(r, name, th, never).decision.score for r in short]
@@ -109,6 +112,7 @@ def main() -> None:
         counts = {f"{s}@{t}": len(recs) for (s, t), recs in sources.items()}
         provenance = {"model": "SmolLM2-135M-Instruct (embedded GGUF, transformers backend)", "items": counts,
                       "cut": cut.threshold, "handoff_rate_at_cut": round(cut.handoff_rate, 3),
+                      "early_margin": EARLY_MARGIN,
                       "written_by": "benchmarks/fit_default_router.py"}
         DATA.write_text(json.dumps({"provenance": provenance, "policy": policy_data(router)}, indent=1) + "\n",
                         encoding="utf-8")

@@ -73,6 +73,31 @@ def test_the_router_hands_off_below_its_knob_and_explains_by_its_terms():
     assert decide(DEFAULT_POLICY, low, PolicyParams(threshold=0.0)).route == "local"  # at 0: never
 
 
+
+def test_mid_answer_the_router_stops_only_a_clearly_failing_answer():
+    """Before the answer is complete its token features are not counted yet: the estimate must fall early_margin
+    log-odds below the cut to end the local answer early (heldout/log.md, candidate 11); after it, the cut. The
+    decision shows the knob's cut (the card's timeline draws it)."""
+    assert ROUTER.early_margin == 1.0
+    bar = ROUTER.early_cut(0.5)
+    assert bar == pytest.approx(1 / (1 + np.e)) and ROUTER.early_cut(0.0) == 0.0 and ROUTER.early_cut(1.0) == 1.0
+    assert ROUTER.early_cut(0.3) < 0.3 < 0.5 and ROUTER.early_cut(0.3) < bar  # it moves with the knob
+
+    def signals(value: float, stage: str) -> list[Signal]:  # one answer-stage term putting p_correct at `value`
+        logit = np.log(value / (1 - value)) - ROUTER.bias
+        return [Signal("answer_features", stage, logit, None, False, "")]
+
+    between, below = signals(0.4, "during"), signals(0.2, "during")
+    assert ROUTER.p_correct(between) == pytest.approx(0.4)
+    kept = decide(DEFAULT_POLICY, between, PolicyParams(threshold=0.5))
+    assert kept.route == "local" and kept.cut == 0.5
+    early = decide(DEFAULT_POLICY, below, PolicyParams(threshold=0.5))
+    assert early.route == "cloud" and early.stage == "during" and early.cut == 0.5
+    after = decide(DEFAULT_POLICY, signals(0.4, "after"), PolicyParams(threshold=0.5))
+    assert after.route == "cloud" and after.stage == "after" and after.cut == 0.5
+    assert decide(DEFAULT_POLICY, between, PolicyParams(threshold=1.0)).route == "cloud"  # the knob at 1: always
+    assert decide(DEFAULT_POLICY, below, PolicyParams(threshold=0.0)).route == "local"  # at 0: never
+
 def test_a_broken_requested_format_and_a_before_stage_request_hand_off_whatever_the_weights():
     broken = Signal("format", "after", 0.0, None, True, "The local answer is not valid JSON.")
     d = decide(DEFAULT_POLICY, [answer_term(5.0), broken], PolicyParams(threshold=0.0))

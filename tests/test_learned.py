@@ -342,6 +342,19 @@ def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
     assert blended.p_correct(signals) == pytest.approx(1 / (1 + np.exp(-(own_logit + 0.5 * prior_terms))))
 
 
+
+def test_a_blend_with_the_default_router_stops_early_as_the_router_does():
+    from hybrid_magic.experiments.learned import _blended
+    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
+
+    answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.ones(1))
+    own, prior = (LearnedPolicy(name, ("low_confidence",), np.zeros(1), np.ones(1), np.ones(1), 0.0, answer=answer,
+                                early_margin=margin) for name, margin in (("mine", 0.0), ("router", 1.0)))
+    correct = np.array([True, False] * 10)
+    logits = np.where(correct, 1.0, -1.0) + np.linspace(0, 0.5, 20)
+    blended = _blended(own, prior, logits, logits[::-1], np.arange(20), correct)
+    assert blended.early_margin == 1.0 and blended.prior is prior
+
 def answer_term(value: float) -> Signal:
     from hybrid_magic.router.answer_terms import answer_signal
 

@@ -116,8 +116,9 @@ def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, pr
              train: np.ndarray, correct: np.ndarray) -> LearnedPolicy:
     """The user's own fit and the default router, each standardised on the training split, added with equal
     weights (neither alone holds on every set); one class-balanced scale and offset, fitted on the training
-    split, put the cut near the knob's 0.5. The own fit's log-odds are its regression's on the training values
-    (live clips a value past EDGE spreads, so a far outlier weighs a little less than here)."""
+    split, put the cut near the knob's 0.5; mid-answer it stops early as the router does (its early_margin). The
+    own fit's log-odds are its regression's on the training values (live clips a value past EDGE spreads, so a far
+    outlier weighs a little less than here)."""
     from sklearn.linear_model import LogisticRegression
 
     own_mean, own_spread = float(own_logit[train].mean()), float(own_logit[train].std()) or 1.0
@@ -130,7 +131,7 @@ def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, pr
     prior_weight = a / prior_spread  # the prior's bias is a constant: the folded bias carries it, not its term
     bias = k * (own.bias - own_mean) + prior_weight * (prior.bias - prior_mean) + float(scale_fit.intercept_[0])
     return replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
-                   states=states, prior=prior, prior_weight=prior_weight, bias=bias)
+                   states=states, prior=prior, prior_weight=prior_weight, bias=bias, early_margin=prior.early_margin)
 
 
 # The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on

@@ -7,6 +7,7 @@ falls below the cut: the confidence knob (PolicyParams.threshold), else the poli
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -80,6 +81,9 @@ class LearnedPolicy:
     # the answer_features term
     prior: LearnedPolicy | None = None
     prior_weight: float = 0.0
+    # before the answer is complete (its token features not yet counted) the estimate must fall this many log-odds
+    # below the cut to end the local answer early (early_cut); the default router's is 1.0 (log.md, candidate 11)
+    early_margin: float = 0.0
 
     takes_knob = True  # the confidence knob (--threshold, HybridMagics.threshold) is its cut
 
@@ -138,6 +142,13 @@ class LearnedPolicy:
         return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
                 + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
 
+    def early_cut(self, cut: float) -> float:
+        """The bar an estimate made before the answer is complete must fall below: `early_margin` log-odds below
+        `cut` (a cut of 0 or 1, the knob's never and always, stays as it is)."""
+        if not self.early_margin or not 0.0 < cut < 1.0:
+            return cut
+        return _sigmoid(math.log(cut / (1.0 - cut)) - self.early_margin)
+
     def _probability(self, terms: dict[str, float]) -> float:
         return _sigmoid(sum(terms.values()) + self.bias)
 
@@ -149,7 +160,8 @@ class LearnedPolicy:
         terms = self._terms(signals, None)
         p = self._probability(terms)
         cut = self.cut if params.threshold is None else params.threshold
-        requested = hard is not None or p < cut
+        bar = cut if "after" in seen else self.early_cut(cut)  # mid-answer: only a clearly failing answer stops
+        requested = hard is not None or p < bar
         stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
                         self.name, score=1.0 - p, stage=stage if requested else None,
@@ -169,7 +181,7 @@ def policy_data(policy: LearnedPolicy) -> dict:
     answer = policy.answer
     return {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
             "scales": policy.scales.tolist(), "weights": policy.weights.tolist(), "bias": policy.bias,
-            "cut": policy.cut, "reference": policy.reference,
+            "cut": policy.cut, "early_margin": policy.early_margin, "reference": policy.reference,
             "answer": {"features": list(answer.features), "means": answer.means.tolist(),
                        "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
 
@@ -179,6 +191,7 @@ def policy_from_data(data: dict) -> LearnedPolicy:
     return LearnedPolicy(data["name"], tuple(data["features"]), *(np.array(data[k], dtype=float) for k in
                                                                    ("means", "scales", "weights")),
                          float(data["bias"]), float(data["cut"]), reference=data.get("reference"),
+                         early_margin=float(data.get("early_margin", 0.0)),
                          answer=AnswerTerms(tuple(answer["features"]), *(np.array(answer[k], dtype=float) for k in
                                                                          ("means", "scales", "weights"))))
 
