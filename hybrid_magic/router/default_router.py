@@ -10,7 +10,9 @@ and the built-in and dev sets; besides the signals and the answer's token featur
 ranked the local model's mistakes better than the router before it (the same recipe without it, fifteen sources)
 on 7 of 8 figures, mean AUROC 0.746 vs 0.701 (README: "Routing on prompts nobody tuned it for").
 Its bias puts the cut at the confidence knob's 0.5, where it hands off as many of its training answers
-(24 tokens) as were wrong. With another local model
+(24 tokens) as were wrong. Mid-answer it hands off only 1.0 log-odds below the knob (`early_margin`: its early
+handoffs ranked worse than its estimate over the whole answer; log.md, candidate 11, passed on everyday_zs-zz).
+With another local model
 its scales do not fit: calibrate the knob (`%hybrid calibrate`) or fit your own (`exp.fit_policy`).
 """
 from __future__ import annotations
