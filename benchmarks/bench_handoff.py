@@ -6,7 +6,8 @@ generates the whole local answer and then judges it — same model, same
 stand-in cloud (a real mlx_lm.server on 127.0.0.1), interleaved, one run.
 Then times DuringMonitor.observe per token against the local token time.
 
-    python benchmarks/bench_handoff.py [--max-tokens 128] [--runs 3]
+    python benchmarks/bench_handoff.py [--max-tokens 128] [--runs 3] [--early-margin 0]
+--early-margin sets HybridMagics.early_margin (default: the router's own, 1.0 log-odds under the knob).
 """
 from __future__ import annotations
 
@@ -69,9 +70,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=1, help="rounds over the prompts")
     parser.add_argument("--threshold", type=float, default=0.6)
     parser.add_argument("--backend", default="transformers")
+    parser.add_argument("--early-margin", type=float, default=None, help="HybridMagics.early_margin")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench_handoff_"))
-    settings = HybridSettings(backend=args.backend, cloud_model=STAND_IN_MODEL)
+    settings = HybridSettings(backend=args.backend, cloud_model=STAND_IN_MODEL, early_margin=args.early_margin)
     model_dir = resolve("smollm2-135m", settings.cache_dir).path
     with stand_in_cloud(model_dir, workdir / "cloud.log") as base_url:
         settings.cloud_base_url = base_url
@@ -98,7 +100,8 @@ def main() -> None:
     early_s, full_s = statistics.median(results["early"]), statistics.median(results["full"])
     per_token = router_overhead(recorded, args.max_tokens)
     token_s = statistics.median(token_times)
-    print(f"\nmax_tokens={args.max_tokens}, backend={args.backend}, threshold={args.threshold}")
+    print(f"\nmax_tokens={args.max_tokens}, backend={args.backend}, threshold={args.threshold}, "
+          f"early_margin={args.early_margin}")
     print(f"median time to first cloud token: early {early_s:.2f}s, full cascade {full_s:.2f}s, "
           f"ratio full/early {full_s / early_s:.2f}x (target >= 2x)")
     print(f"router: {per_token * 1e6:.1f} us per token vs {token_s * 1e3:.1f} ms per local token "

@@ -57,6 +57,7 @@ SETTING_RULES: dict[str, tuple] = {
     "cloud_deadline_s": (_finite(0), "a finite number of seconds >= 0 (0 = no limit)"),
     "cloud_max_retries": (_finite(0), ">= 0"),
     "threshold": (_finite(0, 1), "between 0 and 1 (a mean token probability)"),
+    "early_margin": (lambda value: value is None or _finite(0)(value), "None or a finite number >= 0 (log-odds)"),
     "entropy_threshold": (_finite(0), "a finite number >= 0"),
     "min_tokens": (_finite(0), ">= 0"),
     "window": (_finite(1), "at least 1"),
@@ -88,6 +89,9 @@ class HybridSettings(Configurable):
     # routing
     policy = Unicode(DEFAULT_POLICY, help="The routing policy: the shipped learned router by default; 'cascade' for the signal cascade.").tag(config=True)
     threshold = Float(0.5, help="The confidence knob: the default router's cut on its estimated probability of a right local answer (any learned policy's); with the cascade, the cut for answer_estimate, and half of it is low_confidence's cut while the answer streams (which also decides when the router is asked early); %hybrid calibrate sets it.").tag(config=True)
+    early_margin = Float(None, allow_none=True, help="Log-odds below the knob a learned policy's estimate must fall "
+                         "to stop the local answer early, before its token features count (None: the policy's own, "
+                         "the default router's 1.0; 0: at the knob, as before 0.2).").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)

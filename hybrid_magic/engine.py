@@ -99,7 +99,8 @@ class Engine:
         # (the default router) given none cuts at the confidence knob, HybridMagics.threshold
         own = request.threshold if request.policy != "cascade" else None
         thresholds = self.thresholds(request)
-        params = with_knob(request.policy, PolicyParams(threshold=own, seed_key=request.prompt),
+        params = with_knob(request.policy, PolicyParams(threshold=own, seed_key=request.prompt,
+                                                        early_margin=self.settings.early_margin),
                            thresholds.low_confidence)
         return Rules(request.policy, params, thresholds,
                      early_handoff=self.settings.early_handoff, fmt=request.format)

@@ -96,6 +96,7 @@ def test_export_into_a_missing_folder_makes_it(shell, magics, tmp_path):
     ("budget_usd", "float('nan')", "HybridMagics.budget_usd must be a finite number"),
     ("temperature", "float('inf')", "HybridMagics.temperature must be a finite number"),
     ("cloud_deadline_s", "-1", "HybridMagics.cloud_deadline_s must be"),
+    ("early_margin", "-1", "HybridMagics.early_margin must be None or a finite number >= 0"),
 ])
 def test_config_refuses_a_bad_setting_when_it_is_set(shell, magics, caplog, setting, value, words):
     before = getattr(magics, setting)

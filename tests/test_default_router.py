@@ -97,6 +97,22 @@ def test_mid_answer_the_router_stops_only_a_clearly_failing_answer():
     assert after.route == "cloud" and after.stage == "after" and after.cut == 0.5
     assert decide(DEFAULT_POLICY, between, PolicyParams(threshold=1.0)).route == "cloud"  # the knob at 1: always
     assert decide(DEFAULT_POLICY, below, PolicyParams(threshold=0.0)).route == "local"  # at 0: never
+    # HybridMagics.early_margin = 0: mid-answer at the knob, as before the margin
+    assert decide(DEFAULT_POLICY, between, PolicyParams(threshold=0.5, early_margin=0.0)).route == "cloud"
+    assert decide(DEFAULT_POLICY, below, PolicyParams(threshold=0.5, early_margin=3.0)).route == "local"
+
+
+def test_the_engine_gives_the_policy_the_users_early_margin(tmp_path):
+    from hybrid_magic.config import HybridSettings
+    from hybrid_magic.engine import Engine
+    from hybrid_magic.ledger import Ledger
+    from hybrid_magic.types import Request
+
+    settings = HybridSettings()
+    engine = Engine(settings, Ledger(str(tmp_path / "ledger.sqlite")))
+    assert engine.rules(Request("hybrid", "p", "m")).params.early_margin is None  # the router's own, 1.0
+    settings.early_margin = 0.0
+    assert engine.rules(Request("hybrid", "p", "m")).params.early_margin == 0.0
 
 def test_a_broken_requested_format_and_a_before_stage_request_hand_off_whatever_the_weights():
     broken = Signal("format", "after", 0.0, None, True, "The local answer is not valid JSON.")

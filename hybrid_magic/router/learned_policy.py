@@ -142,12 +142,13 @@ class LearnedPolicy:
         return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
                 + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
 
-    def early_cut(self, cut: float) -> float:
-        """The bar an estimate made before the answer is complete must fall below: `early_margin` log-odds below
-        `cut` (a cut of 0 or 1, the knob's never and always, stays as it is)."""
-        if not self.early_margin or not 0.0 < cut < 1.0:
+    def early_cut(self, cut: float, margin: float | None = None) -> float:
+        """The bar an estimate made before the answer is complete must fall below: `margin` (None: its own
+        early_margin) log-odds below `cut` (a cut of 0 or 1, the knob's never and always, stays as it is)."""
+        margin = self.early_margin if margin is None else margin
+        if not margin or not 0.0 < cut < 1.0:
             return cut
-        return _sigmoid(math.log(cut / (1.0 - cut)) - self.early_margin)
+        return _sigmoid(math.log(cut / (1.0 - cut)) - margin)
 
     def _probability(self, terms: dict[str, float]) -> float:
         return _sigmoid(sum(terms.values()) + self.bias)
@@ -160,7 +161,8 @@ class LearnedPolicy:
         terms = self._terms(signals, None)
         p = self._probability(terms)
         cut = self.cut if params.threshold is None else params.threshold
-        bar = cut if "after" in seen else self.early_cut(cut)  # mid-answer: only a clearly failing answer stops
+        # mid-answer: only a clearly failing answer stops (HybridMagics.early_margin may set the margin)
+        bar = cut if "after" in seen else self.early_cut(cut, params.early_margin)
         requested = hard is not None or p < bar
         stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),

@@ -39,6 +39,7 @@ DEFAULT_RANDOM_THRESHOLD = 0.5  # probability of a handoff
 class PolicyParams:
     threshold: float | None = None  # length: prompt tokens; random: P(handoff); cascade: unused
     seed_key: str = ""  # random: the same key always gives the same draw
+    early_margin: float | None = None  # a learned policy: its mid-answer margin (None: the policy's own early_margin)
 
 
 Policy = Callable[[Sequence[Signal], PolicyParams], Decision]
