@@ -86,8 +86,8 @@ def main() -> None:
         token_times, recorded = [], []
         for _ in range(args.runs):
             for prompt in PROMPTS:
-                # the stand-in server caches a prompt it has seen: send it once first, so that neither arm
-                # (the first one would) pays the server's cold prefill a real cloud does not charge twice
+                # the stand-in server caches a prompt it has seen: send it once first, or the pair's first arm
+                # alone pays the server's cold prefill
                 time_to_cloud(full, prompt, 4, args.threshold, force_cloud=True)
                 for name, engine in (("early", early), ("full", full)):  # interleaved A/B
                     seconds, record = time_to_cloud(engine, prompt, args.max_tokens, args.threshold)

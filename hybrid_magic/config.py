@@ -91,7 +91,7 @@ class HybridSettings(Configurable):
     threshold = Float(0.5, help="The confidence knob: the default router's cut on its estimated probability of a right local answer (any learned policy's); with the cascade, the cut for answer_estimate, and half of it is low_confidence's cut while the answer streams (which also decides when the router is asked early); %hybrid calibrate sets it.").tag(config=True)
     early_margin = Float(None, allow_none=True, help="Log-odds below the knob a learned policy's estimate must fall "
                          "to stop the local answer early, before its token features count (None: the policy's own, "
-                         "the default router's 1.0; 0: at the knob, as before 0.2).").tag(config=True)
+                         "the default router's 1.0; 0: at the knob itself).").tag(config=True)
     entropy_threshold = Float(3.0).tag(config=True)
     min_tokens = Int(4, help="Tokens seen before during-signals may trigger.").tag(config=True)
     window = Int(8, help="Rolling window (tokens) for low_confidence.").tag(config=True)
