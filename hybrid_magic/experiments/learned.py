@@ -20,7 +20,6 @@ generated; before the answer is complete (an early handoff) that term is zero.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 import numpy as np
@@ -30,8 +29,8 @@ from ..router import signals as sig
 from ..router.after import answer_tokens
 from ..router.answer_fit import NAMES as ANSWER_FIT
 from ..router.confidence import answer_features
-from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, signal_vector,
-                                     standardised)
+from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, log_odds,
+                                     signal_vector, standardised)
 from ..router.policy import POLICIES, register_policy
 from ..router.states import prompt_state
 from ..types import DEFAULT_POLICY
@@ -168,7 +167,7 @@ def _fitted(name: str, model, signal_scaling: tuple, answer_scaling: tuple, stat
 
 def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:
     """The same ranking with the bias moved so that the knob's 0.5 hands off where `cut` did."""
-    return replace(policy, bias=policy.bias - math.log(cut / (1.0 - cut)))
+    return replace(policy, bias=policy.bias - log_odds(cut))
 
 
 def _raw_features(recs: list[replay.Recorded], th: sig.Thresholds, self_check: bool) -> tuple[np.ndarray, np.ndarray]:

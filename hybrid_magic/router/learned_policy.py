@@ -148,7 +148,7 @@ class LearnedPolicy:
         margin = self.early_margin if margin is None else margin
         if not margin or not 0.0 < cut < 1.0:
             return cut
-        return _sigmoid(math.log(cut / (1.0 - cut)) - margin)
+        return _sigmoid(log_odds(cut) - margin)
 
     def _probability(self, terms: dict[str, float]) -> float:
         return _sigmoid(sum(terms.values()) + self.bias)
@@ -200,6 +200,11 @@ def policy_from_data(data: dict) -> LearnedPolicy:
 
 def _sigmoid(z: float) -> float:
     return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def log_odds(p: float) -> float:
+    """The inverse of the sigmoid: a probability (0 < p < 1) in log-odds."""
+    return math.log(p / (1.0 - p))
 
 
 def _ranked(terms: dict[str, float]) -> tuple[tuple[str, float], ...]:
