@@ -112,7 +112,6 @@ def main() -> None:
         counts = {f"{s}@{t}": len(recs) for (s, t), recs in sources.items()}
         provenance = {"model": "SmolLM2-135M-Instruct (embedded GGUF, transformers backend)", "items": counts,
                       "cut": cut.threshold, "handoff_rate_at_cut": round(cut.handoff_rate, 3),
-                      "early_margin": EARLY_MARGIN,
                       "written_by": "benchmarks/fit_default_router.py"}
         DATA.write_text(json.dumps({"provenance": provenance, "policy": policy_data(router)}, indent=1) + "\n",
                         encoding="utf-8")
