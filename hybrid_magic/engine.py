@@ -91,7 +91,7 @@ class Engine:
         return sig.Thresholds(
             low_confidence=request.threshold if knob else s.threshold,
             entropy=s.entropy_threshold, window=s.window, min_tokens=s.min_tokens,
-            deadline_s=request.deadline_s, context_budget=s.context_budget,
+            deadline_s=request.deadline_s, context_budget=s.context_budget, early_margin=s.early_margin,
         )
 
     def rules(self, request: Request) -> Rules:
@@ -99,9 +99,7 @@ class Engine:
         # (the default router) given none cuts at the confidence knob, HybridMagics.threshold
         own = request.threshold if request.policy != "cascade" else None
         thresholds = self.thresholds(request)
-        params = with_knob(request.policy, PolicyParams(threshold=own, seed_key=request.prompt,
-                                                        early_margin=self.settings.early_margin),
-                           thresholds.low_confidence)
+        params = with_knob(request.policy, PolicyParams(threshold=own, seed_key=request.prompt), thresholds)
         return Rules(request.policy, params, thresholds,
                      early_handoff=self.settings.early_handoff, fmt=request.format)
 

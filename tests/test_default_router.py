@@ -11,6 +11,7 @@ from hybrid_magic.experiments.learned import POOLED_LEFT_OUT, with_cut
 from hybrid_magic.router.default_router import DATA, load
 from hybrid_magic.router.learned_policy import policy_data, policy_from_data
 from hybrid_magic.router.policy import POLICIES, PolicyParams, decide, takes_confidence_knob, with_knob
+from hybrid_magic.router.thresholds import Thresholds
 from hybrid_magic.types import DEFAULT_POLICY, Signal
 
 ROUTER = POLICIES[DEFAULT_POLICY]
@@ -27,9 +28,10 @@ def test_the_default_policy_is_the_shipped_router_and_it_reads_the_answer_and_ta
     assert HybridSettings().policy == Request("hybrid", "p", "m").policy == DEFAULT_POLICY == "router"
     assert ROUTER.reads_answer and not ROUTER.reads_states and takes_confidence_knob(DEFAULT_POLICY)
     assert not takes_confidence_knob("cascade") and not takes_confidence_knob("random")
-    assert with_knob(DEFAULT_POLICY, PolicyParams(), 0.7).threshold == 0.7
-    assert with_knob(DEFAULT_POLICY, PolicyParams(threshold=0.2), 0.7).threshold == 0.2  # --threshold wins
-    assert with_knob("cascade", PolicyParams(), 0.7).threshold is None  # the cascade reads it in its thresholds
+    knob = Thresholds(low_confidence=0.7)
+    assert with_knob(DEFAULT_POLICY, PolicyParams(), knob).threshold == 0.7
+    assert with_knob(DEFAULT_POLICY, PolicyParams(threshold=0.2), knob).threshold == 0.2  # --threshold wins
+    assert with_knob("cascade", PolicyParams(), knob).threshold is None  # the cascade reads it in its thresholds
 
 
 def test_the_shipped_data_round_trips_and_says_what_it_was_fitted_on():
@@ -112,7 +114,22 @@ def test_the_engine_gives_the_policy_the_users_early_margin(tmp_path):
     engine = Engine(settings, Ledger(str(tmp_path / "ledger.sqlite")))
     assert engine.rules(Request("hybrid", "p", "m")).params.early_margin is None  # the router's own, 1.0
     settings.early_margin = 0.0
-    assert engine.rules(Request("hybrid", "p", "m")).params.early_margin == 0.0
+    rules = engine.rules(Request("hybrid", "p", "m"))
+    assert rules.params.early_margin == 0.0 and rules.thresholds.early_margin == 0.0
+
+
+def test_replay_takes_the_early_margin_from_its_thresholds_as_live_does():
+    """Live and replay both fill the policy's parameters in with_knob from the thresholds they run under, so
+    Experiment(thresholds=Thresholds(early_margin=0)) replays what %config HybridMagics.early_margin = 0 runs."""
+    from hybrid_magic.errors import UsageError
+
+    assert with_knob(DEFAULT_POLICY, PolicyParams(), Thresholds()).early_margin is None  # the policy's own
+    assert with_knob(DEFAULT_POLICY, PolicyParams(), Thresholds(early_margin=0.0)).early_margin == 0.0
+    assert with_knob(DEFAULT_POLICY, PolicyParams(early_margin=2.0), Thresholds(early_margin=0.0)).early_margin == 2.0
+    assert with_knob("cascade", PolicyParams(), Thresholds(early_margin=0.5)).early_margin == 0.5  # unread there
+    for bad in (-1.0, float("nan"), float("inf")):
+        with pytest.raises(UsageError, match="early margin must be None or a finite number >= 0"):
+            Thresholds(early_margin=bad)
 
 def test_a_broken_requested_format_and_a_before_stage_request_hand_off_whatever_the_weights():
     broken = Signal("format", "after", 0.0, None, True, "The local answer is not valid JSON.")

@@ -103,7 +103,7 @@ def replay_item(rec: Recorded, policy: str, th: sig.Thresholds, params: PolicyPa
                 self_check: bool = False, early_handoff: bool = True) -> Verdict:
     """The decision live %%hybrid makes on these tokens: the cascade driver, STOP rule, recorded source; a policy
     that takes the confidence knob and has no threshold in `params` cuts at th.low_confidence, as live."""
-    return _drive(rec, Rules(policy, with_knob(policy, params, th.low_confidence), th, early_handoff, rec.fmt), STOP,
+    return _drive(rec, Rules(policy, with_knob(policy, params, th), th, early_handoff, rec.fmt), STOP,
                   self_check)
 
 

@@ -15,6 +15,7 @@ from ..errors import UsageError
 from ..types import Decision, Signal
 from .answer_fit import NAMES as ANSWER_FIT
 from .signals import QUESTION_FORMS
+from .thresholds import Thresholds
 
 # signals that never ask for a handoff even when triggered
 GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
@@ -144,10 +145,15 @@ def takes_confidence_knob(name: str) -> bool:
     return bool(getattr(POLICIES.get(name), "takes_knob", False))
 
 
-def with_knob(name: str, params: PolicyParams, knob: float) -> PolicyParams:
-    """The policy's parameters with the confidence knob as its cut, for a policy that takes it and was given no
-    threshold of its own: live %%hybrid (engine) and replay (experiments.replay) both go through here."""
-    return replace(params, threshold=knob) if params.threshold is None and takes_confidence_knob(name) else params
+def with_knob(name: str, params: PolicyParams, th: Thresholds) -> PolicyParams:
+    """The policy's parameters with the confidence knob (th.low_confidence) as its cut, for a policy that takes it
+    and was given no threshold of its own, and th.early_margin as its mid-answer margin when it was given none:
+    live %%hybrid (engine) and replay (experiments.replay) both go through here."""
+    if params.early_margin is None and th.early_margin is not None:
+        params = replace(params, early_margin=th.early_margin)
+    if params.threshold is None and takes_confidence_knob(name):
+        params = replace(params, threshold=th.low_confidence)
+    return params
 
 
 def decide(name: str, signals: Sequence[Signal], params: PolicyParams = PolicyParams()) -> Decision:

@@ -1,6 +1,7 @@
 """Signal thresholds, and what every signal module shares."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ..errors import UsageError
@@ -32,6 +33,9 @@ class Thresholds:
     stream_confidence: float | None = None  # None: low_confidence * STREAM_SCALE (one knob moves both)
     answer_lowest: int = ANSWER_LOWEST  # answer_confidence averages this many least likely tokens
     context_budget: int = 0  # 0 = the local model's own context length
+    # log-odds below its cut a learned policy's mid-answer estimate must fall to stop early (None: the policy's own,
+    # the default router's 1.0): live HybridMagics.early_margin, in replay Experiment(thresholds=...)
+    early_margin: float | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.low_confidence <= 1.0:
@@ -48,6 +52,8 @@ class Thresholds:
                 raise UsageError(f"The {name.replace('_', ' ')} threshold must be between 0 and 1, not {value}.")
         if self.answer_lowest < 1:
             raise UsageError("answer_lowest must be at least 1.")
+        if self.early_margin is not None and not (math.isfinite(self.early_margin) and self.early_margin >= 0):
+            raise UsageError(f"The early margin must be None or a finite number >= 0 (log-odds), not {self.early_margin}.")
 
     @property
     def stream_threshold(self) -> float:
