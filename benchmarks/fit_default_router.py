@@ -5,6 +5,8 @@ The router is experiments.learned.fit_pooled over labelled answers of the embedd
 hand-written sets everyday_a-t (benchmarks/heldout/), the built-in and the dev sets, at 24 tokens, and
 all but the last two at 128 tokens too. Its cut: the knob at which it hands off as many of the 24-token
 training answers as were wrong (experiments.analysis.calibrate), moved into its bias so the knob's 0.5 is it.
+Its hidden-state term (experiments.learned.fit_state_term, heldout/log.md candidate 12) is then fitted, those
+weights kept, on the prompt states of these sources and of every hand-written set everyday_a-zz at both budgets.
 
 Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
 1. leave-one-source-out: each training source scored by a router fitted on the other sources only;
@@ -12,7 +14,8 @@ Figures (--check), each router replayed as live %%hybrid runs it (the knob swept
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
     python benchmarks/fit_default_router.py --stores /tmp/router --write           # rewrite the JSON
-Recording every source from scratch takes about 15 minutes on 2 CPU cores; the stores keep them.
+Recording every source from scratch takes about 15 minutes on 2 CPU cores for the weights and about 80 more
+for the state term's sets (--write records them); the stores keep them.
 """
 from __future__ import annotations
 
@@ -28,7 +31,7 @@ from hybrid_magic.experiments.analysis import calibrate
 from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.experiments.datasets import load_dataset
 from hybrid_magic.experiments.devset import dev_set
-from hybrid_magic.experiments.learned import fit_pooled, with_cut
+from hybrid_magic.experiments.learned import fit_pooled, fit_state_term, with_cut
 from hybrid_magic.experiments.metrics import router_summary
 from hybrid_magic.experiments.reference import quantile_table
 from hybrid_magic.experiments.replay import policy_risk, replay_item
@@ -43,6 +46,10 @@ SETS = tuple(f"everyday_{letter}" for letter in "abcdefghijklmnopqrst")
 TRAINING = ("corpus", "builtin", "dev", *SETS)
 LONG = ("corpus", *SETS)  # also at 128
 FROZEN = tuple(f"everyday_{letter}" for letter in "uvwx")
+# the hidden-state term (heldout/log.md, candidate 12) is fitted on the prompt states of every source above and of
+# the 52 hand-written sets everyday_a-zz, at both budgets, and tested on everyday_zza-zzh
+STATE_SETS = tuple(f"everyday_{letter}" for letter in (*"abcdefghijklmnopqrstuvwxyz",
+                                                       *(f"z{letter}" for letter in "abcdefghijklmnopqrstuvwxyz")))
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live, after these weights were fitted, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
@@ -64,14 +71,17 @@ def recorded(source: str, max_tokens: int, stores: Path):
     return exp.recorded()
 
 
-def fit(sources: dict, name: str, th: Thresholds):
-    """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, with the
-    reference distribution of its estimate over the 24-token answers (for %hybrid calibrate)."""
+def fit(sources: dict, state_sources: dict, name: str, th: Thresholds):
+    """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, its
+    hidden-state term fitted on `state_sources` too, with the reference distribution of its estimate over the
+    24-token answers (for %hybrid calibrate; with the state term, as the transformers backend reads it)."""
     every = [r for recs in sources.values() for r in recs]
     short = [r for (_, tokens), recs in sources.items() if tokens == 24 for r in recs]
     policy = fit_pooled(every, f"{name}-uncut", th)
     cut = calibrate(short, policy.name, th, None, float(np.mean([r.local_score < 0.5 for r in short])))
     router = replace(with_cut(policy, cut.threshold), name=name, early_margin=EARLY_MARGIN)
+    states = fit_state_term(every + [r for recs in state_sources.values() for r in recs], router, th, short)
+    router = replace(router, states=states)
     register_policy(name, router)
     never = PolicyParams(threshold=0.0)  # no cut: the estimate over each whole answer, as live computes it
     scores = [replay_item(r, name, th, never).decision.score for r in short]
@@ -108,9 +118,12 @@ def main() -> None:
     th = Thresholds()
     sources = {(s, t): recorded(s, t, args.stores) for t in BUDGETS for s in (TRAINING if t == 24 else LONG)}
     if args.write:
-        router, cut = fit(sources, DEFAULT_POLICY, th)
+        state_sources = {(s, t): recorded(s, t, args.stores) for t in BUDGETS for s in STATE_SETS if s not in TRAINING}
+        router, cut = fit(sources, state_sources, DEFAULT_POLICY, th)
         counts = {f"{s}@{t}": len(recs) for (s, t), recs in sources.items()}
+        state_counts = {f"{s}@{t}": len(recs) for (s, t), recs in {**sources, **state_sources}.items()}
         provenance = {"model": "SmolLM2-135M-Instruct (embedded GGUF, transformers backend)", "items": counts,
+                      "hidden_state_items": state_counts,
                       "cut": cut.threshold, "handoff_rate_at_cut": round(cut.handoff_rate, 3),
                       "written_by": "benchmarks/fit_default_router.py"}
         DATA.write_text(json.dumps({"provenance": provenance, "policy": policy_data(router)}, indent=1) + "\n",

@@ -93,6 +93,22 @@ def test_a_states_policy_on_llamacpp_decides_on_the_signals_and_says_so(shell, m
     assert dict(record.decision.contributions)["hidden_states"] == 0.0  # the training mean
 
 
+def test_the_default_router_reads_the_cells_hidden_state_on_transformers_only(shell, magics, transformers_backend):
+    """Candidate 12 (heldout/log.md): the shipped router's state term, read live from the cell's own prefill on
+    transformers; on llama.cpp the signal says why it is missing and the term is absent (the router without it)."""
+    router = POLICIES[DEFAULT_POLICY]
+    record = run_cell(shell, "--backend transformers")
+    states = next(s for s in record.decision.signals if s.name == "hidden_states")
+    vector = record.tokens[0].prompt_state.vector
+    assert states.available and states.value == pytest.approx(router.state_logit(vector), abs=1e-6)
+    assert states.value != 0.0 and dict(record.decision.contributions)["hidden_states"] == pytest.approx(
+        states.value, abs=1e-3)
+    llama = run_cell(shell, "--backend llamacpp")
+    missing = next(s for s in llama.decision.signals if s.name == "hidden_states")
+    assert not missing.available and "llamacpp backend exposes no hidden states" in missing.message
+    assert dict(llama.decision.contributions)["hidden_states"] == 0.0 and llama.answer
+
+
 def test_fit_policy_on_llamacpp_says_the_hidden_states_were_not_used(tmp_path):
     from hybrid_magic.backends import get_backend
     from hybrid_magic.models import resolve
