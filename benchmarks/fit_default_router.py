@@ -9,8 +9,11 @@ Its hidden-state term (experiments.learned.fit_state_term, heldout/log.md candid
 weights kept, on the prompt states of these sources and of every hand-written set everyday_a-zz at both budgets.
 
 Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
-1. leave-one-source-out: each training source scored by a router fitted on the other sources only;
-2. the frozen sets (everyday_u-x: written, recorded and scored once, after the router's recipe was written down).
+1. leave-one-source-out: each training source scored by weights fitted on the other sources only (no state term);
+2. the frozen sets (everyday_u-x: written, recorded and scored once, after the weights' recipe was written down),
+   by the shipped weights without the state term (that term was fitted on these sets too);
+3. the state term's test sets (everyday_zza-zzh, recorded after candidate 12 was written down): the shipped router
+   with and without its state term.
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
     python benchmarks/fit_default_router.py --stores /tmp/router --write           # rewrite the JSON
@@ -37,7 +40,7 @@ from hybrid_magic.experiments.reference import quantile_table
 from hybrid_magic.experiments.replay import policy_risk, replay_item
 from hybrid_magic.router.default_router import DATA
 from hybrid_magic.router.learned_policy import policy_data
-from hybrid_magic.router.policy import PolicyParams, register_policy
+from hybrid_magic.router.policy import POLICIES, PolicyParams, register_policy
 from hybrid_magic.router.signals import Thresholds
 from hybrid_magic.types import DEFAULT_POLICY
 
@@ -50,6 +53,7 @@ FROZEN = tuple(f"everyday_{letter}" for letter in "uvwx")
 # the 52 hand-written sets everyday_a-zz, at both budgets, and tested on everyday_zza-zzh
 STATE_SETS = tuple(f"everyday_{letter}" for letter in (*"abcdefghijklmnopqrstuvwxyz",
                                                        *(f"z{letter}" for letter in "abcdefghijklmnopqrstuvwxyz")))
+STATE_TEST = tuple(f"everyday_zz{letter}" for letter in "abcdefgh")
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live, after these weights were fitted, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
@@ -72,22 +76,24 @@ def recorded(source: str, max_tokens: int, stores: Path):
 
 
 def fit(sources: dict, state_sources: dict, name: str, th: Thresholds):
-    """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, its
-    hidden-state term fitted on `state_sources` too, with the reference distribution of its estimate over the
-    24-token answers (for %hybrid calibrate; with the state term, as the transformers backend reads it)."""
+    """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, with the
+    reference distribution of its estimate over the 24-token answers (for %hybrid calibrate: without the state
+    term, as llama.cpp, mlx and a served model compute it; `auto` picks llama.cpp when it is installed), then its
+    hidden-state term fitted on `state_sources` too."""
     every = [r for recs in sources.values() for r in recs]
     short = [r for (_, tokens), recs in sources.items() if tokens == 24 for r in recs]
     policy = fit_pooled(every, f"{name}-uncut", th)
     cut = calibrate(short, policy.name, th, None, float(np.mean([r.local_score < 0.5 for r in short])))
     router = replace(with_cut(policy, cut.threshold), name=name, early_margin=EARLY_MARGIN)
-    states = fit_state_term(every + [r for recs in state_sources.values() for r in recs], router, th, short)
-    router = replace(router, states=states)
     register_policy(name, router)
     never = PolicyParams(threshold=0.0)  # no cut: the estimate over each whole answer, as live computes it
     scores = [replay_item(r, name, th, never).decision.score for r in short]
     estimates = np.array([1.0 - score for score in scores if score is not None])
-    source = f"SmolLM2-135M (transformers, greedy, max_tokens 24) on its {len(short)} training answers"
-    return replace(router, reference=quantile_table(estimates, source)), cut
+    source = f"SmolLM2-135M (greedy, max_tokens 24, without the hidden-state term) on its {len(short)} training answers"
+    states = fit_state_term(every + [r for recs in state_sources.values() for r in recs], router, th, short)
+    router = replace(router, states=states, reference=quantile_table(estimates, source))
+    register_policy(name, router)
+    return router, cut
 
 
 def auroc(recs, policy: str, th: Thresholds) -> float:
@@ -95,16 +101,22 @@ def auroc(recs, policy: str, th: Thresholds) -> float:
     return router_summary(policy_risk(recs, policy, th), local, cloud)["auroc"]
 
 
-def check(sources: dict, frozen: dict, th: Thresholds) -> None:
-    print("leave-one-source-out (router fitted on the other sources) vs the signal cascade, AUROC for local errors:")
+def check(sources: dict, frozen: dict, state_test: dict, th: Thresholds) -> None:
+    print("leave-one-source-out (weights fitted on the other sources) vs the signal cascade, AUROC for local errors:")
     for held in dict.fromkeys(source for source, _ in sources):  # the cut moves no ranking: uncut is enough
         router = fit_pooled([r for k, recs in sources.items() if k[0] != held for r in recs], "router-lso", th)
         row = [f"{tokens} tok {auroc(sources[(held, tokens)], router.name, th):.3f} vs "
                f"{auroc(sources[(held, tokens)], 'cascade', th):.3f}" for tokens in BUDGETS if (held, tokens) in sources]
         print(f"  {held:12} " + " | ".join(row), flush=True)
-    print(f"frozen sets, the shipped {DEFAULT_POLICY!r} vs the signal cascade:")
+    stateless = replace(POLICIES[DEFAULT_POLICY], name=f"{DEFAULT_POLICY}-stateless", states=None)
+    register_policy(stateless.name, stateless)
+    print(f"frozen sets, the shipped {DEFAULT_POLICY!r} without its state term vs the signal cascade:")
     for (source, tokens), recs in frozen.items():
-        print(f"  {source:12} {tokens} tok {auroc(recs, DEFAULT_POLICY, th):.3f} vs {auroc(recs, 'cascade', th):.3f}",
+        print(f"  {source:12} {tokens} tok {auroc(recs, stateless.name, th):.3f} vs {auroc(recs, 'cascade', th):.3f}",
+              flush=True)
+    print(f"the state term's test sets, the shipped {DEFAULT_POLICY!r} with vs without its state term:")
+    for (source, tokens), recs in state_test.items():
+        print(f"  {source:12} {tokens} tok {auroc(recs, DEFAULT_POLICY, th):.3f} vs {auroc(recs, stateless.name, th):.3f}",
               flush=True)
 
 
@@ -131,7 +143,8 @@ def main() -> None:
         print(f"wrote {DATA}: cut {cut.threshold} (handoff rate {cut.handoff_rate:.3f} on the 24-token answers)")
     if args.check:
         frozen = {(s, t): recorded(s, t, args.stores) for s in FROZEN for t in BUDGETS}
-        check(sources, frozen, th)
+        state_test = {(s, t): recorded(s, t, args.stores) for s in STATE_TEST for t in BUDGETS}
+        check(sources, frozen, state_test, th)
 
 
 if __name__ == "__main__":

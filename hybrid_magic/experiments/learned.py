@@ -32,7 +32,8 @@ from ..router.confidence import answer_features
 from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, LinearReducer, StateTerms,
                                      log_odds, signal_vector, standardised)
 from ..router.policy import POLICIES, register_policy
-from ..router.states import prompt_state
+from ..router.handoff_rate import cut_for_rate
+from ..router.states import prompt_state, reads_state
 from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
@@ -105,6 +106,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
         if prior.answer is None or prior.prior is not None:
             raise ValueError("a prior is a learned policy with answer terms and no prior")
+        if prior.reads_states and states is not None and fitted_on != prior.state_model:
+            prior = replace(prior, states=None)  # its term reads another model's states: absent, as live
         prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
                       raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
         prior_logit = prior.logits(*prior_rows) + _state_terms(recs, prior)
@@ -175,7 +178,7 @@ def _state_terms(recs: list[replay.Recorded], policy: LearnedPolicy) -> np.ndarr
     if policy.reads_states:
         for i, rec in enumerate(recs):
             state = prompt_state(rec.events)
-            if state is not None and (policy.state_model is None or state.model == policy.state_model):
+            if reads_state(state, policy.state_model):
                 terms[i] = policy.state_logit(state.vector)
     return terms
 
@@ -190,38 +193,44 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
     """A hidden-state term for `policy` (its weights kept): the prompt states of `recs` standardised and reduced
     to POOLED_STATE_COMPONENTS principal components, each divided by its spread, weighed by a class-balanced L2
     logistic regression (strength POOLED_STATE_C) with the policy's own after-stage log-odds as a fixed offset.
-    The term's constant is then set so that, with it, the after-stage estimate hands off as many `calibration`
-    answers as were wrong (how the policy's own cut was set); without a state the policy is unchanged."""
+    The term's constant is then set so that, with it, the after-stage estimate hands off as many of the
+    `calibration` answers that have a state as were wrong (the policy's own cut was set to the same count on its
+    training answers, there by replay on the knob's grid); without a state the policy is unchanged."""
     from scipy.optimize import minimize
+    from scipy.special import expit
 
-    states, correct = state_rows(recs), np.array([r.local_score >= 0.5 for r in recs])
-    if states is None:
-        raise UsageError("fit_state_term needs recordings with hidden states (backend='transformers').")
     models = {s.model for s in (prompt_state(r.events) for r in recs) if s is not None}
     if len(models) != 1:
-        raise UsageError(f"fit_state_term needs the states of one model, not {len(models)}.")
-    every = np.arange(len(recs))
+        raise UsageError(f"fit_state_term needs recordings with the hidden states of one model (backend="
+                         f"'transformers'), not of {len(models)}.")
+    states, correct = state_rows(recs), np.array([r.local_score >= 0.5 for r in recs])
+    if len(set(correct)) < 2:
+        raise UsageError("fit_state_term needs right and wrong local answers; add items.")
     reduced, _, pipeline = reduce(states, states[:1], POOLED_STATE_COMPONENTS)
     spreads = reduced.std(axis=0).clip(min=1e-9)
     Z, offset = reduced / spreads, _after_logits(recs, policy, th)
     # class-balanced log-loss times C plus half the squared weights (the constant unpenalised), as scikit-learn's
-    balance = np.where(correct, len(every) / (2 * correct.sum()), len(every) / (2 * (~correct).sum()))
+    balance = np.where(correct, len(recs) / (2 * correct.sum()), len(recs) / (2 * (~correct).sum()))
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         eta = offset + theta[0] + Z @ theta[1:]
-        residual = balance * (1.0 / (1.0 + np.exp(-eta)) - correct)
+        residual = balance * (expit(eta) - correct)
         value = POOLED_STATE_C * float(np.sum(balance * (np.logaddexp(0.0, eta) - correct * eta)))
         gradient = np.concatenate([[POOLED_STATE_C * residual.sum()], POOLED_STATE_C * (Z.T @ residual) + theta[1:]])
         return value + 0.5 * float(theta[1:] @ theta[1:]), gradient
 
-    weights = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B").x[1:]
-    terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, weights, models.pop())
-    # the constant: as many calibration answers below the cut (log-odds 0 at the knob's 0.5) as were wrong
+    fitted = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
+    if not fitted.success:
+        raise RuntimeError(f"fit_state_term: the optimiser did not converge ({fitted.message})")
+    terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, fitted.x[1:], models.pop())
+    # the constant: as many stated calibration answers below the cut (log-odds 0 at the knob's 0.5) as were wrong
     with_states = replace(policy, states=terms)
-    estimate = _after_logits(calibration, policy, th) + _state_terms(calibration, with_states)
-    wrong = int(np.sum([r.local_score < 0.5 for r in calibration]))
-    order = np.sort(estimate)
-    edge = (order[wrong - 1] + order[wrong]) / 2 if 0 < wrong < len(order) else 0.0
+    stated = [r for r in calibration if reads_state(prompt_state(r.events), terms.model)]
+    wrong = sum(r.local_score < 0.5 for r in stated)
+    if not 0 < wrong < len(stated):
+        raise UsageError("fit_state_term needs right and wrong calibration answers with hidden states.")
+    estimate = _after_logits(stated, policy, th) + _state_terms(stated, with_states)
+    edge, _ = cut_for_rate(estimate.tolist(), wrong / len(stated))
     return replace(terms, bias=-float(edge))
 
 

@@ -52,7 +52,8 @@ class LinearReducer:
 
 @dataclass
 class StateTerms:
-    """PCA of the hidden states (fitted on the training split), its component scales and weights, the term's own
+    """PCA of the hidden states (fit_policy: fitted on the training split; the default router's: on pooled prompts),
+    its component scales and weights, the term's own
     constant (counted only when a state is read; without one the term is absent), and the fingerprint of the
     weights the states came from (`PromptState.model`; None when not known)."""
 
@@ -100,7 +101,7 @@ class LearnedPolicy:
     reference: dict | None = None  # quantiles of its estimate on labelled answers, for %hybrid calibrate
     # another learned policy whose log-odds this one adds, times prior_weight (fit_policy: the default router):
     # one term named after it (its feature terms; its bias is folded into this policy's), its answer part inside
-    # the answer_features term
+    # the answer_features term, its hidden-state part inside the hidden_states term (state_logit)
     prior: LearnedPolicy | None = None
     prior_weight: float = 0.0
     # before the answer is complete (its token features not yet counted) the estimate must fall this many log-odds
@@ -162,16 +163,15 @@ class LearnedPolicy:
     def p_correct(self, signals: Sequence[Signal], state: Sequence[float] | None = None) -> float:
         return self._probability(self._terms(signals, state))
 
-    def logits(self, X: np.ndarray, A: np.ndarray, S: np.ndarray | None = None) -> np.ndarray:
-        """The log-odds p_correct computes, for rows of raw values (its features; the answer's; the prompt states,
-        None when none was read: the state term absent), when no request is firm, for a policy with answer terms
-        and no prior (how experiments score many answers at once)."""
+    def logits(self, X: np.ndarray, A: np.ndarray) -> np.ndarray:
+        """The log-odds p_correct computes, for rows of raw values (its features; the answer's), when no request
+        is firm, for a policy with answer terms and no prior, without its hidden-state term (experiments.learned's
+        _state_terms adds it where live would read it): how experiments score many answers at once."""
         if self.prior is not None or self.answer is None:
             raise ValueError("logits() is for a policy with answer terms and no prior")
         answer = self.answer
-        state = self.states.logits(S) if self.states is not None and S is not None else 0.0
         return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
-                + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights + state)
+                + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
 
     def early_cut(self, cut: float, margin: float | None = None) -> float:
         """The bar an estimate made before the answer is complete must fall below: `margin` (None: its own
