@@ -26,7 +26,8 @@ def test_the_default_policy_is_the_shipped_router_and_it_reads_the_answer_and_ta
     from hybrid_magic.types import Request
 
     assert HybridSettings().policy == Request("hybrid", "p", "m").policy == DEFAULT_POLICY == "router"
-    assert ROUTER.reads_answer and not ROUTER.reads_states and takes_confidence_knob(DEFAULT_POLICY)
+    assert ROUTER.reads_answer and takes_confidence_knob(DEFAULT_POLICY)
+    assert ROUTER.reads_states and ROUTER.state_model.startswith("llama-576x30-")  # candidate 12: transformers only
     assert not takes_confidence_knob("cascade") and not takes_confidence_knob("random")
     knob = Thresholds(low_confidence=0.7)
     assert with_knob(DEFAULT_POLICY, PolicyParams(), knob).threshold == 0.7

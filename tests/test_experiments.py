@@ -219,6 +219,82 @@ def test_fit_policy_registers_a_policy_that_beats_random_on_held_out_items():
     assert before_only.route == "local"  # nothing known about the answer yet
 
 
+def stated(rec: replay.Recorded, model: str, vector) -> replay.Recorded:
+    """The record with a prompt state on its first token (as transformers records it)."""
+    rec.local["tokens"][0]["prompt_state"] = {"model": model, "vector": [float(v) for v in vector]}
+    rec.events = [replay.event_from_dict(d) for d in rec.local["tokens"]]
+    return rec
+
+
+def toy_policy(name: str, bias: float = 0.0, margin: float = 0.0):
+    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
+
+    answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.zeros(1))
+    return LearnedPolicy(name, ("low_confidence",), np.zeros(1), np.ones(1), np.ones(1), bias, answer=answer,
+                         early_margin=margin)
+
+
+def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():
+    """fit_state_term (the default router's hidden-state term, candidate 12) on hand-made states: the weights are
+    kept, the term ranks by the state, its constant puts exactly the wrong calibration answers below the cut."""
+    from hybrid_magic.experiments.learned import _after_logits, _state_terms, fit_state_term
+    from dataclasses import replace as with_
+
+    rng = np.random.default_rng(0)
+    recs = []
+    for n in range(40):
+        right = n % 3 == 0
+        vector = rng.normal(size=4) + np.array([2.0 if right else -2.0, 0, 0, 0])
+        recs.append(stated(fake_rec([0.6] * 6, right, prompt=f"s{n}"), "toy-model", vector))
+    policy = toy_policy("toy-offset")
+    terms = fit_state_term(recs, policy, sig.Thresholds(), recs)
+    assert terms.model == "toy-model" and terms.weights.shape == (4,)
+    term = _state_terms(recs, with_(policy, states=terms))
+    correct = np.array([r.local_score >= 0.5 for r in recs])
+    assert term[correct].min() > term[~correct].max(), "the state says which answers are right"
+    estimate = _after_logits(recs, policy, sig.Thresholds()) + term
+    assert int(np.sum(estimate < 0)) == int(np.sum(~correct)), "as many below the knob's 0.5 as were wrong"
+    with pytest.raises(UsageError, match="right and wrong calibration answers"):
+        fit_state_term(recs, policy, sig.Thresholds(), [r for r in recs if r.local_score >= 0.5])
+    other = stated(fake_rec([0.6] * 6, True, prompt="o"), "another-model", np.zeros(4))
+    with pytest.raises(UsageError, match="hidden states of one model"):
+        fit_state_term(recs + [other], policy, sig.Thresholds(), recs)
+
+
+def test_fit_policy_leaves_out_a_priors_state_term_fitted_on_other_weights():
+    """The default router's state term reads SmolLM2-135M's states; a personal fit on another model's states
+    blends with the router without that term (live would not read it either), and never feeds it those states."""
+    from hybrid_magic.experiments.learned import fit_policy
+    from hybrid_magic.experiments.recording import state_rows
+
+    assert POLICIES[DEFAULT_POLICY].reads_states
+    rng = np.random.default_rng(1)
+    recs = [stated(fake_rec([p] * 6, p > 0.5, prompt=f"x{n}"), "another-model", rng.normal(size=8))
+            for n, p in enumerate(np.linspace(0.2, 0.95, 16))]
+    report = fit_policy(recs, "toy-other-states", sig.Thresholds(), test_size=0.5, seed=0, states=state_rows(recs))
+    policy = report.policy
+    assert policy.states.model == "another-model" and policy.prior.states is None and not policy.prior.reads_states
+    verdict = replay.replay_item(recs[0], "toy-other-states", sig.Thresholds(), PolicyParams())
+    states = next(s for s in verdict.decision.signals if s.name == "hidden_states")
+    assert states.available and states.value == pytest.approx(policy.states.logit(recs[0].state))
+
+
+def test_replay_hands_off_mid_answer_at_the_knob_under_thresholds_early_margin_zero():
+    """Experiment(thresholds=Thresholds(early_margin=0)) replays what %config HybridMagics.early_margin = 0 runs:
+    a mid-answer estimate between the margin's bar and the knob stops the stream there, not after it."""
+    from hybrid_magic.router.policy import register_policy
+
+    # p(right) = sigmoid(low_confidence's value + bias) = 0.4 on this stream: below the knob's 0.5, above 0.27
+    register_policy("toy-margin", toy_policy("toy-margin", bias=math.log(0.4 / 0.6) - 0.2, margin=1.0))
+    rec = fake_rec([0.2] * 12, False)
+    th = sig.Thresholds(window=4, min_tokens=4)
+    own = replay.replay_item(rec, "toy-margin", th, PolicyParams())
+    assert own.route == "cloud" and own.stop_index is None and own.decision.stage == "after"
+    zero = replay.replay_item(rec, "toy-margin", sig.Thresholds(window=4, min_tokens=4, early_margin=0.0),
+                              PolicyParams())
+    assert zero.route == "cloud" and zero.stop_index is not None and zero.decision.stage == "during"
+
+
 # ---- real model ---------------------------------------------------------------------------
 
 ITEMS = [

@@ -93,6 +93,22 @@ def test_a_states_policy_on_llamacpp_decides_on_the_signals_and_says_so(shell, m
     assert dict(record.decision.contributions)["hidden_states"] == 0.0  # the training mean
 
 
+def test_the_default_router_reads_the_cells_hidden_state_on_transformers_only(shell, magics, transformers_backend):
+    """Candidate 12 (heldout/log.md): the shipped router's state term, read live from the cell's own prefill on
+    transformers; on llama.cpp the signal says why it is missing and the term is absent (the router without it)."""
+    router = POLICIES[DEFAULT_POLICY]
+    record = run_cell(shell, "--backend transformers")
+    states = next(s for s in record.decision.signals if s.name == "hidden_states")
+    vector = record.tokens[0].prompt_state.vector
+    assert states.available and states.value == pytest.approx(router.state_logit(vector), abs=1e-6)
+    assert states.value != 0.0 and dict(record.decision.contributions)["hidden_states"] == pytest.approx(
+        states.value, abs=1e-3)
+    llama = run_cell(shell, "--backend llamacpp")
+    missing = next(s for s in llama.decision.signals if s.name == "hidden_states")
+    assert not missing.available and "llamacpp backend exposes no hidden states" in missing.message
+    assert dict(llama.decision.contributions)["hidden_states"] == 0.0 and llama.answer
+
+
 def test_fit_policy_on_llamacpp_says_the_hidden_states_were_not_used(tmp_path):
     from hybrid_magic.backends import get_backend
     from hybrid_magic.models import resolve
@@ -354,6 +370,41 @@ def test_a_blend_with_the_default_router_stops_early_as_the_router_does():
     logits = np.where(correct, 1.0, -1.0) + np.linspace(0, 0.5, 20)
     blended = _blended(own, prior, logits, logits[::-1], np.arange(20), correct)
     assert blended.early_margin == 1.0 and blended.prior is prior
+
+def test_a_hidden_state_term_ships_as_data_and_a_blend_counts_its_priors_once():
+    """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the
+    fitted scaler + PCA, the term round-trips through policy_data, its constant counts only with a state, and a
+    blend with such a prior reads the prior's state part inside the one hidden_states term, not twice."""
+    from hybrid_magic.experiments.learned import reduce
+    from hybrid_magic.router.learned_policy import (AnswerTerms, LearnedPolicy, LinearReducer, StateTerms,
+                                                    policy_data, policy_from_data)
+    from hybrid_magic.router.states import hidden_states
+
+    rows = np.random.default_rng(0).normal(size=(40, 6)) * np.arange(1, 7) + 3.0
+    reduced, _, pipeline = reduce(rows, rows[:1], 3)
+    reducer = LinearReducer.from_pipeline(pipeline)
+    assert np.allclose(reducer.transform(rows), reduced)
+    terms = StateTerms(reducer, reduced.std(axis=0), np.array([0.5, -0.25, 0.1]), "llama-576x30-x", bias=-0.4)
+    assert terms.logit(rows[0]) == pytest.approx((reduced[0] / reduced.std(axis=0)) @ terms.weights - 0.4)
+    answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.ones(1))
+    router = LearnedPolicy("router", ("low_confidence",), np.zeros(1), np.ones(1), np.array([2.0]), 0.1,
+                           states=terms, answer=answer, early_margin=1.0)
+    again = policy_from_data(policy_data(router))
+    assert again.state_model == "llama-576x30-x" and again.state_logit(rows[3]) == pytest.approx(router.state_logit(rows[3]))
+    low = Signal("low_confidence", "after", 0.4, 0.25, False, "")
+    assert router.contributions([low])["hidden_states"] == 0.0  # no state read: the term (its constant too) absent
+    term = router.state_logit(rows[3])
+    assert router.p_correct([low], rows[3]) == pytest.approx(1 / (1 + np.exp(-(0.8 + 0.1 + term))))
+    assert router.logits(np.array([[0.4]]), np.array([[0.0]]))[0] == pytest.approx(0.8 + 0.1)  # the term apart
+    mine = LearnedPolicy("mine", ("low_confidence",), np.zeros(1), np.ones(1), np.array([1.0]), 0.0, answer=answer,
+                         prior=router, prior_weight=0.5)
+    assert mine.reads_states and mine.state_model == "llama-576x30-x"
+    assert mine.state_logit(rows[3]) == pytest.approx(0.5 * term)  # the prior's part, weighed as the prior is
+    signals = [low, hidden_states(mine.state_logit(rows[3]))]
+    contributions = mine.contributions(signals)
+    assert contributions["hidden_states"] == pytest.approx(0.5 * term, abs=1e-3)  # the card rounds to 3 places
+    assert contributions["router"] == pytest.approx(0.5 * 0.8, abs=1e-3), "the prior's state part is not counted again"
+
 
 def answer_term(value: float) -> Signal:
     from hybrid_magic.router.answer_terms import answer_signal

@@ -29,13 +29,15 @@ from ..router import signals as sig
 from ..router.after import answer_tokens
 from ..router.answer_fit import NAMES as ANSWER_FIT
 from ..router.confidence import answer_features
-from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, StateTerms, log_odds,
-                                     signal_vector, standardised)
+from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, LinearReducer, StateTerms,
+                                     log_odds, signal_vector, standardised)
 from ..router.policy import POLICIES, register_policy
-from ..router.states import prompt_state
+from ..router.handoff_rate import cut_for_rate
+from ..router.states import prompt_state, reads_state
 from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
+from .recording import state_rows
 
 # the signals a learned policy weighs; self_check is imputed unless fitted with self_check=True (then enable it live)
 FEATURES = ("low_confidence", "high_entropy", "repetition", "truncated", "refusal", "format", "prompt_length",
@@ -102,11 +104,14 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
     policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
-        if prior.answer is None or prior.states is not None or prior.prior is not None:
-            raise ValueError("a prior is a learned policy with answer terms, no hidden-state terms and no prior")
+        if prior.answer is None or prior.prior is not None:
+            raise ValueError("a prior is a learned policy with answer terms and no prior")
+        if prior.reads_states and states is not None and fitted_on != prior.state_model:
+            prior = replace(prior, states=None)  # its term reads another model's states: absent, as live
         prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
                       raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
-        policy = _blended(policy, prior, model.decision_function(Z), prior.logits(*prior_rows), train, correct)
+        prior_logit = prior.logits(*prior_rows) + _state_terms(recs, prior)
+        policy = _blended(policy, prior, model.decision_function(Z), prior_logit, train, correct)
     register_policy(name, policy)
     return fit_report(recs, policy, th, (train, test), correct, labels)
 
@@ -126,7 +131,8 @@ def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, pr
     scale_fit = LogisticRegression(class_weight="balanced").fit(blend[train, None], correct[train])
     a = max(float(scale_fit.coef_[0][0]), 1e-3)  # the equal-weight ranking is kept whatever the fit says
     k = a / own_spread
-    states = None if own.states is None else replace(own.states, weights=k * own.states.weights)
+    states = None if own.states is None else replace(own.states, weights=k * own.states.weights,
+                                                     bias=k * own.states.bias)
     prior_weight = a / prior_spread  # the prior's bias is a constant: the folded bias carries it, not its term
     bias = k * (own.bias - own_mean) + prior_weight * (prior.bias - prior_mean) + float(scale_fit.intercept_[0])
     return replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
@@ -163,6 +169,76 @@ def _fitted(name: str, model, signal_scaling: tuple, answer_scaling: tuple, stat
     answer = AnswerTerms(ANSWER_FEATURES, *answer_scaling, weights[len(FEATURES):answer_end])
     return LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], float(model.intercept_[0]),
                          states=states, answer=answer)
+
+
+def _state_terms(recs: list[replay.Recorded], policy: LearnedPolicy) -> np.ndarray:
+    """Each record's hidden-state term of `policy` as live reads it: zero without a recorded state, or with one
+    from other weights than the term was fitted on (router.states.state_hook)."""
+    terms = np.zeros(len(recs))
+    if policy.reads_states:
+        for i, rec in enumerate(recs):
+            state = prompt_state(rec.events)
+            if reads_state(state, policy.state_model):
+                terms[i] = policy.state_logit(state.vector)
+    return terms
+
+
+# The default router's hidden-state term (heldout/log.md, candidate 12): principal components kept, and the strength
+POOLED_STATE_COMPONENTS = 16
+POOLED_STATE_C = 0.01
+
+
+def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds,
+                   calibration: list[replay.Recorded]) -> StateTerms:
+    """A hidden-state term for `policy` (its weights kept): the prompt states of `recs` standardised and reduced
+    to POOLED_STATE_COMPONENTS principal components, each divided by its spread, weighed by a class-balanced L2
+    logistic regression (strength POOLED_STATE_C) with the policy's own after-stage log-odds as a fixed offset.
+    The term's constant is then set so that, with it, the after-stage estimate hands off as many of the
+    `calibration` answers that have a state as were wrong (the policy's own cut was set to the same count on its
+    training answers, there by replay on the knob's grid); without a state the policy is unchanged."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    models = {s.model for s in (prompt_state(r.events) for r in recs) if s is not None}
+    if len(models) != 1:
+        raise UsageError(f"fit_state_term needs recordings with the hidden states of one model (backend="
+                         f"'transformers'), not of {len(models)}.")
+    states, correct = state_rows(recs), np.array([r.local_score >= 0.5 for r in recs])
+    if len(set(correct)) < 2:
+        raise UsageError("fit_state_term needs right and wrong local answers; add items.")
+    reduced, _, pipeline = reduce(states, states[:1], POOLED_STATE_COMPONENTS)
+    spreads = reduced.std(axis=0).clip(min=1e-9)
+    Z, offset = reduced / spreads, _after_logits(recs, policy, th)
+    # class-balanced log-loss times C plus half the squared weights (the constant unpenalised), as scikit-learn's
+    balance = np.where(correct, len(recs) / (2 * correct.sum()), len(recs) / (2 * (~correct).sum()))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = offset + theta[0] + Z @ theta[1:]
+        residual = balance * (expit(eta) - correct)
+        value = POOLED_STATE_C * float(np.sum(balance * (np.logaddexp(0.0, eta) - correct * eta)))
+        gradient = np.concatenate([[POOLED_STATE_C * residual.sum()], POOLED_STATE_C * (Z.T @ residual) + theta[1:]])
+        return value + 0.5 * float(theta[1:] @ theta[1:]), gradient
+
+    fitted = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
+    if not fitted.success:
+        raise RuntimeError(f"fit_state_term: the optimiser did not converge ({fitted.message})")
+    terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, fitted.x[1:], models.pop())
+    # the constant: as many stated calibration answers below the cut (log-odds 0 at the knob's 0.5) as were wrong
+    with_states = replace(policy, states=terms)
+    stated = [r for r in calibration if reads_state(prompt_state(r.events), terms.model)]
+    wrong = sum(r.local_score < 0.5 for r in stated)
+    if not 0 < wrong < len(stated):
+        raise UsageError("fit_state_term needs right and wrong calibration answers with hidden states.")
+    estimate = _after_logits(stated, policy, th) + _state_terms(stated, with_states)
+    edge, _ = cut_for_rate(estimate.tolist(), wrong / len(stated))
+    return replace(terms, bias=-float(edge))
+
+
+def _after_logits(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds) -> np.ndarray:
+    """The policy's log-odds over each whole recorded answer, without its hidden-state term."""
+    X, A = _raw_features(recs, th, False)
+    return policy.logits(X[:, [FEATURES.index(f) for f in policy.features]],
+                         A[:, [ANSWER_FEATURES.index(f) for f in policy.answer.features]])
 
 
 def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:

@@ -12,6 +12,9 @@ on 7 of 8 figures, mean AUROC 0.746 vs 0.701 (README: "Routing on prompts nobody
 Its bias puts the cut at the confidence knob's 0.5, where it hands off as many of its training answers
 (24 tokens) as were wrong. Mid-answer it hands off only 1.0 log-odds below the knob (`early_margin`: its early
 handoffs ranked worse than its estimate over the whole answer; log.md, candidate 11, passed on everyday_zs-zz).
+On transformers it also weighs the prompt's hidden state (one term over 16 principal components, fitted with the
+weights above as a fixed offset on the pooled prompts of 55 sources, experiments.learned.fit_state_term; log.md,
+candidate 12, passed on everyday_zza-zzh); without a state (another backend, another model) that term is absent.
 With another local model
 its scales do not fit: calibrate the knob (`%hybrid calibrate`) or fit your own (`exp.fit_policy`).
 """

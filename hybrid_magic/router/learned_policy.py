@@ -33,18 +33,41 @@ EDGE = 3.0
 
 
 @dataclass
+class LinearReducer:
+    """A fitted standardise-then-PCA as plain arrays (what shipped data holds): rows -> component scores."""
+
+    centre: np.ndarray
+    scale: np.ndarray
+    components: np.ndarray  # one row per component
+
+    @classmethod
+    def from_pipeline(cls, pipeline) -> LinearReducer:
+        """From experiments.learned.reduce's fitted StandardScaler + PCA (the PCA's own mean folded into the centre)."""
+        scaler, pca = pipeline[0], pipeline[-1]
+        return cls(scaler.mean_ + scaler.scale_ * pca.mean_, scaler.scale_.copy(), pca.components_.copy())
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        return ((np.asarray(X, dtype=float) - self.centre) / self.scale) @ self.components.T
+
+
+@dataclass
 class StateTerms:
-    """PCA of the hidden states (fitted on the training split), its component scales and weights, and the
-    fingerprint of the weights the states came from (`PromptState.model`; None when not known)."""
+    """PCA of the hidden states (fit_policy: fitted on the training split; the default router's: on pooled prompts),
+    its component scales and weights, the term's own
+    constant (counted only when a state is read; without one the term is absent), and the fingerprint of the
+    weights the states came from (`PromptState.model`; None when not known)."""
 
     reducer: object
     scales: np.ndarray
     weights: np.ndarray
     model: str | None = None
+    bias: float = 0.0
 
     def logit(self, state: Sequence[float]) -> float:
-        vector = np.asarray(state, dtype=float)[None, :]
-        return float((self.reducer.transform(vector)[0] / self.scales) @ self.weights)
+        return float(self.logits(np.asarray(state, dtype=float)[None, :])[0])
+
+    def logits(self, rows: np.ndarray) -> np.ndarray:
+        return (self.reducer.transform(rows) / self.scales) @ self.weights + self.bias
 
 
 @dataclass
@@ -78,7 +101,7 @@ class LearnedPolicy:
     reference: dict | None = None  # quantiles of its estimate on labelled answers, for %hybrid calibrate
     # another learned policy whose log-odds this one adds, times prior_weight (fit_policy: the default router):
     # one term named after it (its feature terms; its bias is folded into this policy's), its answer part inside
-    # the answer_features term
+    # the answer_features term, its hidden-state part inside the hidden_states term (state_logit)
     prior: LearnedPolicy | None = None
     prior_weight: float = 0.0
     # before the answer is complete (its token features not yet counted) the estimate must fall this many log-odds
@@ -98,16 +121,22 @@ class LearnedPolicy:
 
     @property
     def reads_states(self) -> bool:
-        """router.states reads the hidden states only for such a policy."""
-        return self.states is not None
+        """router.states reads the hidden states only for such a policy (its own state term, or its prior's)."""
+        return self.states is not None or (self.prior is not None and self.prior.reads_states)
 
     @property
     def state_model(self) -> str | None:
         """The weights its hidden-state term was fitted on: router.states reads no other model's states."""
-        return self.states.model if self.states is not None else None
+        if self.states is not None:
+            return self.states.model
+        return self.prior.state_model if self.prior is not None else None
 
     def state_logit(self, state: Sequence[float]) -> float:
-        return self.states.logit(state)
+        """The whole hidden-state term, its prior's (times prior_weight) included: one `hidden_states` signal."""
+        own = self.states.logit(state) if self.states is not None else 0.0
+        if self.prior is not None and self.prior.reads_states:
+            own += self.prior_weight * self.prior.state_logit(state)
+        return own
 
     def _terms(self, signals: Sequence[Signal], state: Sequence[float] | None) -> dict[str, float]:
         x = bounded(standardised(signal_vector(signals, self.features), self.means, self.scales))
@@ -115,13 +144,14 @@ class LearnedPolicy:
         if self.answer is not None:  # missing (an early handoff, no logprobs): the training mean, zero
             measured = signal_vector(signals, (ANSWER_SIGNAL,))[0]
             terms[ANSWER_SIGNAL] = 0.0 if np.isnan(measured) else float(measured)
-        if self.states is not None:
+        if self.reads_states:  # missing (another backend, another model): the term is absent, zero
             measured = signal_vector(signals, (STATE_SIGNAL,))[0]
-            terms[STATE_SIGNAL] = (self.states.logit(state) if state is not None
+            terms[STATE_SIGNAL] = (self.state_logit(state) if state is not None
                                    else 0.0 if np.isnan(measured) else float(measured))
-        if self.prior is not None:  # its answer part is already in the answer_features term (answer_logit)
+        if self.prior is not None:  # its answer and state parts are already in those terms (answer_logit, state_logit)
             prior = self.prior._terms(signals, None)
             prior.pop(ANSWER_SIGNAL, None)
+            prior.pop(STATE_SIGNAL, None)
             terms[self.prior.name] = self.prior_weight * sum(prior.values())
         return terms
 
@@ -135,9 +165,10 @@ class LearnedPolicy:
 
     def logits(self, X: np.ndarray, A: np.ndarray) -> np.ndarray:
         """The log-odds p_correct computes, for rows of raw values (its features; the answer's), when no request
-        is firm, for a policy without hidden-state terms or prior (how experiments score many answers at once)."""
-        if self.states is not None or self.prior is not None or self.answer is None:
-            raise ValueError("logits() is for a policy with answer terms only")
+        is firm, for a policy with answer terms and no prior, without its hidden-state term (experiments.learned's
+        _state_terms adds it where live would read it): how experiments score many answers at once."""
+        if self.prior is not None or self.answer is None:
+            raise ValueError("logits() is for a policy with answer terms and no prior")
         answer = self.answer
         return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
                 + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
@@ -177,25 +208,36 @@ def firm_request(signals: Sequence[Signal]) -> Signal | None:
 
 
 def policy_data(policy: LearnedPolicy) -> dict:
-    """A learned policy without hidden-state terms as plain data (JSON), for shipping and reloading."""
-    if policy.states is not None or policy.answer is None or policy.prior is not None:
-        raise ValueError("only a policy with answer terms, no hidden-state terms and no prior is stored as data")
+    """A learned policy with answer terms and no prior as plain data (JSON), for shipping and reloading; its
+    hidden-state term too when its reducer is a LinearReducer."""
+    if policy.answer is None or policy.prior is not None:
+        raise ValueError("only a policy with answer terms and no prior is stored as data")
+    if policy.states is not None and not isinstance(policy.states.reducer, LinearReducer):
+        raise ValueError("a hidden-state term is stored as data only with a LinearReducer")
     answer = policy.answer
-    return {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
+    data = {"name": policy.name, "features": list(policy.features), "means": policy.means.tolist(),
             "scales": policy.scales.tolist(), "weights": policy.weights.tolist(), "bias": policy.bias,
             "cut": policy.cut, "early_margin": policy.early_margin, "reference": policy.reference,
             "answer": {"features": list(answer.features), "means": answer.means.tolist(),
                        "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
+    if policy.states is not None:
+        states, reducer = policy.states, policy.states.reducer
+        data["states"] = {"model": states.model, "bias": states.bias, "weights": states.weights.tolist(),
+                          "scales": states.scales.tolist(), "centre": reducer.centre.tolist(),
+                          "scale": reducer.scale.tolist(), "components": reducer.components.tolist()}
+    return data
 
 
 def policy_from_data(data: dict) -> LearnedPolicy:
-    answer = data["answer"]
-    return LearnedPolicy(data["name"], tuple(data["features"]), *(np.array(data[k], dtype=float) for k in
-                                                                   ("means", "scales", "weights")),
+    answer, states = data["answer"], data.get("states")
+    arrays = lambda part, keys: (np.array(part[k], dtype=float) for k in keys)  # noqa: E731
+    state_terms = None if states is None else StateTerms(
+        LinearReducer(*arrays(states, ("centre", "scale", "components"))),
+        *arrays(states, ("scales", "weights")), states["model"], float(states["bias"]))
+    return LearnedPolicy(data["name"], tuple(data["features"]), *arrays(data, ("means", "scales", "weights")),
                          float(data["bias"]), float(data["cut"]), reference=data.get("reference"),
-                         early_margin=float(data.get("early_margin", 0.0)),
-                         answer=AnswerTerms(tuple(answer["features"]), *(np.array(answer[k], dtype=float) for k in
-                                                                         ("means", "scales", "weights"))))
+                         early_margin=float(data.get("early_margin", 0.0)), states=state_terms,
+                         answer=AnswerTerms(tuple(answer["features"]), *arrays(answer, ("means", "scales", "weights"))))
 
 
 def _sigmoid(z: float) -> float:

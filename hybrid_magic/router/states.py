@@ -1,6 +1,7 @@
 """The `hidden_states` signal: a learned policy's hidden-state term, for live and replay alike.
 
-A policy fitted on the local model's hidden states (experiments.learned) has a
+A learned policy with a hidden-state term (the default router's, fitted on pooled prompts; one fitted by
+experiments.learned.fit_policy; a blend with the default router as its prior) has a
 `state_logit(vector)`; every other policy has none, and then no signal is made.
 The vector is the prompt's state that the stream's first token carries
 (`TokenEvent.prompt_state`, read by the backend during the prefill it ran anyway:
@@ -44,6 +45,11 @@ def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
     return state.vector if state is not None else None
 
 
+def reads_state(state: PromptState | None, fitted_on: str | None) -> bool:
+    """Whether a term fitted on the weights `fitted_on` (None: not known) reads this prompt state."""
+    return state is not None and (fitted_on is None or state.model == fitted_on)
+
+
 def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Signal] | None:
     """the local tokens -> the `hidden_states` signal, for a policy with hidden-state terms; None otherwise.
     `missing` says why when the tokens carry no prompt state (there are tokens: else none came). A state from
@@ -57,7 +63,7 @@ def state_hook(policy: str, missing: str) -> Callable[[Sequence[TokenEvent]], Si
         state = prompt_state(tokens)
         if state is None:
             return hidden_states(None, missing if tokens else "no token was generated to carry the prompt's state")
-        if fitted_on is not None and state.model != fitted_on:
+        if not reads_state(state, fitted_on):
             return hidden_states(None, f"this model's states ({state.model}) are not those the policy was "
                                        f"fitted on ({fitted_on})")
         return hidden_states(term(state.vector))
