@@ -52,10 +52,10 @@ class LinearReducer:
 
 @dataclass
 class StateTerms:
-    """PCA of the hidden states (fit_policy: fitted on the training split; the default router's: on pooled prompts),
-    its component scales and weights, the term's own
-    constant (counted only when a state is read; without one the term is absent), and the fingerprint of the
-    weights the states came from (`PromptState.model`; None when not known)."""
+    """PCA of the hidden states (fit_policy's: fitted on the training split; the default router's: on pooled
+    prompts), its component scales and weights, the term's own constant (counted only when a state is read;
+    without one the term is absent), and the fingerprint of the weights the states came from
+    (`PromptState.model`; None when not known)."""
 
     reducer: object
     scales: np.ndarray
