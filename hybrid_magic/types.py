@@ -145,6 +145,9 @@ class Decision:
     # probability), this decision's own last (cascade.run_cascade fills it), and the cut it hands off below
     estimates: tuple[tuple[int, float], ...] = ()
     cut: float | None = None
+    # mid-answer the bar is lower (a learned policy's early margin): what an estimate before the answer is
+    # complete must fall below to stop the local answer early; None when it is the cut itself
+    early_cut: float | None = None
 
     def reason_signal(self) -> Signal | None:
         """The signal this decision names as its reason; None when no handoff was requested

@@ -3,6 +3,7 @@ records (pure drawing) and on a real early-handoff cell (real model, real shell,
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -11,6 +12,7 @@ from IPython.utils.capture import capture_output
 from hybrid_magic.display.mime import MIME_TYPE, provenance_bundle
 from hybrid_magic.display.render import card_html
 from hybrid_magic.display.timeline import timeline_svg
+from hybrid_magic.router.policy import POLICIES
 from hybrid_magic.types import DEFAULT_POLICY, CloudStats, Decision, LocalStats, RunRecord, Signal, TokenEvent
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -114,6 +116,16 @@ def test_a_learned_decision_plots_its_estimates_where_it_was_asked_against_its_c
     text = "".join(root.itertext())
     assert "router: estimated chance the local answer is right" in text and "threshold 0.57" in text
     assert "over None" not in text and "low_confidence" not in text
+    assert watched["early_threshold"] is None and not by_class(root, "hm-tl-earlyThreshold")  # no margin: no bar
+    record.decision = replace(record.decision, early_cut=0.33)  # the early margin's mid-answer bar
+    watched = provenance_bundle(record)["timeline"]["watched"]
+    assert watched["early_threshold"] == 0.33
+    root = parse(timeline_svg(provenance_bundle(record)))
+    [bar] = by_class(root, "hm-tl-earlyThreshold")
+    [cut] = by_class(root, "hm-tl-threshold")
+    # the same numbers as labextension/test/timeline.test.ts: the bar sits lower than the cut on the 0..1 axis
+    assert bar.get("y1") == bar.get("y2") == "95.0" and float(bar.get("y1")) > float(cut.get("y1"))
+    assert "mid-answer stop below 0.33" in "".join(root.itertext())
 
 
 def test_html_card_embeds_the_svg_and_escapes_model_text():
@@ -137,12 +149,14 @@ def test_early_handoff_cell_saves_the_timeline_and_draws_it(shell, cloud_magics)
     # the default router decided: the timeline plots its estimates where the driver asked it, against its cut
     assert bundle["handoff"]["reason"] == DEFAULT_POLICY and watched["signal"] == DEFAULT_POLICY
     assert watched["threshold"] == 0.9 and watched["series"][-1] < 0.9, "handed off below the cut, at the stop"
+    bar = watched["early_threshold"]  # mid-answer it stops only below the early margin's bar
+    assert bar == pytest.approx(POLICIES[DEFAULT_POLICY].early_cut(0.9), abs=1e-3) and watched["series"][-1] < bar
     asked = [v for v in watched["series"] if v is not None]
-    assert all(v >= 0.9 for v in asked[:-1]), "every earlier ask kept the cell local"
+    assert all(v >= bar for v in asked[:-1]), "every earlier ask kept the cell local"
     assert tl["stop"]["reason"] == "early_handoff" and tl["stop"]["index"] == n - 1
     assert all(0.0 <= p <= 1.0 for p in tl["probabilities"])
     root = parse(card["text/html"][card["text/html"].index("<svg"):card["text/html"].index("</svg>") + 6])
-    assert by_class(root, "hm-tl-series") and by_class(root, "hm-tl-threshold")
+    assert by_class(root, "hm-tl-series") and by_class(root, "hm-tl-threshold") and by_class(root, "hm-tl-earlyThreshold")
     assert len(by_class(root, "hm-tl-point")) == len(asked) and len(by_class(root, "hm-tl-token")) == n
     assert f"{DEFAULT_POLICY}: estimated chance the local answer is right" in "".join(root.itertext())
     assert by_class(root, "hm-tl-cloudSpan")

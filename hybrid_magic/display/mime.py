@@ -17,7 +17,8 @@ MIME_TYPE = "application/vnd.hybrid-magic.run+json"
 VERSION = 2  # 2 added handoff.reason: the deciding signal's name (null when no handoff was requested)
 # and (a new key, no meaning changed) contributions: a learned policy's explanation, null for other policies;
 # (new keys) timeline.watched.probability: its y axis is a probability, and under a learned policy timeline.watched
-# is the policy's estimates where the driver asked it (signal: the policy's name, window: null)
+# is the policy's estimates where the driver asked it (signal: the policy's name, window: null), and (a new key)
+# timeline.watched.early_threshold: the lower bar a mid-answer estimate must fall below to stop early (null: none)
 SHOWN_CONTRIBUTIONS = 3  # features a card names when it explains a learned decision
 
 
@@ -97,7 +98,8 @@ def watched_data(decision: Decision, tokens: list[TokenEvent], window: int) -> d
             if 0 <= index < len(tokens):
                 series[index] = _round(estimate)
         return {"signal": decision.policy, "quantity": ESTIMATE, "unit": "", "triggers": "below", "window": None,
-                "probability": True, "series": series, "threshold": _round(decision.cut)}
+                "probability": True, "series": series, "threshold": _round(decision.cut),
+                "early_threshold": _round(decision.early_cut)}
     watched = watched_signal(decision)
     name = watched.name if watched is not None else "low_confidence"
     quantity, unit, triggers = WATCHED[name]

@@ -131,7 +131,18 @@ def _threshold(box, y, watched: dict | None) -> str:
                stroke=COLORS["threshold"], stroke_width="1.2", stroke_dasharray="5 3")
     below = y(t) + 11 if y(t) + 11 < box["y1"] - 2 else y(t) - 4
     label = _text(box["x0"] + 3, below, f"threshold {t:.2f}", "hm-tl-thresholdLabel")
-    return line + label
+    return line + label + _early_threshold(box, y, watched)
+
+
+def _early_threshold(box, y, watched: dict) -> str:
+    """A learned policy's mid-answer bar: an estimate before the answer is complete stops it only below this."""
+    e = watched.get("early_threshold")
+    if e is None:
+        return ""
+    line = _el("line", x1=box["x0"], x2=box["xl"], y1=f"{y(e):.1f}", y2=f"{y(e):.1f}", class_="hm-tl-earlyThreshold",
+               stroke=COLORS["threshold"], stroke_width="1", stroke_dasharray="2 3", opacity="0.7")
+    below = y(e) + 11 if y(e) + 11 < box["y1"] - 2 else y(e) - 4
+    return line + _text(box["xl"] - 3, below, f"mid-answer stop below {e:.2f}", "hm-tl-earlyThresholdLabel", "end")
 
 
 def _stop(box, x, tl: dict, handed_off: bool) -> str:

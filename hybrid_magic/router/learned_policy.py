@@ -193,13 +193,15 @@ class LearnedPolicy:
         p = self._probability(terms)
         cut = self.cut if params.threshold is None else params.threshold
         # mid-answer: only a clearly failing answer stops (HybridMagics.early_margin may set the margin)
-        bar = cut if "after" in seen else self.early_cut(cut, params.early_margin)
+        early = self.early_cut(cut, params.early_margin)
+        bar = cut if "after" in seen else early
         requested = hard is not None or p < bar
         stage = hard.stage if hard is not None else ("after" if "after" in seen else "during")
         return Decision("cloud" if requested else "local", requested, requested, None, tuple(signals),
                         self.name, score=1.0 - p, stage=stage if requested else None,
                         reason=hard.name if hard is not None else self.name if requested else None,
-                        contributions=() if hard is not None else _ranked(terms), cut=cut)
+                        contributions=() if hard is not None else _ranked(terms), cut=cut,
+                        early_cut=None if early == cut else early)
 
 
 def firm_request(signals: Sequence[Signal]) -> Signal | None:

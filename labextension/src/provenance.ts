@@ -67,6 +67,8 @@ export interface Watched {
   probability: boolean;
   series: Array<number | null>;
   threshold: number | null;
+  /** A learned policy's mid-answer bar: an estimate before the answer is complete stops it only below this. */
+  early_threshold?: number | null;
 }
 
 /** Per local token: probability and seconds since the local call; no token text. */
@@ -231,7 +233,8 @@ function parseWatched(raw: unknown, length: number): Watched | null {
     // bundles written before the key had it for low_confidence only
     probability: typeof raw.probability === 'boolean' ? raw.probability : text(raw.signal) === 'low_confidence',
     series,
-    threshold: optionalNumber(raw.threshold)
+    threshold: optionalNumber(raw.threshold),
+    early_threshold: optionalNumber(raw.early_threshold)
   };
 }
 

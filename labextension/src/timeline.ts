@@ -133,7 +133,22 @@ function threshold(box: Box, y: (v: number) => number, watched: Watched | null):
   return [
     { tag: 'line', cls: 'hm-tl-threshold', attrs: { x1: String(box.x0), x2: String(box.xl), y1: f1(y(t)),
       y2: f1(y(t)), stroke: COLORS.threshold, 'stroke-width': '1.2', 'stroke-dasharray': '5 3' } },
-    label(box.x0 + 3, below, `threshold ${t.toFixed(2)}`, 'hm-tl-thresholdLabel')
+    label(box.x0 + 3, below, `threshold ${t.toFixed(2)}`, 'hm-tl-thresholdLabel'),
+    ...earlyThreshold(box, y, watched)
+  ];
+}
+
+/** A learned policy's mid-answer bar: an estimate before the answer is complete stops it only below this. */
+function earlyThreshold(box: Box, y: (v: number) => number, watched: Watched): Shape[] {
+  const e = watched.early_threshold;
+  if (e === null || e === undefined) {
+    return [];
+  }
+  const below = y(e) + 11 < box.y1 - 2 ? y(e) + 11 : y(e) - 4;
+  return [
+    { tag: 'line', cls: 'hm-tl-earlyThreshold', attrs: { x1: String(box.x0), x2: String(box.xl), y1: f1(y(e)),
+      y2: f1(y(e)), stroke: COLORS.threshold, 'stroke-width': '1', 'stroke-dasharray': '2 3', opacity: '0.7' } },
+    label(box.xl - 3, below, `mid-answer stop below ${e.toFixed(2)}`, 'hm-tl-earlyThresholdLabel', 'end')
   ];
 }
 

@@ -81,6 +81,14 @@ test("a learned policy's timeline plots its estimates where it was asked against
   const [series] = only(shapes, 'hm-tl-series');
   assert.equal(series.attrs.d.split(' L').length, 2);
   assert.match(shapes.map(shape => shape.text ?? '').join('|'), /threshold 0\.57/);
+  assert.equal(only(shapes, 'hm-tl-earlyThreshold').length, 0);  // no early margin: no mid-answer bar
+  // the early margin's mid-answer bar, where tests/test_timeline.py puts it
+  const barred = timelineShapes(bundle({ ...CLOUD_RUN, timeline: { ...CLOUD_RUN.timeline,
+    watched: { ...watched, early_threshold: 0.33 } } }));
+  const [bar] = only(barred, 'hm-tl-earlyThreshold');
+  assert.equal(bar.attrs.y1, '95.0');
+  assert.equal(bar.attrs.y2, '95.0');
+  assert.match(barred.map(shape => shape.text ?? '').join('|'), /mid-answer stop below 0\.33/);
   // a bundle saved before the `probability` key: only low_confidence is on a probability axis
   const old = parseTimeline({ ...CLOUD_RUN.timeline, watched: { ...CLOUD_RUN.timeline.watched, signal: 'high_entropy' } });
   assert.equal(old?.watched?.probability, false);
