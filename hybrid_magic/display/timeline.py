@@ -124,25 +124,24 @@ def _series(x, y, tl: dict, watched: dict | None) -> str:
 
 
 def _threshold(box, y, watched: dict | None) -> str:
+    """The cut (dashed) and, for a learned policy with an early margin, its lower mid-answer bar (dotted): an
+    estimate before the answer is complete stops it only below that."""
     if watched is None or watched.get("threshold") is None:
         return ""
-    t = watched["threshold"]
-    line = _el("line", x1=box["x0"], x2=box["xl"], y1=f"{y(t):.1f}", y2=f"{y(t):.1f}", class_="hm-tl-threshold",
-               stroke=COLORS["threshold"], stroke_width="1.2", stroke_dasharray="5 3")
-    below = y(t) + 11 if y(t) + 11 < box["y1"] - 2 else y(t) - 4
-    label = _text(box["x0"] + 3, below, f"threshold {t:.2f}", "hm-tl-thresholdLabel")
-    return line + label + _early_threshold(box, y, watched)
+    t, e = watched["threshold"], watched.get("early_threshold")
+    cut = _level(box, y, t, "hm-tl-threshold", f"threshold {t:.2f}", box["x0"] + 3, "start",
+                 stroke_width="1.2", stroke_dasharray="5 3")
+    return cut if e is None else cut + _level(box, y, e, "hm-tl-earlyThreshold", f"mid-answer stop below {e:.2f}",
+                                              box["xl"] - 3, "end", stroke_width="1", stroke_dasharray="2 3",
+                                              opacity="0.7")
 
 
-def _early_threshold(box, y, watched: dict) -> str:
-    """A learned policy's mid-answer bar: an estimate before the answer is complete stops it only below this."""
-    e = watched.get("early_threshold")
-    if e is None:
-        return ""
-    line = _el("line", x1=box["x0"], x2=box["xl"], y1=f"{y(e):.1f}", y2=f"{y(e):.1f}", class_="hm-tl-earlyThreshold",
-               stroke=COLORS["threshold"], stroke_width="1", stroke_dasharray="2 3", opacity="0.7")
-    below = y(e) + 11 if y(e) + 11 < box["y1"] - 2 else y(e) - 4
-    return line + _text(box["xl"] - 3, below, f"mid-answer stop below {e:.2f}", "hm-tl-earlyThresholdLabel", "end")
+def _level(box, y, value: float, cls: str, words: str, label_x: float, anchor: str, **style: str) -> str:
+    """A horizontal line across the local tokens at `value`, labelled just below it (above at the bottom edge)."""
+    line = _el("line", x1=box["x0"], x2=box["xl"], y1=f"{y(value):.1f}", y2=f"{y(value):.1f}", class_=cls,
+               stroke=COLORS["threshold"], **style)
+    below = y(value) + 11 if y(value) + 11 < box["y1"] - 2 else y(value) - 4
+    return line + _text(label_x, below, words, cls + "Label", anchor)
 
 
 def _stop(box, x, tl: dict, handed_off: bool) -> str:

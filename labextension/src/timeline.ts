@@ -124,31 +124,31 @@ function series(x: (i: number) => number, y: (v: number) => number, tl: Timeline
   return [path, ...dots];
 }
 
+/** The cut (dashed) and, for a learned policy with an early margin, its lower mid-answer bar (dotted): an
+ * estimate before the answer is complete stops it only below that. */
 function threshold(box: Box, y: (v: number) => number, watched: Watched | null): Shape[] {
   if (watched === null || watched.threshold === null) {
     return [];
   }
   const t = watched.threshold;
-  const below = y(t) + 11 < box.y1 - 2 ? y(t) + 11 : y(t) - 4;
-  return [
-    { tag: 'line', cls: 'hm-tl-threshold', attrs: { x1: String(box.x0), x2: String(box.xl), y1: f1(y(t)),
-      y2: f1(y(t)), stroke: COLORS.threshold, 'stroke-width': '1.2', 'stroke-dasharray': '5 3' } },
-    label(box.x0 + 3, below, `threshold ${t.toFixed(2)}`, 'hm-tl-thresholdLabel'),
-    ...earlyThreshold(box, y, watched)
-  ];
+  const e = watched.early_threshold;
+  const cut = level(box, y, t, 'hm-tl-threshold', `threshold ${t.toFixed(2)}`, box.x0 + 3, 'start',
+    { 'stroke-width': '1.2', 'stroke-dasharray': '5 3' });
+  if (e === null || e === undefined) {
+    return cut;
+  }
+  return [...cut, ...level(box, y, e, 'hm-tl-earlyThreshold', `mid-answer stop below ${e.toFixed(2)}`, box.xl - 3,
+    'end', { 'stroke-width': '1', 'stroke-dasharray': '2 3', opacity: '0.7' })];
 }
 
-/** A learned policy's mid-answer bar: an estimate before the answer is complete stops it only below this. */
-function earlyThreshold(box: Box, y: (v: number) => number, watched: Watched): Shape[] {
-  const e = watched.early_threshold;
-  if (e === null || e === undefined) {
-    return [];
-  }
-  const below = y(e) + 11 < box.y1 - 2 ? y(e) + 11 : y(e) - 4;
+/** A horizontal line across the local tokens at `value`, labelled just below it (above at the bottom edge). */
+function level(box: Box, y: (v: number) => number, value: number, cls: string, words: string, labelX: number,
+  anchor: string, style: Record<string, string>): Shape[] {
+  const below = y(value) + 11 < box.y1 - 2 ? y(value) + 11 : y(value) - 4;
   return [
-    { tag: 'line', cls: 'hm-tl-earlyThreshold', attrs: { x1: String(box.x0), x2: String(box.xl), y1: f1(y(e)),
-      y2: f1(y(e)), stroke: COLORS.threshold, 'stroke-width': '1', 'stroke-dasharray': '2 3', opacity: '0.7' } },
-    label(box.xl - 3, below, `mid-answer stop below ${e.toFixed(2)}`, 'hm-tl-earlyThresholdLabel', 'end')
+    { tag: 'line', cls, attrs: { x1: String(box.x0), x2: String(box.xl), y1: f1(y(value)), y2: f1(y(value)),
+      stroke: COLORS.threshold, ...style } },
+    label(labelX, below, words, cls + 'Label', anchor)
   ];
 }
 
