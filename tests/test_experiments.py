@@ -206,8 +206,10 @@ def test_fit_policy_registers_a_policy_that_beats_random_on_held_out_items():
     recs = [fake_rec([p] * 6, p > 0.5, prompt=f"i{n}") for n, p in enumerate(np.linspace(0.2, 0.95, 16))]
     report = fit_policy(recs, "toy-learned", sig.Thresholds(), test_size=0.5, seed=1)
     assert "toy-learned" in POLICIES and report.usage == "%%hybrid --policy toy-learned"
-    assert report.policy.prior is POLICIES[DEFAULT_POLICY] and report.policy.prior_weight > 0, "blended"
-    assert "prior:router" in report.coefficients and "blended with the default router" in str(report)
+    prior = POLICIES[DEFAULT_POLICY]
+    assert report.policy.prior is prior and report.policy.prior_weight == 1.0, "a correction to the router"
+    assert report.policy.early_margin == prior.early_margin, "it stops mid-answer as the router does"
+    assert "prior:router" in report.coefficients and "a correction to the default router" in str(report)
     with pytest.raises(UsageError, match="default router's name"):
         fit_policy(recs, DEFAULT_POLICY, sig.Thresholds(), test_size=0.5, seed=1)
     assert POLICIES[DEFAULT_POLICY].prior is None, "the default router is untouched"

@@ -337,7 +337,7 @@ def test_a_states_policy_never_reads_another_models_states(states_policy):
 
 
 def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
-    """fit_policy's blend with the default router, on hand-made weights: the prior's share is one term named
+    """A policy over the default router (fit_policy's correction), on hand-made weights: the prior's share is one term named
     after it, its answer part rides in the answer_features term (one value, as live reads it)."""
     from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
 
@@ -359,17 +359,25 @@ def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
 
 
 
-def test_a_blend_with_the_default_router_stops_early_as_the_router_does():
-    from hybrid_magic.experiments.learned import _blended
-    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
+def test_the_correction_to_the_router_is_scikit_learns_objective_around_a_fixed_offset():
+    """fit_policy's correction (heldout/log.md, candidate 13): with no offset, offset_logistic is scikit-learn's
+    class-balanced L2 logistic regression; around an offset that already ranks every answer, cross-validation
+    keeps the smallest strength (the router's ranking) and the user's weights stay near zero."""
+    from sklearn.linear_model import LogisticRegression
 
-    answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.ones(1))
-    own, prior = (LearnedPolicy(name, ("low_confidence",), np.zeros(1), np.ones(1), np.ones(1), 0.0, answer=answer,
-                                early_margin=margin) for name, margin in (("mine", 0.0), ("router", 1.0)))
-    correct = np.array([True, False] * 10)
-    logits = np.where(correct, 1.0, -1.0) + np.linspace(0, 0.5, 20)
-    blended = _blended(own, prior, logits, logits[::-1], np.arange(20), correct)
-    assert blended.early_margin == 1.0 and blended.prior is prior
+    from hybrid_magic.experiments.learned import CORRECTION_C_GRID, _cross_validated_strength, offset_logistic
+
+    rng = np.random.default_rng(0)
+    Z = rng.normal(size=(60, 3))
+    correct = Z[:, 0] + 0.5 * rng.normal(size=60) > 0.3
+    intercept, weights = offset_logistic(Z, np.zeros(60), correct, 0.3)
+    reference = LogisticRegression(C=0.3, class_weight="balanced").fit(Z, correct)
+    assert np.allclose(weights, reference.coef_[0], atol=1e-4) and intercept == pytest.approx(reference.intercept_[0], abs=1e-4)
+    ranked = np.where(correct, 2.0, -2.0) + rng.normal(scale=0.1, size=60)  # the router already right on each
+    noise = rng.normal(size=(60, 3))
+    assert _cross_validated_strength(noise, ranked, correct, seed=0) == CORRECTION_C_GRID[0]
+    _, kept = offset_logistic(noise, ranked, correct, CORRECTION_C_GRID[0])
+    assert np.abs(kept).max() < 0.01
 
 def test_a_hidden_state_term_ships_as_data_and_a_blend_counts_its_priors_once():
     """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the

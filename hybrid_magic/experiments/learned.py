@@ -30,13 +30,14 @@ from ..router.after import answer_tokens
 from ..router.answer_fit import NAMES as ANSWER_FIT
 from ..router.confidence import answer_features
 from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy, LinearReducer, StateTerms,
-                                     log_odds, signal_vector, standardised)
+                                     bounded, log_odds, signal_vector, standardised)
 from ..router.policy import POLICIES, register_policy
 from ..router.handoff_rate import cut_for_rate
 from ..router.states import prompt_state, reads_state
 from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FitReport, fit_report
+from .metrics import auroc
 from .recording import state_rows
 
 # the signals a learned policy weighs; self_check is imputed unless fitted with self_check=True (then enable it live)
@@ -70,7 +71,10 @@ def _column_means(X: np.ndarray) -> np.ndarray:
 
 
 STATE_COMPONENTS = 6  # principal components of the hidden states kept (fitted on the training split)
-C_GRID = (0.03, 0.1, 0.3, 1.0)  # inverse regularisation strengths tried by cross-validation
+C_GRID = (0.03, 0.1, 0.3, 1.0)  # inverse regularisation strengths tried by cross-validation (no default to correct)
+# strengths of the correction to the default router tried by cross-validation (heldout/log.md, candidate 13): the
+# smallest keeps the user's weights near zero, the router's ranking
+CORRECTION_C_GRID = (0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, test_size: float = 0.5,
@@ -81,8 +85,10 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     `states` (one row per item: Experiment.hidden_states, the recorded prompt states) adds the local model's
     hidden state at the last prompt token,
     reduced by PCA fitted on the training split; without them the policy uses the signals only.
-    `labels` says where the right/wrong labels came from (the report repeats it). The fit is then blended
-    with the default router (_blended) and registered as `name`."""
+    `labels` says where the right/wrong labels came from (the report repeats it). The fit is a correction to the
+    default router: the router's log-odds count whole, the user's weights are an L2 logistic regression around them
+    (offset_logistic), its strength picked by cross-validation on the training split (_cross_validated_strength,
+    the smallest strength keeps the router's ranking); it is registered as `name`."""
     if name == DEFAULT_POLICY:
         raise UsageError(f"fit_policy: {name!r} is the default router's name; pick another for yours.")
     prior = POLICIES[DEFAULT_POLICY]  # read before anything is registered
@@ -93,16 +99,13 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         raise UsageError("fit_policy needs right and wrong local answers in the training split; add items.")
     Z, means, scales = _scaling(X, train)
     A, answer_means, answer_scales = _scaling(raw_answers, train)
-    Z, terms = np.hstack([Z, A]), None
+    Z = bounded(np.hstack([Z, A]))  # as live bounds them (EDGE)
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
         Z = np.hstack([Z, reduced / component_scales])
-    model = _cross_validated(Z[train], correct[train], seed)
-    if states is not None:
-        fitted_on = next((s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
-        terms = StateTerms(reducer, component_scales, model.coef_[0][len(FEATURES) + len(ANSWER_FEATURES):], fitted_on)
-    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales), terms)
+    fitted_on = None if states is None else next(
+        (s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
         if prior.answer is None or prior.prior is not None:
             raise ValueError("a prior is a learned policy with answer terms and no prior")
@@ -110,33 +113,62 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
             prior = replace(prior, states=None)  # its term reads another model's states: absent, as live
         prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
                       raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
-        prior_logit = prior.logits(*prior_rows) + _state_terms(recs, prior)
-        policy = _blended(policy, prior, model.decision_function(Z), prior_logit, train, correct)
+        offset = prior.logits(*prior_rows) + _state_terms(recs, prior)
+        strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed)
+        intercept, weights = offset_logistic(Z[train], offset[train], correct[train], strength)
+    else:  # no learned default to correct: the user's fit alone
+        prior, model = None, _cross_validated(Z[train], correct[train], seed)
+        intercept, weights = float(model.intercept_[0]), model.coef_[0]
+    terms = None if states is None else StateTerms(reducer, component_scales, weights[len(FEATURES) + len(ANSWER_FEATURES):],
+                                                   fitted_on)
+    policy = _fitted(name, intercept, weights, (means, scales), (answer_means, answer_scales), terms)
+    if prior is not None:  # the router's log-odds count whole (weight 1): the user's weights are its correction
+        policy = replace(policy, prior=prior, prior_weight=1.0, bias=policy.bias + prior.bias,
+                         early_margin=prior.early_margin)
     register_policy(name, policy)
     return fit_report(recs, policy, th, (train, test), correct, labels)
 
 
-def _blended(own: LearnedPolicy, prior: LearnedPolicy, own_logit: np.ndarray, prior_logit: np.ndarray,
-             train: np.ndarray, correct: np.ndarray) -> LearnedPolicy:
-    """The user's own fit and the default router, each standardised on the training split, added with equal
-    weights (neither alone holds on every set); one class-balanced scale and offset, fitted on the training
-    split, put the cut near the knob's 0.5; mid-answer it stops early as the router does (its early_margin). The
-    own fit's log-odds are its regression's on the training values (live clips a value past EDGE spreads, so a far
-    outlier weighs a little less than here)."""
-    from sklearn.linear_model import LogisticRegression
+def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, seed: int) -> float:
+    """The strength in CORRECTION_C_GRID with the best mean AUROC over stratified folds of the training split (the
+    smaller on a tie: closer to the router); the smallest when a class has fewer than two answers."""
+    from sklearn.model_selection import StratifiedKFold
 
-    own_mean, own_spread = float(own_logit[train].mean()), float(own_logit[train].std()) or 1.0
-    prior_mean, prior_spread = float(prior_logit[train].mean()), float(prior_logit[train].std()) or 1.0
-    blend = (own_logit - own_mean) / own_spread + (prior_logit - prior_mean) / prior_spread
-    scale_fit = LogisticRegression(class_weight="balanced").fit(blend[train, None], correct[train])
-    a = max(float(scale_fit.coef_[0][0]), 1e-3)  # the equal-weight ranking is kept whatever the fit says
-    k = a / own_spread
-    states = None if own.states is None else replace(own.states, weights=k * own.states.weights,
-                                                     bias=k * own.states.bias)
-    prior_weight = a / prior_spread  # the prior's bias is a constant: the folded bias carries it, not its term
-    bias = k * (own.bias - own_mean) + prior_weight * (prior.bias - prior_mean) + float(scale_fit.intercept_[0])
-    return replace(own, weights=k * own.weights, answer=replace(own.answer, weights=k * own.answer.weights),
-                   states=states, prior=prior, prior_weight=prior_weight, bias=bias, early_margin=prior.early_margin)
+    folds = int(min(5, np.bincount(correct.astype(int), minlength=2).min()))
+    if folds < 2:
+        return CORRECTION_C_GRID[0]
+    splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, correct))
+    scores = []
+    for strength in CORRECTION_C_GRID:
+        fold_scores = []
+        for fit, held in splits:
+            _, weights = offset_logistic(Z[fit], offset[fit], correct[fit], strength)
+            fold_scores.append(auroc(-(offset[held] + Z[held] @ weights), ~correct[held]))
+        scores.append(float(np.mean(fold_scores)))
+    return CORRECTION_C_GRID[scores.index(max(scores))]
+
+
+def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, strength: float
+                    ) -> tuple[float, np.ndarray]:
+    """A class-balanced L2 logistic regression of `correct` on `Z` around a fixed `offset` (log-odds that count with
+    weight 1): its intercept and weights. scikit-learn's objective: `strength` times the class-balanced log-loss
+    plus half the squared weights, the intercept unpenalised (a small strength keeps the weights near zero)."""
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
+    balance = np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        eta = offset + theta[0] + Z @ theta[1:]
+        residual = balance * (expit(eta) - correct)
+        value = strength * float(np.sum(balance * (np.logaddexp(0.0, eta) - correct * eta)))
+        gradient = np.concatenate([[strength * residual.sum()], strength * (Z.T @ residual) + theta[1:]])
+        return value + 0.5 * float(theta[1:] @ theta[1:]), gradient
+
+    fitted = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
+    if not fitted.success:
+        raise RuntimeError(f"offset_logistic: the optimiser did not converge ({fitted.message})")
+    return float(fitted.x[0]), fitted.x[1:]
 
 
 # The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on
@@ -156,19 +188,19 @@ def fit_pooled(recs: list[replay.Recorded], name: str, th: sig.Thresholds) -> Le
     kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
     model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
     model.fit(np.hstack([Z, Za]) * kept, correct)
-    policy = _fitted(name, model, (means, scales), (answer_means, answer_scales))
+    policy = _fitted(name, float(model.intercept_[0]), model.coef_[0], (means, scales), (answer_means, answer_scales))
     register_policy(name, policy)
     return policy
 
 
-def _fitted(name: str, model, signal_scaling: tuple, answer_scaling: tuple, states: StateTerms | None = None
-            ) -> LearnedPolicy:
-    """The fitted regression as a LearnedPolicy (not registered): its weights on FEATURES, then on ANSWER_FEATURES
+def _fitted(name: str, intercept: float, weights: np.ndarray, signal_scaling: tuple, answer_scaling: tuple,
+            states: StateTerms | None = None) -> LearnedPolicy:
+    """A fitted regression as a LearnedPolicy (not registered): its weights on FEATURES, then on ANSWER_FEATURES
     (state components, if any, come after and belong to `states`)."""
-    weights, answer_end = model.coef_[0], len(FEATURES) + len(ANSWER_FEATURES)
+    answer_end = len(FEATURES) + len(ANSWER_FEATURES)
     answer = AnswerTerms(ANSWER_FEATURES, *answer_scaling, weights[len(FEATURES):answer_end])
-    return LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], float(model.intercept_[0]),
-                         states=states, answer=answer)
+    return LearnedPolicy(name, FEATURES, *signal_scaling, weights[:len(FEATURES)], intercept, states=states,
+                         answer=answer)
 
 
 def _state_terms(recs: list[replay.Recorded], policy: LearnedPolicy) -> np.ndarray:
@@ -196,9 +228,6 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
     The term's constant is then set so that, with it, the after-stage estimate hands off as many of the
     `calibration` answers that have a state as were wrong (the policy's own cut was set to the same count on its
     training answers, there by replay on the knob's grid); without a state the policy is unchanged."""
-    from scipy.optimize import minimize
-    from scipy.special import expit
-
     models = {s.model for s in (prompt_state(r.events) for r in recs) if s is not None}
     if len(models) != 1:
         raise UsageError(f"fit_state_term needs recordings with the hidden states of one model (backend="
@@ -209,20 +238,8 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
     reduced, _, pipeline = reduce(states, states[:1], POOLED_STATE_COMPONENTS)
     spreads = reduced.std(axis=0).clip(min=1e-9)
     Z, offset = reduced / spreads, _after_logits(recs, policy, th)
-    # class-balanced log-loss times C plus half the squared weights (the constant unpenalised), as scikit-learn's
-    balance = np.where(correct, len(recs) / (2 * correct.sum()), len(recs) / (2 * (~correct).sum()))
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        eta = offset + theta[0] + Z @ theta[1:]
-        residual = balance * (expit(eta) - correct)
-        value = POOLED_STATE_C * float(np.sum(balance * (np.logaddexp(0.0, eta) - correct * eta)))
-        gradient = np.concatenate([[POOLED_STATE_C * residual.sum()], POOLED_STATE_C * (Z.T @ residual) + theta[1:]])
-        return value + 0.5 * float(theta[1:] @ theta[1:]), gradient
-
-    fitted = minimize(loss, np.zeros(Z.shape[1] + 1), jac=True, method="L-BFGS-B")
-    if not fitted.success:
-        raise RuntimeError(f"fit_state_term: the optimiser did not converge ({fitted.message})")
-    terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, fitted.x[1:], models.pop())
+    _, weights = offset_logistic(Z, offset, correct, POOLED_STATE_C)
+    terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, weights, models.pop())
     # the constant: as many stated calibration answers below the cut (log-odds 0 at the knob's 0.5) as were wrong
     with_states = replace(policy, states=terms)
     stated = [r for r in calibration if reads_state(prompt_state(r.events), terms.model)]

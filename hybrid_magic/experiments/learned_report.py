@@ -69,9 +69,9 @@ class FitReport:
         c_low, c_high = self.auroc_cascade_interval
         states = " and the local model's hidden states" if self.hidden_states else ""
         prior = getattr(self.policy, "prior", None)
-        blend = f", blended with the default router ({prior.name!r}, equal weights)" if prior is not None else ""
+        correction = f", as a correction to the default router ({prior.name!r})" if prior is not None else ""
         return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
-                f"features{states}{blend}. "
+                f"features{states}{correction}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
                 f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default router {self.auroc_cascade:.3f} "
