@@ -3,8 +3,8 @@
 It learns P(local answer correct) from the signals the live cascade gives a policy,
 the answer's own token features (all twelve of router.confidence.answer_features)
 and, when fitted with them, the local model's hidden states, on the user's own
-prompts, blends that fit with the default router (equal weights on their standardised
-log-odds: the router becomes its `prior`), hands off when the probability falls below a cut
+prompts, as a correction to the default router (the router's log-odds count whole, the user's weights are
+fitted around them: the router becomes its `prior`), hands off when the probability falls below a cut
 (PolicyParams.threshold, else 0.5), explains each decision by the push of each feature on the log-odds
 (Decision.contributions, shown on the card), and is compared with the default
 router on a held-out split, both replayed as live runs them (learned_report.py).

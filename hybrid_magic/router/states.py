@@ -1,7 +1,7 @@
 """The `hidden_states` signal: a learned policy's hidden-state term, for live and replay alike.
 
 A learned policy with a hidden-state term (the default router's, fitted on pooled prompts; one fitted by
-experiments.learned.fit_policy; a blend with the default router as its prior) has a
+experiments.learned.fit_policy, a correction with the default router as its prior) has a
 `state_logit(vector)`; every other policy has none, and then no signal is made.
 The vector is the prompt's state that the stream's first token carries
 (`TokenEvent.prompt_state`, read by the backend during the prefill it ran anyway:
