@@ -265,7 +265,7 @@ def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():
 
 def test_fit_policy_leaves_out_a_priors_state_term_fitted_on_other_weights():
     """The default router's state term reads SmolLM2-135M's states; a personal fit on another model's states
-    blends with the router without that term (live would not read it either), and never feeds it those states."""
+    corrects the router without that term (live would not read it either), and never feeds it those states."""
     from hybrid_magic.experiments.learned import fit_policy
     from hybrid_magic.experiments.recording import state_rows
 

@@ -379,10 +379,11 @@ def test_the_correction_to_the_router_is_scikit_learns_objective_around_a_fixed_
     _, kept = offset_logistic(noise, ranked, correct, CORRECTION_C_GRID[0])
     assert np.abs(kept).max() < 0.01
 
-def test_a_hidden_state_term_ships_as_data_and_a_blend_counts_its_priors_once():
+def test_a_hidden_state_term_ships_as_data_and_a_policy_over_it_counts_its_priors_once():
     """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the
     fitted scaler + PCA, the term round-trips through policy_data, its constant counts only with a state, and a
-    blend with such a prior reads the prior's state part inside the one hidden_states term, not twice."""
+    policy over such a prior (fit_policy's correction) reads the prior's state part inside the one hidden_states
+    term, not twice."""
     from hybrid_magic.experiments.learned import reduce
     from hybrid_magic.router.learned_policy import (AnswerTerms, LearnedPolicy, LinearReducer, StateTerms,
                                                     policy_data, policy_from_data)
