@@ -236,6 +236,48 @@ def toy_policy(name: str, bias: float = 0.0, margin: float = 0.0):
                          early_margin=margin)
 
 
+def test_fit_policy_live_reads_exactly_the_correction_it_fitted(monkeypatch):
+    """The registered policy, replayed as live, gives each training answer the log-odds fitted: the router's (its
+    state term read from the recording) plus the correction's intercept and weights on the clipped values and the
+    user's own state components."""
+    from hybrid_magic.experiments import learned
+    from hybrid_magic.experiments.recording import state_rows
+
+    fits = []
+    original = learned.offset_logistic
+
+    def spy(Z, offset, correct, strength):
+        fits.append((Z, offset, original(Z, offset, correct, strength)))
+        return fits[-1][2]
+
+    monkeypatch.setattr(learned, "offset_logistic", spy)
+    router, rng = POLICIES[DEFAULT_POLICY], np.random.default_rng(3)
+    probs = [*np.linspace(0.15, 0.95, 39), 0.001]  # the last far outside the others (fitted on at seed 3): clipped
+    recs = [stated(fake_rec([p] * 6, p > 0.5 and n % 4 != 0, prompt=f"l{n}"), router.state_model,
+                   rng.normal(size=1152)) for n, p in enumerate(probs)]
+    report = learned.fit_policy(recs, "toy-live", sig.Thresholds(), test_size=0.5, seed=3, states=state_rows(recs))
+    assert report.strength in learned.CORRECTION_C_GRID and report.policy.states is not None
+    Z, offset, (intercept, weights) = fits[-1]  # the last fit is the policy's; the others were cross-validation
+    correct = np.array([r.local_score >= 0.5 for r in recs])
+    train, _ = learned._split(correct, 0.5, 3)
+    values = Z[:, :len(learned.FEATURES) + len(learned.ANSWER_FEATURES)]  # then the state components, unclipped
+    assert 39 in train and np.abs(values).max() == 3.0, "a value was clipped"
+    never = PolicyParams(threshold=0.0)  # no cut: the estimate over the whole answer
+    for row, i in enumerate(train):
+        p = 1.0 - replay.replay_item(recs[i], "toy-live", sig.Thresholds(), never).decision.score
+        assert math.log(p / (1 - p)) == pytest.approx(offset[row] + intercept + Z[row] @ weights, abs=1e-6)
+
+
+def test_fit_policy_without_a_learned_default_fits_alone_and_says_when_it_had_few_answers(monkeypatch):
+    from hybrid_magic.experiments.learned import C_GRID, fit_policy
+
+    monkeypatch.setitem(POLICIES, DEFAULT_POLICY, POLICIES["cascade"])
+    recs = [fake_rec([p] * 6, p > 0.5, prompt=f"a{n}") for n, p in enumerate(np.linspace(0.2, 0.95, 16))]
+    report = fit_policy(recs, "toy-alone", sig.Thresholds(), test_size=0.5, seed=1)
+    assert report.policy.prior is None and report.strength in C_GRID and "correction" not in str(report)
+    assert report.fewest_in_training == 3 and "Only 3 right or wrong answers" in str(report)
+
+
 def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():
     """fit_state_term (the default router's hidden-state term, candidate 12) on hand-made states: the weights are
     kept, the term ranks by the state, its constant puts exactly the wrong calibration answers below the cut."""

@@ -337,8 +337,8 @@ def test_a_states_policy_never_reads_another_models_states(states_policy):
 
 
 def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
-    """A policy over the default router (fit_policy's correction), on hand-made weights: the prior's share is one term named
-    after it, its answer part rides in the answer_features term (one value, as live reads it)."""
+    """A policy over the default router (fit_policy's correction), on hand-made weights: the prior's share is one
+    term named after it, its answer part rides in the answer_features term (one value, as live reads it)."""
     from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
 
     def policy(name, weight, answer_weight, bias, **extra):
@@ -371,13 +371,18 @@ def test_the_correction_to_the_router_is_scikit_learns_objective_around_a_fixed_
     Z = rng.normal(size=(60, 3))
     correct = Z[:, 0] + 0.5 * rng.normal(size=60) > 0.3
     intercept, weights = offset_logistic(Z, np.zeros(60), correct, 0.3)
-    reference = LogisticRegression(C=0.3, class_weight="balanced").fit(Z, correct)
-    assert np.allclose(weights, reference.coef_[0], atol=1e-4) and intercept == pytest.approx(reference.intercept_[0], abs=1e-4)
+    reference = LogisticRegression(C=0.3, class_weight="balanced", tol=1e-10, max_iter=10000).fit(Z, correct)
+    assert np.allclose(weights, reference.coef_[0], atol=1e-4)
+    assert intercept == pytest.approx(reference.intercept_[0], abs=1e-4)
     ranked = np.where(correct, 2.0, -2.0) + rng.normal(scale=0.1, size=60)  # the router already right on each
     noise = rng.normal(size=(60, 3))
-    assert _cross_validated_strength(noise, ranked, correct, seed=0) == CORRECTION_C_GRID[0]
+    assert _cross_validated_strength(noise, ranked, correct, 0, CORRECTION_C_GRID) == CORRECTION_C_GRID[0]
     _, kept = offset_logistic(noise, ranked, correct, CORRECTION_C_GRID[0])
     assert np.abs(kept).max() < 0.01
+    uninformed = 0.3 * rng.normal(size=60)  # a router that knows nothing here: the user's own values decide
+    assert _cross_validated_strength(Z, uninformed, correct, 0, CORRECTION_C_GRID) > CORRECTION_C_GRID[0]
+    with pytest.raises(ValueError, match="right and wrong"):
+        offset_logistic(Z, uninformed, np.ones(60, dtype=bool), 0.3)
 
 def test_a_hidden_state_term_ships_as_data_and_a_policy_over_it_counts_its_priors_once():
     """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the

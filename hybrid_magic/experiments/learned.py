@@ -100,12 +100,13 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     Z, means, scales = _scaling(X, train)
     A, answer_means, answer_scales = _scaling(raw_answers, train)
     Z = bounded(np.hstack([Z, A]))  # as live bounds them (EDGE)
+    fitted_on = None if states is None else next(
+        (s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
-        Z = np.hstack([Z, reduced / component_scales])
-    fitted_on = None if states is None else next(
-        (s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
+        stated = np.array([reads_state(prompt_state(r.events), fitted_on) for r in recs])
+        Z = np.hstack([Z, np.where(stated[:, None], reduced / component_scales, 0.0)])  # no state: absent, as live
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
         if prior.answer is None or prior.prior is not None:
             raise ValueError("a prior is a learned policy with answer terms and no prior")
@@ -113,39 +114,40 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
             prior = replace(prior, states=None)  # its term reads another model's states: absent, as live
         prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
                       raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
-        offset = prior.logits(*prior_rows) + _state_terms(recs, prior)
-        strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed)
-        intercept, weights = offset_logistic(Z[train], offset[train], correct[train], strength)
-    else:  # no learned default to correct: the user's fit alone
-        prior, model = None, _cross_validated(Z[train], correct[train], seed)
-        intercept, weights = float(model.intercept_[0]), model.coef_[0]
-    terms = None if states is None else StateTerms(reducer, component_scales, weights[len(FEATURES) + len(ANSWER_FEATURES):],
-                                                   fitted_on)
+        offset, grid = prior.logits(*prior_rows) + _state_terms(recs, prior), CORRECTION_C_GRID
+    else:  # no learned default to correct: the user's fit alone, around no offset
+        prior, offset, grid = None, np.zeros(len(recs)), C_GRID
+    strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed, grid)
+    intercept, weights = offset_logistic(Z[train], offset[train], correct[train], strength)
+    own_states = weights[len(FEATURES) + len(ANSWER_FEATURES):]
+    terms = None if states is None else StateTerms(reducer, component_scales, own_states, fitted_on)
     policy = _fitted(name, intercept, weights, (means, scales), (answer_means, answer_scales), terms)
     if prior is not None:  # the router's log-odds count whole (weight 1): the user's weights are its correction
         policy = replace(policy, prior=prior, prior_weight=1.0, bias=policy.bias + prior.bias,
                          early_margin=prior.early_margin)
     register_policy(name, policy)
-    return fit_report(recs, policy, th, (train, test), correct, labels)
+    return fit_report(recs, policy, th, (train, test), correct, labels, strength)
 
 
-def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, seed: int) -> float:
-    """The strength in CORRECTION_C_GRID with the best mean AUROC over stratified folds of the training split (the
-    smaller on a tie: closer to the router); the smallest when a class has fewer than two answers."""
+def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, seed: int,
+                              grid: tuple[float, ...]) -> float:
+    """The strength in `grid` with the best mean AUROC over stratified folds of the training split (five, fewer when
+    a class has fewer answers; the smaller strength on a tie: closer to the offset alone); the smallest when a class
+    has fewer than two answers."""
     from sklearn.model_selection import StratifiedKFold
 
     folds = int(min(5, np.bincount(correct.astype(int), minlength=2).min()))
     if folds < 2:
-        return CORRECTION_C_GRID[0]
+        return grid[0]
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, correct))
     scores = []
-    for strength in CORRECTION_C_GRID:
+    for strength in grid:
         fold_scores = []
         for fit, held in splits:
             _, weights = offset_logistic(Z[fit], offset[fit], correct[fit], strength)
             fold_scores.append(auroc(-(offset[held] + Z[held] @ weights), ~correct[held]))
         scores.append(float(np.mean(fold_scores)))
-    return CORRECTION_C_GRID[scores.index(max(scores))]
+    return grid[int(np.nanargmax(scores))]  # the first best: the smaller strength
 
 
 def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, strength: float
@@ -156,6 +158,9 @@ def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, stre
     from scipy.optimize import minimize
     from scipy.special import expit
 
+    correct = np.asarray(correct, dtype=bool)
+    if correct.all() or not correct.any():
+        raise ValueError("offset_logistic needs right and wrong answers")
     balance = np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
@@ -279,16 +284,3 @@ def reduce(train: np.ndarray, test: np.ndarray, components: int) -> tuple[np.nda
     k = max(1, min(components, len(train) - 1, train.shape[1]))
     pipeline = make_pipeline(StandardScaler(), PCA(n_components=k, random_state=0)).fit(train)
     return pipeline.transform(train), pipeline.transform(test), pipeline
-
-
-def _cross_validated(X: np.ndarray, y: np.ndarray, seed: int):
-    """Logistic regression, its strength picked by stratified k-fold cross-validation on the training split."""
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
-
-    folds = int(min(5, np.bincount(y.astype(int)).min()))
-    if folds < 2:
-        return LogisticRegression(C=0.3, class_weight="balanced", max_iter=2000).fit(X, y)
-    return LogisticRegressionCV(Cs=list(C_GRID), cv=folds, scoring="roc_auc", class_weight="balanced",
-                                max_iter=2000, random_state=seed).fit(X, y)
-
-

@@ -21,6 +21,8 @@ from . import replay
 from .metrics import apgr, auroc
 
 BOOTSTRAP = 1000  # resamples of the held-out split for the AUROC intervals
+# with fewer right (or wrong) answers than this among the items fitted on, the report says its choice is noise
+FEW_ANSWERS = 10
 NAN_PAIR = (float("nan"), float("nan"))
 
 
@@ -44,6 +46,8 @@ class FitReport:
     gain_interval: tuple[float, float] = NAN_PAIR  # learned minus default, same resamples
     labels: str = "scored items"  # where right/wrong came from (e.g. %%compare votes)
     note: str = ""  # e.g. why hidden states were asked for and not used
+    strength: float | None = None  # the fit's cross-validated strength (around the router, or alone without one)
+    fewest_in_training: int = 0  # right or wrong answers, whichever are fewer, among the items fitted on
 
     @property
     def beats_default(self) -> bool:
@@ -69,14 +73,18 @@ class FitReport:
         c_low, c_high = self.auroc_cascade_interval
         states = " and the local model's hidden states" if self.hidden_states else ""
         prior = getattr(self.policy, "prior", None)
-        correction = f", as a correction to the default router ({prior.name!r})" if prior is not None else ""
+        correction = "" if prior is None else (f", as a correction to the default router ({prior.name!r}; strength "
+                                               f"{self.strength:g}, cross-validated on the training items)")
+        few = "" if self.fewest_in_training >= FEW_ANSWERS else (
+            f" Only {self.fewest_in_training} right or wrong answers among the items it was fitted on: the "
+            "cross-validation that chose its strength is noise at this size; label more items.")
         return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
                 f"features{states}{correction}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
                 f"{self.train_size} to fit, {self.test_size} held out [{self.cloud_mode}]. Held-out AUROC "
                 f"{self.auroc_learned:.3f} (95% {low:.2f}-{high:.2f}) vs default router {self.auroc_cascade:.3f} "
                 f"(95% {c_low:.2f}-{c_high:.2f}); APGR {self.apgr_learned:.3f} vs {self.apgr_cascade:.3f}. "
-                f"{self.verdict}" + (f" {self.note}" if self.note else ""))
+                f"{self.verdict}{few}" + (f" {self.note}" if self.note else ""))
 
 
 def paired_intervals(learned: np.ndarray, default: np.ndarray, wrong: np.ndarray, seed: int = 0):
@@ -104,7 +112,8 @@ def coefficients(policy) -> dict[str, float]:
     return {name: round(float(w), 3) for name, w in pairs}
 
 
-def fit_report(recs, policy, th, split, correct: np.ndarray, labels: str) -> FitReport:
+def fit_report(recs, policy, th, split, correct: np.ndarray, labels: str, strength: float | None = None
+               ) -> FitReport:
     train, test = split
     held = [recs[i] for i in test]
     local = np.array([r.local_score for r in held])
@@ -118,4 +127,5 @@ def fit_report(recs, policy, th, split, correct: np.ndarray, labels: str) -> Fit
         policy.name, coefficients(policy), len(train), len(test),
         apgr(learned_risk, local, cloud), apgr(default_risk, local, cloud),
         auroc(learned_risk, wrong), auroc(default_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
-        learned_ci, int((~correct).sum()), policy.states is not None, default_ci, gain_ci, labels)
+        learned_ci, int((~correct).sum()), policy.states is not None, default_ci, gain_ci, labels,
+        strength=strength, fewest_in_training=int(min(correct[train].sum(), (~correct[train]).sum())))
