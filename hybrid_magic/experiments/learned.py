@@ -100,12 +100,12 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     Z, means, scales = _scaling(X, train)
     A, answer_means, answer_scales = _scaling(raw_answers, train)
     Z = bounded(np.hstack([Z, A]))  # as live bounds them (EDGE)
-    fitted_on = None if states is None else next(
-        (s.model for s in (prompt_state(r.events) for r in recs) if s is not None), None)
+    found = None if states is None else [prompt_state(r.events) for r in recs]  # each record's, read once
+    fitted_on = None if found is None else next((s.model for s in found if s is not None), None)
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
         component_scales = reduced_train.std(axis=0).clip(min=1e-9)
-        stated = np.array([reads_state(prompt_state(r.events), fitted_on) for r in recs])
+        stated = np.array([reads_state(state, fitted_on) for state in found])
         Z = np.hstack([Z, np.where(stated[:, None], reduced / component_scales, 0.0)])  # no state: absent, as live
     if isinstance(prior, LearnedPolicy):  # the prior reads the same recorded values, its columns picked by name
         if prior.answer is None or prior.prior is not None:
