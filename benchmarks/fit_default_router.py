@@ -1,24 +1,23 @@
 """Fit the default router (hybrid_magic/router/default_router.json) and print its held-out figures.
 
 The router is experiments.learned.fit_pooled over labelled answers of the embedded SmolLM2-135M-Instruct
-(transformers, greedy, oracle cloud) from twenty-three sources written separately: the generated corpus, the
-hand-written sets everyday_a-t (benchmarks/heldout/), the built-in and the dev sets, at 24 tokens, and
-all but the last two at 128 tokens too. Its cut: the knob at which it hands off as many of the 24-token
-training answers as were wrong (experiments.analysis.calibrate), moved into its bias so the knob's 0.5 is it.
-Its hidden-state term (experiments.learned.fit_state_term, heldout/log.md candidate 12) is then fitted, those
-weights kept, on the prompt states of these sources and of every hand-written set everyday_a-zz at both budgets.
+(transformers, greedy, oracle cloud) from seventy-one sources written separately: the generated corpus and the
+68 hand-written sets everyday_a-zzp (benchmarks/heldout/) at 24 and 128 tokens, the built-in and the dev sets at
+24 (heldout/log.md, candidate 15). Its cut: the knob at which it hands off as many of the 24-token training
+answers as were wrong (experiments.analysis.calibrate), moved into its bias so the knob's 0.5 is it. Its
+hidden-state term (experiments.learned.fit_state_term, heldout/log.md candidate 12) is then fitted, those weights
+kept, on the prompt states of the same answers.
 
 Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
-1. leave-one-source-out: each training source scored by weights fitted on the other sources only (no state term);
-2. the frozen sets (everyday_u-x: written, recorded and scored once, after the weights' recipe was written down),
-   by the shipped weights without the state term (that term was fitted on these sets too);
-3. the state term's test sets (everyday_zza-zzh, recorded after candidate 12 was written down): the shipped router
-   with and without its state term.
+1. leave-one-source-out: each training source scored by weights fitted on the other sources only (no state term),
+   against the signal cascade;
+2. the test sets everyday_zzq-zzx (recorded after candidate 15 was written down, not fitted on): the shipped
+   router with and without its state term, and the signal cascade.
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
     python benchmarks/fit_default_router.py --stores /tmp/router --write           # rewrite the JSON
-Recording every source from scratch takes about 15 minutes on 2 CPU cores for the weights and about 80 more
-for the state term's sets (--write records them); the stores keep them.
+Recording every source from scratch takes about four hours on 2 CPU cores (about 3 minutes per set and budget);
+the stores keep them.
 """
 from __future__ import annotations
 
@@ -34,7 +33,7 @@ from hybrid_magic.experiments.analysis import calibrate
 from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.experiments.datasets import load_dataset
 from hybrid_magic.experiments.devset import dev_set
-from hybrid_magic.experiments.learned import fit_pooled, fit_state_term, with_cut
+from hybrid_magic.experiments.learned import fit_pooled, fit_pooled_rows, fit_state_term, pooled_rows, with_cut
 from hybrid_magic.experiments.metrics import router_summary
 from hybrid_magic.experiments.reference import quantile_table
 from hybrid_magic.experiments.replay import policy_risk, replay_item
@@ -45,15 +44,12 @@ from hybrid_magic.router.signals import Thresholds
 from hybrid_magic.types import DEFAULT_POLICY
 
 HELDOUT = Path(__file__).parent / "heldout"
-SETS = tuple(f"everyday_{letter}" for letter in "abcdefghijklmnopqrst")
+LETTERS = (*"abcdefghijklmnopqrstuvwxyz", *(f"z{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"),
+           *(f"zz{letter}" for letter in "abcdefghijklmnop"))
+SETS = tuple(f"everyday_{letter}" for letter in LETTERS)
 TRAINING = ("corpus", "builtin", "dev", *SETS)
 LONG = ("corpus", *SETS)  # also at 128
-FROZEN = tuple(f"everyday_{letter}" for letter in "uvwx")
-# the hidden-state term (heldout/log.md, candidate 12) is fitted on the prompt states of every source above and of
-# the 52 hand-written sets everyday_a-zz, at both budgets, and tested on everyday_zza-zzh
-STATE_SETS = tuple(f"everyday_{letter}" for letter in (*"abcdefghijklmnopqrstuvwxyz",
-                                                       *(f"z{letter}" for letter in "abcdefghijklmnopqrstuvwxyz")))
-STATE_TEST = tuple(f"everyday_zz{letter}" for letter in "abcdefgh")
+TEST = tuple(f"everyday_zz{letter}" for letter in "qrstuvwx")
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live, after these weights were fitted, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
@@ -75,11 +71,11 @@ def recorded(source: str, max_tokens: int, stores: Path):
     return exp.recorded()
 
 
-def fit(sources: dict, state_sources: dict, name: str, th: Thresholds):
+def fit(sources: dict, name: str, th: Thresholds):
     """The router fitted on `sources` ({(source, max_tokens): recs}), its cut moved to the knob's 0.5, with the
     reference distribution of its estimate over the 24-token answers (for %hybrid calibrate: without the state
     term, as llama.cpp, mlx and a served model compute it; `auto` picks llama.cpp when it is installed), then its
-    hidden-state term fitted on `state_sources` too."""
+    hidden-state term fitted on the same answers."""
     every = [r for recs in sources.values() for r in recs]
     short = [r for (_, tokens), recs in sources.items() if tokens == 24 for r in recs]
     policy = fit_pooled(every, f"{name}-uncut", th)
@@ -90,7 +86,7 @@ def fit(sources: dict, state_sources: dict, name: str, th: Thresholds):
     scores = [replay_item(r, name, th, never).decision.score for r in short]
     estimates = np.array([1.0 - score for score in scores if score is not None])
     source = f"SmolLM2-135M (greedy, max_tokens 24, without the hidden-state term) on its {len(short)} training answers"
-    states = fit_state_term(every + [r for recs in state_sources.values() for r in recs], router, th, short)
+    states = fit_state_term(every, router, th, short)
     router = replace(router, states=states, reference=quantile_table(estimates, source))
     register_policy(name, router)
     return router, cut
@@ -101,23 +97,21 @@ def auroc(recs, policy: str, th: Thresholds) -> float:
     return router_summary(policy_risk(recs, policy, th), local, cloud)["auroc"]
 
 
-def check(sources: dict, frozen: dict, state_test: dict, th: Thresholds) -> None:
+def check(sources: dict, test: dict, th: Thresholds) -> None:
     print("leave-one-source-out (weights fitted on the other sources) vs the signal cascade, AUROC for local errors:")
+    rows = {key: pooled_rows(recs, th) for key, recs in sources.items()}  # each record read once
     for held in dict.fromkeys(source for source, _ in sources):  # the cut moves no ranking: uncut is enough
-        router = fit_pooled([r for k, recs in sources.items() if k[0] != held for r in recs], "router-lso", th)
+        kept = [rows[key] for key in sources if key[0] != held]
+        router = fit_pooled_rows(*(np.concatenate(part) for part in zip(*kept)), "router-lso")
         row = [f"{tokens} tok {auroc(sources[(held, tokens)], router.name, th):.3f} vs "
                f"{auroc(sources[(held, tokens)], 'cascade', th):.3f}" for tokens in BUDGETS if (held, tokens) in sources]
         print(f"  {held:12} " + " | ".join(row), flush=True)
     stateless = replace(POLICIES[DEFAULT_POLICY], name=f"{DEFAULT_POLICY}-stateless", states=None)
     register_policy(stateless.name, stateless)
-    print(f"frozen sets, the shipped {DEFAULT_POLICY!r} without its state term vs the signal cascade:")
-    for (source, tokens), recs in frozen.items():
-        print(f"  {source:12} {tokens} tok {auroc(recs, stateless.name, th):.3f} vs {auroc(recs, 'cascade', th):.3f}",
-              flush=True)
-    print(f"the state term's test sets, the shipped {DEFAULT_POLICY!r} with vs without its state term:")
-    for (source, tokens), recs in state_test.items():
-        print(f"  {source:12} {tokens} tok {auroc(recs, DEFAULT_POLICY, th):.3f} vs {auroc(recs, stateless.name, th):.3f}",
-              flush=True)
+    print(f"test sets, the shipped {DEFAULT_POLICY!r} with / without its state term / the signal cascade:")
+    for (source, tokens), recs in test.items():
+        print(f"  {source:12} {tokens} tok {auroc(recs, DEFAULT_POLICY, th):.3f} / "
+              f"{auroc(recs, stateless.name, th):.3f} / {auroc(recs, 'cascade', th):.3f}", flush=True)
 
 
 def main() -> None:
@@ -130,21 +124,16 @@ def main() -> None:
     th = Thresholds()
     sources = {(s, t): recorded(s, t, args.stores) for t in BUDGETS for s in (TRAINING if t == 24 else LONG)}
     if args.write:
-        state_sources = {(s, t): recorded(s, t, args.stores) for t in BUDGETS for s in STATE_SETS if s not in TRAINING}
-        router, cut = fit(sources, state_sources, DEFAULT_POLICY, th)
+        router, cut = fit(sources, DEFAULT_POLICY, th)
         counts = {f"{s}@{t}": len(recs) for (s, t), recs in sources.items()}
-        state_counts = {f"{s}@{t}": len(recs) for (s, t), recs in {**sources, **state_sources}.items()}
         provenance = {"model": "SmolLM2-135M-Instruct (embedded GGUF, transformers backend)", "items": counts,
-                      "hidden_state_items": state_counts,
                       "cut": cut.threshold, "handoff_rate_at_cut": round(cut.handoff_rate, 3),
                       "written_by": "benchmarks/fit_default_router.py"}
         DATA.write_text(json.dumps({"provenance": provenance, "policy": policy_data(router)}, indent=1) + "\n",
                         encoding="utf-8")
         print(f"wrote {DATA}: cut {cut.threshold} (handoff rate {cut.handoff_rate:.3f} on the 24-token answers)")
     if args.check:
-        frozen = {(s, t): recorded(s, t, args.stores) for s in FROZEN for t in BUDGETS}
-        state_test = {(s, t): recorded(s, t, args.stores) for s in STATE_TEST for t in BUDGETS}
-        check(sources, frozen, state_test, th)
+        check(sources, {(s, t): recorded(s, t, args.stores) for s in TEST for t in BUDGETS}, th)
 
 
 if __name__ == "__main__":

@@ -276,6 +276,7 @@ def test_fit_policy_without_a_learned_default_fits_alone_and_says_when_it_had_fe
     report = fit_policy(recs, "toy-alone", sig.Thresholds(), test_size=0.5, seed=1)
     assert report.policy.prior is None and report.strength in C_GRID and "correction" not in str(report)
     assert report.fewest_in_training == 3 and "Only 3 right or wrong answers" in str(report)
+    assert report.strength == C_GRID[0]  # too few to cross-validate: the smallest (heldout/log.md, candidate 16)
 
 
 def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():

@@ -362,10 +362,12 @@ def test_a_policy_with_a_prior_adds_the_priors_log_odds_and_names_it():
 def test_the_correction_to_the_router_is_scikit_learns_objective_around_a_fixed_offset():
     """fit_policy's correction (heldout/log.md, candidate 13): with no offset, offset_logistic is scikit-learn's
     class-balanced L2 logistic regression; around an offset that already ranks every answer, cross-validation
-    keeps the smallest strength (the router's ranking) and the user's weights stay near zero."""
+    keeps the smallest strength (the router's ranking) and the user's weights stay near zero; with fewer than
+    FEW_ANSWERS right answers it is not tried (candidate 16)."""
     from sklearn.linear_model import LogisticRegression
 
     from hybrid_magic.experiments.learned import CORRECTION_C_GRID, _cross_validated_strength, offset_logistic
+    from hybrid_magic.experiments.learned_report import FEW_ANSWERS
 
     rng = np.random.default_rng(0)
     Z = rng.normal(size=(60, 3))
@@ -381,8 +383,41 @@ def test_the_correction_to_the_router_is_scikit_learns_objective_around_a_fixed_
     assert np.abs(kept).max() < 0.01
     uninformed = 0.3 * rng.normal(size=60)  # a router that knows nothing here: the user's own values decide
     assert _cross_validated_strength(Z, uninformed, correct, 0, CORRECTION_C_GRID) > CORRECTION_C_GRID[0]
+    few = correct & (np.cumsum(correct) <= FEW_ANSWERS - 1)  # one right answer short of cross-validating
+    assert _cross_validated_strength(Z, uninformed, few, 0, CORRECTION_C_GRID) == CORRECTION_C_GRID[0]
     with pytest.raises(ValueError, match="right and wrong"):
         offset_logistic(Z, uninformed, np.ones(60, dtype=bool), 0.3)
+
+def test_the_pooled_router_is_fitted_on_the_values_live_reads():
+    """fit_pooled_rows (the default router's fit; heldout/log.md, candidate 15) fits the standardised values
+    bounded at EDGE spreads, as live reads them: with outliers in a column, its live log-odds fit the training
+    answers better, by its own objective, than weights fitted on the unbounded values."""
+    from sklearn.linear_model import LogisticRegression
+
+    from hybrid_magic.experiments.learned import (FEATURES, POOLED_C, POOLED_LEFT_OUT, _fitted, _scaling,
+                                                  fit_pooled_rows)
+    from hybrid_magic.router.learned_policy import ANSWER_FEATURES
+
+    rng = np.random.default_rng(1)
+    X, A = rng.normal(size=(400, len(FEATURES))), rng.normal(size=(400, len(ANSWER_FEATURES)))
+    correct = X[:, 0] + 0.7 * rng.normal(size=400) > 0
+    X[np.flatnonzero(~correct)[:10], 0] = 60.0  # far outliers that live reads as 3 spreads
+    bounded_fit = fit_pooled_rows(X, A, correct, "pooled-bounded")
+    every = np.arange(400)
+    (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
+    kept = np.array([name not in POOLED_LEFT_OUT for name in FEATURES + ANSWER_FEATURES])
+    raw = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000).fit(np.hstack([Z, Za]) * kept, correct)
+    unbounded_fit = _fitted("pooled-unbounded", float(raw.intercept_[0]), raw.coef_[0], (means, scales),
+                            (answer_means, answer_scales))
+    balance = np.where(correct, 200 / correct.sum(), 200 / (~correct).sum())
+
+    def objective(policy) -> float:  # scikit-learn's, on the log-odds live computes
+        logits = policy.logits(X, A)
+        weights = np.concatenate([policy.weights, policy.answer.weights])
+        return POOLED_C * float(np.sum(balance * (np.logaddexp(0, logits) - correct * logits))) + 0.5 * weights @ weights
+
+    assert objective(bounded_fit) < objective(unbounded_fit) - 1e-3
+
 
 def test_a_hidden_state_term_ships_as_data_and_a_policy_over_it_counts_its_priors_once():
     """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the

@@ -36,7 +36,7 @@ from ..router.handoff_rate import cut_for_rate
 from ..router.states import prompt_state, reads_state
 from ..types import DEFAULT_POLICY
 from . import replay
-from .learned_report import FitReport, fit_report
+from .learned_report import FEW_ANSWERS, FitReport, fit_report
 from .metrics import auroc
 from .recording import state_rows
 
@@ -133,12 +133,14 @@ def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.nda
                               grid: tuple[float, ...]) -> float:
     """The strength in `grid` with the best mean AUROC over stratified folds of the training split (five, fewer when
     a class has fewer answers; the smaller strength on a tie: closer to the offset alone); the smallest when a class
-    has fewer than two answers."""
+    has fewer than FEW_ANSWERS answers, where folds of a handful of answers pick noise (heldout/log.md, candidate
+    16)."""
     from sklearn.model_selection import StratifiedKFold
 
-    folds = int(min(5, np.bincount(correct.astype(int), minlength=2).min()))
-    if folds < 2:
+    fewest = int(np.bincount(correct.astype(int), minlength=2).min())
+    if fewest < FEW_ANSWERS:
         return grid[0]
+    folds = min(5, fewest)
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, correct))
     scores = []
     for strength in grid:
@@ -185,14 +187,24 @@ POOLED_C = 0.1
 
 def fit_pooled(recs: list[replay.Recorded], name: str, th: sig.Thresholds) -> LearnedPolicy:
     """A class-balanced logistic regression over every labelled item of `recs` (no split), registered as `name`."""
+    return fit_pooled_rows(*pooled_rows(recs, th), name)
+
+
+def pooled_rows(recs: list[replay.Recorded], th: sig.Thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What fit_pooled fits on: each record's signal values, its answer's token features, whether it was right."""
+    return (*_raw_features(recs, th, False), np.array([r.local_score >= 0.5 for r in recs]))
+
+
+def fit_pooled_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str) -> LearnedPolicy:
+    """fit_pooled on rows already read (pooled_rows), so that many fits over subsets of the same sources read each
+    record once. The values are standardised and bounded as live bounds them (heldout/log.md, candidate 15)."""
     from sklearn.linear_model import LogisticRegression
 
-    every, correct = np.arange(len(recs)), np.array([r.local_score >= 0.5 for r in recs])
-    X, A = _raw_features(recs, th, False)
+    every = np.arange(len(correct))
     (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
     kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
     model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
-    model.fit(np.hstack([Z, Za]) * kept, correct)
+    model.fit(bounded(np.hstack([Z, Za])) * kept, correct)
     policy = _fitted(name, float(model.intercept_[0]), model.coef_[0], (means, scales), (answer_means, answer_scales))
     register_policy(name, policy)
     return policy

@@ -21,7 +21,8 @@ from . import replay
 from .metrics import apgr, auroc
 
 BOOTSTRAP = 1000  # resamples of the held-out split for the AUROC intervals
-# with fewer right (or wrong) answers than this among the items fitted on, the report says its choice is noise
+# with fewer right (or wrong) answers than this among the items fitted on, fit_policy keeps its smallest strength
+# instead of cross-validating it (heldout/log.md, candidate 16) and the report says so
 FEW_ANSWERS = 10
 NAN_PAIR = (float("nan"), float("nan"))
 
@@ -73,11 +74,13 @@ class FitReport:
         c_low, c_high = self.auroc_cascade_interval
         states = " and the local model's hidden states" if self.hidden_states else ""
         prior = getattr(self.policy, "prior", None)
+        enough = self.fewest_in_training >= FEW_ANSWERS
+        chosen = "cross-validated on the training items" if enough else "the smallest tried"
         correction = "" if prior is None else (f", as a correction to the default router ({prior.name!r}; strength "
-                                               f"{self.strength:g}, cross-validated on the training items)")
-        few = "" if self.fewest_in_training >= FEW_ANSWERS else (
-            f" Only {self.fewest_in_training} right or wrong answers among the items it was fitted on: the "
-            "cross-validation that chose its strength is noise at this size; label more items.")
+                                               f"{self.strength:g}, {chosen})")
+        few = "" if enough else (
+            f" Only {self.fewest_in_training} right or wrong answers among the items it was fitted on: too few to "
+            "cross-validate its strength, so it keeps the smallest (the least change); label more items.")
         return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
                 f"features{states}{correction}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
