@@ -16,8 +16,8 @@ Figures (--check), each router replayed as live %%hybrid runs it (the knob swept
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
     python benchmarks/fit_default_router.py --stores /tmp/router --write           # rewrite the JSON
-Recording every source from scratch takes about four hours on 2 CPU cores (about 3 minutes per set and budget);
-the stores keep them.
+Recording every source from scratch takes several hours on 2 CPU cores (1-7 minutes per set and budget, most
+at 128 tokens); the stores keep them.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ TRAINING = ("corpus", "builtin", "dev", *SETS)
 LONG = ("corpus", *SETS)  # also at 128
 TEST = tuple(f"everyday_zz{letter}" for letter in "qrstuvwx")
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
-# A-ZR replayed as live, after these weights were fitted, and tested on ZS-ZZ)
+# A-ZR replayed as live with the router shipped before candidate 15, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
 BUDGETS = (24, 128)
 

@@ -268,6 +268,26 @@ def test_fit_policy_live_reads_exactly_the_correction_it_fitted(monkeypatch):
         assert math.log(p / (1 - p)) == pytest.approx(offset[row] + intercept + Z[row] @ weights, abs=1e-6)
 
 
+def test_fit_policy_keeps_the_routers_ranking_when_too_few_answers_to_cross_validate(monkeypatch):
+    """Candidate 16 (heldout/log.md): with fewer than FEW_ANSWERS right answers among the items fitted on, the
+    correction to the router takes its smallest strength without cross-validating; with FEW_ANSWERS it does."""
+    from hybrid_magic.experiments import learned
+    from hybrid_magic.experiments.learned_report import FEW_ANSWERS
+
+    calls = []
+    original = learned._cross_validated_strength
+    monkeypatch.setattr(learned, "_cross_validated_strength", lambda *args: calls.append(1) or original(*args))
+    for right_in_training, cross_validated in ((FEW_ANSWERS - 1, False), (FEW_ANSWERS, True)):
+        calls.clear()
+        right = 2 * right_in_training  # the stratified split fits on half of each class
+        recs = [fake_rec([p] * 6, n < right, prompt=f"f{n}") for n, p in enumerate(np.linspace(0.9, 0.2, 50))]
+        report = learned.fit_policy(recs, f"toy-few-{right}", sig.Thresholds(), test_size=0.5, seed=0)
+        assert report.fewest_in_training == right_in_training and bool(calls) == cross_validated
+        assert ("keeps the smallest (the router's ranking)" in str(report)) != cross_validated
+        if not cross_validated:
+            assert report.strength == learned.CORRECTION_C_GRID[0] and report.policy.prior is not None
+
+
 def test_fit_policy_without_a_learned_default_fits_alone_and_says_when_it_had_few_answers(monkeypatch):
     from hybrid_magic.experiments.learned import C_GRID, fit_policy
 
@@ -276,7 +296,6 @@ def test_fit_policy_without_a_learned_default_fits_alone_and_says_when_it_had_fe
     report = fit_policy(recs, "toy-alone", sig.Thresholds(), test_size=0.5, seed=1)
     assert report.policy.prior is None and report.strength in C_GRID and "correction" not in str(report)
     assert report.fewest_in_training == 3 and "Only 3 right or wrong answers" in str(report)
-    assert report.strength == C_GRID[0]  # too few to cross-validate: the smallest (heldout/log.md, candidate 16)
 
 
 def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():

@@ -88,7 +88,8 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     `labels` says where the right/wrong labels came from (the report repeats it). The fit is a correction to the
     default router: the router's log-odds count whole, the user's weights are an L2 logistic regression around them
     (offset_logistic), its strength picked by cross-validation on the training split (_cross_validated_strength,
-    the smallest strength keeps the router's ranking); it is registered as `name`."""
+    the smallest strength keeps the router's ranking), or the smallest when either class has fewer than
+    FEW_ANSWERS answers there (heldout/log.md, candidate 16); it is registered as `name`."""
     if name == DEFAULT_POLICY:
         raise UsageError(f"fit_policy: {name!r} is the default router's name; pick another for yours.")
     prior = POLICIES[DEFAULT_POLICY]  # read before anything is registered
@@ -117,7 +118,10 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         offset, grid = prior.logits(*prior_rows) + _state_terms(recs, prior), CORRECTION_C_GRID
     else:  # no learned default to correct: the user's fit alone, around no offset
         prior, offset, grid = None, np.zeros(len(recs)), C_GRID
-    strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed, grid)
+    if prior is not None and min(correct[train].sum(), (~correct[train]).sum()) < FEW_ANSWERS:
+        strength = grid[0]  # folds of a handful of answers pick noise: the router's ranking (candidate 16)
+    else:
+        strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed, grid)
     intercept, weights = offset_logistic(Z[train], offset[train], correct[train], strength)
     own_states = weights[len(FEATURES) + len(ANSWER_FEATURES):]
     terms = None if states is None else StateTerms(reducer, component_scales, own_states, fitted_on)
@@ -133,14 +137,12 @@ def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.nda
                               grid: tuple[float, ...]) -> float:
     """The strength in `grid` with the best mean AUROC over stratified folds of the training split (five, fewer when
     a class has fewer answers; the smaller strength on a tie: closer to the offset alone); the smallest when a class
-    has fewer than FEW_ANSWERS answers, where folds of a handful of answers pick noise (heldout/log.md, candidate
-    16)."""
+    has fewer than two answers."""
     from sklearn.model_selection import StratifiedKFold
 
-    fewest = int(np.bincount(correct.astype(int), minlength=2).min())
-    if fewest < FEW_ANSWERS:
+    folds = int(min(5, np.bincount(correct.astype(int), minlength=2).min()))
+    if folds < 2:
         return grid[0]
-    folds = min(5, fewest)
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, correct))
     scores = []
     for strength in grid:

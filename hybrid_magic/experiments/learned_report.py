@@ -21,8 +21,8 @@ from . import replay
 from .metrics import apgr, auroc
 
 BOOTSTRAP = 1000  # resamples of the held-out split for the AUROC intervals
-# with fewer right (or wrong) answers than this among the items fitted on, fit_policy keeps its smallest strength
-# instead of cross-validating it (heldout/log.md, candidate 16) and the report says so
+# with fewer right (or wrong) answers than this among the items fitted on, fit_policy's correction to the router keeps
+# its smallest strength instead of cross-validating it (heldout/log.md, candidate 16), and the report says so
 FEW_ANSWERS = 10
 NAN_PAIR = (float("nan"), float("nan"))
 
@@ -47,7 +47,7 @@ class FitReport:
     gain_interval: tuple[float, float] = NAN_PAIR  # learned minus default, same resamples
     labels: str = "scored items"  # where right/wrong came from (e.g. %%compare votes)
     note: str = ""  # e.g. why hidden states were asked for and not used
-    strength: float | None = None  # the fit's cross-validated strength (around the router, or alone without one)
+    strength: float | None = None  # the fit's strength: cross-validated, or the smallest with few answers around the router
     fewest_in_training: int = 0  # right or wrong answers, whichever are fewer, among the items fitted on
 
     @property
@@ -79,8 +79,10 @@ class FitReport:
         correction = "" if prior is None else (f", as a correction to the default router ({prior.name!r}; strength "
                                                f"{self.strength:g}, {chosen})")
         few = "" if enough else (
-            f" Only {self.fewest_in_training} right or wrong answers among the items it was fitted on: too few to "
-            "cross-validate its strength, so it keeps the smallest (the least change); label more items.")
+            f" Only {self.fewest_in_training} right or wrong answers among the items it was fitted on: " + (
+                "the cross-validation that chose its strength is noise at this size" if prior is None else
+                "too few to cross-validate its strength, so it keeps the smallest (the router's ranking)")
+            + "; label more items.")
         return (f"Policy {self.name!r} registered (use: {self.usage}), learned from signals, the answer's token "
                 f"features{states}{correction}. "
                 f"Data: {self.train_size + self.test_size} {self.labels} ({self.wrong_answers} local errors), "
