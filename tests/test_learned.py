@@ -403,7 +403,8 @@ def test_the_pooled_router_is_fitted_on_the_values_live_reads():
     every = np.arange(400)
     (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
     kept = np.array([name not in POOLED_LEFT_OUT for name in FEATURES + ANSWER_FEATURES])
-    raw = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000).fit(np.hstack([Z, Za]) * kept, correct)
+    raw = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
+    raw.fit(np.hstack([Z, Za]) * kept, correct)
     unbounded_fit = _fitted("pooled-unbounded", float(raw.intercept_[0]), raw.coef_[0], (means, scales),
                             (answer_means, answer_scales))
     balance = np.where(correct, 200 / correct.sum(), 200 / (~correct).sum())
@@ -411,7 +412,8 @@ def test_the_pooled_router_is_fitted_on_the_values_live_reads():
     def objective(policy) -> float:  # scikit-learn's, on the log-odds live computes
         logits = policy.logits(X, A)
         weights = np.concatenate([policy.weights, policy.answer.weights])
-        return POOLED_C * float(np.sum(balance * (np.logaddexp(0, logits) - correct * logits))) + 0.5 * weights @ weights
+        loss = float(np.sum(balance * (np.logaddexp(0, logits) - correct * logits)))
+        return POOLED_C * loss + 0.5 * weights @ weights
 
     assert objective(bounded_fit) < objective(unbounded_fit) - 1e-3
 

@@ -47,7 +47,7 @@ class FitReport:
     gain_interval: tuple[float, float] = NAN_PAIR  # learned minus default, same resamples
     labels: str = "scored items"  # where right/wrong came from (e.g. %%compare votes)
     note: str = ""  # e.g. why hidden states were asked for and not used
-    strength: float | None = None  # the fit's strength: cross-validated, or the smallest with few answers around the router
+    strength: float | None = None  # cross-validated, or the smallest (few answers, around the router)
     fewest_in_training: int = 0  # right or wrong answers, whichever are fewer, among the items fitted on
 
     @property

@@ -15,7 +15,8 @@ handoffs ranked worse than its estimate over the whole answer; log.md, candidate
 On transformers it also weighs the prompt's hidden state (one term over 16 principal components, fitted with the
 weights above as a fixed offset on the pooled prompts of the same sources, experiments.learned.fit_state_term;
 log.md, candidate 12, passed on everyday_zza-zzh); without a state (another backend, another model) that term is
-absent. With another local model its scales do not fit: calibrate the knob (`%hybrid calibrate`) or fit your own (`exp.fit_policy`).
+absent. With another local model its scales do not fit: calibrate the knob (`%hybrid calibrate`) or fit your own
+(`exp.fit_policy`).
 """
 from __future__ import annotations
 
