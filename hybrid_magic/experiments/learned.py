@@ -36,7 +36,7 @@ from ..router.handoff_rate import cut_for_rate
 from ..router.states import prompt_state, reads_state
 from ..types import DEFAULT_POLICY
 from . import replay
-from .learned_report import FEW_ANSWERS, FitReport, fit_report
+from .learned_report import FEW_ANSWERS, FitReport, fewest_of_a_class, fit_report
 from .metrics import auroc
 from .recording import state_rows
 
@@ -118,7 +118,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
         offset, grid = prior.logits(*prior_rows) + _state_terms(recs, prior), CORRECTION_C_GRID
     else:  # no learned default to correct: the user's fit alone, around no offset
         prior, offset, grid = None, np.zeros(len(recs)), C_GRID
-    if prior is not None and min(correct[train].sum(), (~correct[train]).sum()) < FEW_ANSWERS:
+    if prior is not None and fewest_of_a_class(correct[train]) < FEW_ANSWERS:
         strength = grid[0]  # folds of a handful of answers pick noise: the router's ranking (candidate 16)
     else:
         strength = _cross_validated_strength(Z[train], offset[train], correct[train], seed, grid)
@@ -140,7 +140,7 @@ def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.nda
     has fewer than two answers."""
     from sklearn.model_selection import StratifiedKFold
 
-    folds = int(min(5, np.bincount(correct.astype(int), minlength=2).min()))
+    folds = min(5, fewest_of_a_class(correct))
     if folds < 2:
         return grid[0]
     splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(Z, correct))

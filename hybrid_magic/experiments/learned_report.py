@@ -27,6 +27,11 @@ FEW_ANSWERS = 10
 NAN_PAIR = (float("nan"), float("nan"))
 
 
+def fewest_of_a_class(correct: np.ndarray) -> int:
+    """Right or wrong answers, whichever are fewer."""
+    return int(min(correct.sum(), (~correct).sum()))
+
+
 @dataclass(frozen=True)
 class FitReport:
     name: str
@@ -133,4 +138,4 @@ def fit_report(recs, policy, th, split, correct: np.ndarray, labels: str, streng
         apgr(learned_risk, local, cloud), apgr(default_risk, local, cloud),
         auroc(learned_risk, wrong), auroc(default_risk, wrong), mode, f"%%hybrid --policy {policy.name}", policy,
         learned_ci, int((~correct).sum()), policy.states is not None, default_ci, gain_ci, labels,
-        strength=strength, fewest_in_training=int(min(correct[train].sum(), (~correct[train]).sum())))
+        strength=strength, fewest_in_training=fewest_of_a_class(correct[train]))
