@@ -418,6 +418,51 @@ def test_the_pooled_router_is_fitted_on_the_values_live_reads():
     assert objective(bounded_fit) < objective(unbounded_fit) - 1e-3
 
 
+def test_the_pooled_trees_read_the_values_live_reads_each_within_one_group_and_average_with_the_regression():
+    """fit_pooled_trees_rows (heldout/log.md, candidate 17): gradient-boosted trees over the standardised values
+    bounded at EDGE spreads, as live reads them; the policy's log-odds equal the fitted model's on those values,
+    every tree splits on the signals only or on the answer's token features only, none on a left-out length
+    feature, and it learns an interaction a sum of weights cannot. averaged() (candidate 18) is the mean of the
+    two log-odds, live and in batch."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from hybrid_magic.experiments.learned import (FEATURES, POOLED_LEFT_OUT, POOLED_TREES, _scaling, averaged,
+                                                  fit_pooled_rows, fit_pooled_trees_rows)
+    from hybrid_magic.router.learned_policy import ANSWER_FEATURES, bounded
+    from hybrid_magic.router.trees import LEAF
+    from hybrid_magic.types import Signal
+
+    rng = np.random.default_rng(1)
+    X, A = rng.normal(size=(600, len(FEATURES))), rng.normal(size=(600, len(ANSWER_FEATURES)))
+    X[:5, 0] = 60.0  # far outliers that live reads as 3 spreads
+    correct = X[:, 0] * X[:, 1] + A[:, 0] + 0.5 * rng.normal(size=600) > 0  # an interaction within the signals
+    trees = fit_pooled_trees_rows(X, A, correct, "pooled-trees")
+    every = np.arange(600)
+    (Z, _, _), (Za, _, _) = _scaling(X, every), _scaling(A, every)
+    kept = np.array([name not in POOLED_LEFT_OUT for name in FEATURES + ANSWER_FEATURES])
+    groups = [list(range(len(FEATURES))), list(range(len(FEATURES), len(FEATURES) + len(ANSWER_FEATURES)))]
+    model = HistGradientBoostingClassifier(**POOLED_TREES, interaction_cst=groups)
+    model.fit(bounded(np.hstack([Z, Za])) * kept, correct)
+    assert np.allclose(trees.logits(X, A), model.decision_function(bounded(np.hstack([Z, Za])) * kept))
+    assert not np.any(trees.weights) and not np.any(trees.answer.weights)
+    split_on = {FEATURES[c] for c in trees.trees.feature.ravel() if c != LEAF}
+    split_on |= {ANSWER_FEATURES[c] for c in trees.answer.trees.feature.ravel() if c != LEAF}
+    assert {FEATURES[0], FEATURES[1], ANSWER_FEATURES[0]} <= split_on and not split_on & set(POOLED_LEFT_OUT)
+    linear = fit_pooled_rows(X, A, correct, "pooled-linear")
+    right = [np.mean((policy.logits(X, A) > 0) == correct) for policy in (trees, linear)]
+    assert right[0] > right[1] + 0.1, right  # X0 * X1: a sum of weights cannot learn it
+    mean = averaged(linear, trees, "pooled-mean")
+    assert np.allclose(mean.logits(X, A), (linear.logits(X, A) + trees.logits(X, A)) / 2)
+    signals = [Signal(name, "after", float(value), None, False, "") for name, value in zip(FEATURES, X[7])]
+    terms = [Signal("answer_features", "after", policy.answer.logit(dict(zip(ANSWER_FEATURES, A[7]))), None, False, "")
+             for policy in (linear, trees, mean)]
+    live = [policy.p_correct(signals + [term]) for policy, term in zip((linear, trees, mean), terms)]
+    as_logits = [1 / (1 + np.exp(-policy.logits(X[7:8], A[7:8])[0])) for policy in (linear, trees, mean)]
+    assert live == pytest.approx(as_logits)  # the card's terms add up to what the batch computes
+    with pytest.raises(ValueError, match="same rows"):
+        averaged(linear, fit_pooled_rows(X * 2, A, correct, "pooled-other"), "bad")
+
+
 def test_a_hidden_state_term_ships_as_data_and_a_policy_over_it_counts_its_priors_once():
     """The default router's pooled hidden-state term (heldout/log.md, candidate 12): a LinearReducer equals the
     fitted scaler + PCA, the term round-trips through policy_data, its constant counts only with a state, and a

@@ -34,6 +34,8 @@ from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy
 from ..router.policy import POLICIES, register_policy
 from ..router.handoff_rate import cut_for_rate
 from ..router.states import prompt_state, reads_state
+from ..router.trees import LEAF, Trees
+from ..router.trees import from_nodes as trees_from_nodes
 from ..types import DEFAULT_POLICY
 from . import replay
 from .learned_report import FEW_ANSWERS, FitReport, fewest_of_a_class, fit_report
@@ -180,26 +182,28 @@ def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, stre
     return float(fitted.x[0]), fitted.x[1:]
 
 
-# The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): fitted on
-# every item (its held-out figures are leave-one-source-out), with one fixed strength, and without the length
-# features, whose meaning changes with max_tokens (it was fitted on recordings at 24 and 128 tokens).
+# The shipped default router (router/default_router.json, written by benchmarks/fit_default_router.py): the mean of
+# a regression and trees, each fitted on every item (its held-out figures are leave-one-source-out), with fixed
+# settings, and without the length features, whose meaning changes with max_tokens (it was fitted on recordings at
+# 24 and 128 tokens).
 POOLED_LEFT_OUT = ("truncated", "tokens", "hit_limit", "span_tokens")
 POOLED_C = 0.1
-
-
-def fit_pooled(recs: list[replay.Recorded], name: str, th: sig.Thresholds) -> LearnedPolicy:
-    """A class-balanced logistic regression over every labelled item of `recs` (no split), registered as `name`."""
-    return fit_pooled_rows(*pooled_rows(recs, th), name)
+# the trees it averages with the regression (heldout/log.md, candidates 17 and 18): small, many, slow to learn,
+# classes balanced, the same fit every time
+POOLED_TREES = {"max_depth": 3, "learning_rate": 0.05, "max_iter": 300, "l2_regularization": 1.0,
+                "class_weight": "balanced", "early_stopping": False, "random_state": 0}
 
 
 def pooled_rows(recs: list[replay.Recorded], th: sig.Thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What fit_pooled fits on: each record's signal values, its answer's token features, whether it was right."""
+    """What the pooled fits read (every record of several sources, no split): each record's signal values, its
+    answer's token features, whether it was right."""
     return (*_raw_features(recs, th, False), np.array([r.local_score >= 0.5 for r in recs]))
 
 
 def fit_pooled_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str) -> LearnedPolicy:
-    """fit_pooled on rows already read (pooled_rows), so that many fits over subsets of the same sources read each
-    record once. The values are standardised and bounded as live bounds them (heldout/log.md, candidate 15)."""
+    """The default router's class-balanced logistic regression (strength POOLED_C) over rows already read
+    (pooled_rows), so that many fits over subsets of the same sources read each record once; registered as
+    `name`. The values are standardised and bounded as live bounds them (heldout/log.md, candidate 15)."""
     from sklearn.linear_model import LogisticRegression
 
     every = np.arange(len(correct))
@@ -210,6 +214,73 @@ def fit_pooled_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str
     policy = _fitted(name, float(model.intercept_[0]), model.coef_[0], (means, scales), (answer_means, answer_scales))
     register_policy(name, policy)
     return policy
+
+
+def fit_pooled_trees_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str) -> LearnedPolicy:
+    """The same rows, standardised and bounded the same way, weighed by gradient-boosted trees (POOLED_TREES)
+    instead of weights, each tree within one group: the signals, or the answer's token features (heldout/log.md,
+    candidate 17); the policy's linear weights are zero. Registered as `name`."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    every = np.arange(len(correct))
+    (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
+    kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
+    signals, answers = list(range(len(FEATURES))), list(range(len(FEATURES), len(FEATURES) + len(ANSWER_FEATURES)))
+    model = HistGradientBoostingClassifier(**POOLED_TREES, interaction_cst=[signals, answers])
+    model.fit(bounded(np.hstack([Z, Za])) * kept, correct)
+    signal_trees, answer_trees = _grouped_trees(model, len(FEATURES))
+    bias = float(np.ravel(model._baseline_prediction)[0]) + signal_trees.roots + answer_trees.roots
+    policy = _fitted(name, bias, np.zeros(len(FEATURES) + len(ANSWER_FEATURES)), (means, scales),
+                     (answer_means, answer_scales))
+    policy = replace(policy, trees=signal_trees, answer=replace(policy.answer, trees=answer_trees))
+    register_policy(name, policy)
+    return policy
+
+
+def _grouped_trees(model, signal_columns: int) -> tuple[Trees, Trees]:
+    """A fitted HistGradientBoostingClassifier's trees as two Trees: those splitting on the first `signal_columns`
+    columns (and any without a split), and those splitting on the rest (their columns counted from there)."""
+    groups: tuple[list, list] = ([], [])
+    for (tree,) in model._predictors:
+        nodes = [{"feature": LEAF if node["is_leaf"] else int(node["feature_idx"]),
+                  "threshold": float(node["num_threshold"]), "left": int(node["left"]), "right": int(node["right"]),
+                  "value": float(node["value"]), "count": int(node["count"])} for node in tree.nodes]
+        answer = any(node["feature"] >= signal_columns for node in nodes)
+        for node in nodes if answer else ():
+            node["feature"] -= signal_columns if node["feature"] != LEAF else 0
+        groups[answer].append(nodes)
+    depth = POOLED_TREES["max_depth"]
+    return trees_from_nodes(groups[0], depth), trees_from_nodes(groups[1], depth)
+
+
+def averaged(first: LearnedPolicy, second: LearnedPolicy, name: str) -> LearnedPolicy:
+    """One policy whose log-odds are the mean of two fitted on the same rows (heldout/log.md, candidate 18): their
+    weights, tree values, biases and hidden-state terms (which must share their reduction) halved and summed; the
+    first's early margin. Not registered."""
+    same = (first.features == second.features and first.answer.features == second.answer.features
+            and all(np.array_equal(getattr(a, k), getattr(b, k)) for a, b in ((first, second),
+                    (first.answer, second.answer)) for k in ("means", "scales")))
+    if not same or (first.states is None) != (second.states is None):
+        raise ValueError("averaged() needs two policies standardised on the same rows, both with or without states")
+
+    def mean_trees(a: Trees | None, b: Trees | None) -> Trees | None:
+        if a is not None and b is not None:
+            raise ValueError("averaged() takes trees from one of the two policies only")
+        kept = a if a is not None else b
+        return None if kept is None else replace(kept, value=0.5 * kept.value)
+
+    answer = replace(first.answer, weights=0.5 * (first.answer.weights + second.answer.weights),
+                     trees=mean_trees(first.answer.trees, second.answer.trees))
+    states = first.states
+    if states is not None:
+        other = second.states
+        if not (np.array_equal(states.reducer.components, other.reducer.components)
+                and np.array_equal(states.scales, other.scales) and states.model == other.model):
+            raise ValueError("averaged() needs hidden-state terms over the same reduction")
+        states = replace(states, weights=0.5 * (states.weights + other.weights), bias=0.5 * (states.bias + other.bias))
+    return replace(first, name=name, weights=0.5 * (first.weights + second.weights),
+                   trees=mean_trees(first.trees, second.trees), bias=0.5 * (first.bias + second.bias),
+                   answer=answer, states=states, reference=None)
 
 
 def _fitted(name: str, intercept: float, weights: np.ndarray, signal_scaling: tuple, answer_scaling: tuple,

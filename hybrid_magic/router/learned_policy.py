@@ -17,6 +17,7 @@ from ..types import Decision, Signal
 from .answer_terms import NAME as ANSWER_SIGNAL
 from .policy import PolicyParams, requests_handoff
 from .states import NAME as STATE_SIGNAL
+from .trees import Trees
 
 # router.confidence.answer_features, all twelve (none chosen): one term, the `answer_features` signal
 ANSWER_FEATURES = ("span_first_logprob", "span_mean_logprob", "span_lowest_logprob", "span_mean_entropy",
@@ -72,16 +73,23 @@ class StateTerms:
 
 @dataclass
 class AnswerTerms:
-    """The answer's own token features: their training means and scales, and their weights."""
+    """The answer's own token features: their training means and scales, their weights, and trees over them
+    (router/trees.py; their roots are in the policy's bias)."""
 
     features: tuple[str, ...]
     means: np.ndarray
     scales: np.ndarray
     weights: np.ndarray
+    trees: Trees | None = None
 
     def logit(self, values: dict[str, float]) -> float:
         x = np.array([np.nan if values.get(name) is None else values[name] for name in self.features], dtype=float)
-        return float(bounded(standardised(x, self.means, self.scales)) @ self.weights)
+        return float(self.logits(x[None, :])[0])
+
+    def logits(self, A: np.ndarray) -> np.ndarray:
+        """The term for rows of raw values."""
+        z = bounded(standardised(A, self.means, self.scales))
+        return z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
 
 
 @dataclass
@@ -107,6 +115,7 @@ class LearnedPolicy:
     # before the answer is complete (its token features not yet counted) the estimate must fall this many log-odds
     # below the cut to end the local answer early (early_cut); the default router's is 1.0 (log.md, candidate 11)
     early_margin: float = 0.0
+    trees: Trees | None = None  # trees over its features (router/trees.py); their roots are in its bias
 
     takes_knob = True  # the confidence knob (--threshold, HybridMagics.threshold) is its cut
 
@@ -140,7 +149,10 @@ class LearnedPolicy:
 
     def _terms(self, signals: Sequence[Signal], state: Sequence[float] | None) -> dict[str, float]:
         x = bounded(standardised(signal_vector(signals, self.features), self.means, self.scales))
-        terms = dict(zip(self.features, (x * self.weights).tolist()))
+        pushes = x * self.weights
+        if self.trees is not None:
+            pushes = pushes + self.trees.pushes(x, len(self.features))
+        terms = dict(zip(self.features, pushes.tolist()))
         if self.answer is not None:  # missing (an early handoff, no logprobs): the training mean, zero
             measured = signal_vector(signals, (ANSWER_SIGNAL,))[0]
             terms[ANSWER_SIGNAL] = 0.0 if np.isnan(measured) else float(measured)
@@ -169,9 +181,9 @@ class LearnedPolicy:
         _state_terms adds it where live would read it): how experiments score many answers at once."""
         if self.prior is not None or self.answer is None:
             raise ValueError("logits() is for a policy with answer terms and no prior")
-        answer = self.answer
-        return (bounded(standardised(X, self.means, self.scales)) @ self.weights + self.bias
-                + bounded(standardised(A, answer.means, answer.scales)) @ answer.weights)
+        z = bounded(standardised(X, self.means, self.scales))
+        own = z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
+        return own + self.bias + self.answer.logits(A)
 
     def early_cut(self, cut: float, margin: float | None = None) -> float:
         """The bar an estimate made before the answer is complete must fall below: `margin` (None: its own
@@ -222,6 +234,10 @@ def policy_data(policy: LearnedPolicy) -> dict:
             "cut": policy.cut, "early_margin": policy.early_margin, "reference": policy.reference,
             "answer": {"features": list(answer.features), "means": answer.means.tolist(),
                        "scales": answer.scales.tolist(), "weights": answer.weights.tolist()}}
+    if policy.trees is not None:
+        data["trees"] = policy.trees.data()
+    if answer.trees is not None:
+        data["answer"]["trees"] = answer.trees.data()
     if policy.states is not None:
         states, reducer = policy.states, policy.states.reducer
         data["states"] = {"model": states.model, "bias": states.bias, "weights": states.weights.tolist(),
@@ -236,10 +252,12 @@ def policy_from_data(data: dict) -> LearnedPolicy:
     state_terms = None if states is None else StateTerms(
         LinearReducer(*arrays(states, ("centre", "scale", "components"))),
         *arrays(states, ("scales", "weights")), states["model"], float(states["bias"]))
+    trees = lambda part: Trees.from_data(part["trees"]) if "trees" in part else None  # noqa: E731
     return LearnedPolicy(data["name"], tuple(data["features"]), *arrays(data, ("means", "scales", "weights")),
                          float(data["bias"]), float(data["cut"]), reference=data.get("reference"),
-                         early_margin=float(data.get("early_margin", 0.0)), states=state_terms,
-                         answer=AnswerTerms(tuple(answer["features"]), *arrays(answer, ("means", "scales", "weights"))))
+                         early_margin=float(data.get("early_margin", 0.0)), states=state_terms, trees=trees(data),
+                         answer=AnswerTerms(tuple(answer["features"]), *arrays(answer, ("means", "scales", "weights")),
+                                            trees(answer)))
 
 
 def _sigmoid(z: float) -> float:

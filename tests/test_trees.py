@@ -1,0 +1,53 @@
+"""router/trees.py: gradient-boosted trees as arrays (the default router's nonlinear part). Pure logic: a
+hand-made tree, then scikit-learn's own trees against their arrays."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hybrid_magic.router.trees import LEAF, Trees, from_nodes
+
+
+def _stump_then_split():
+    """Column 0 at or below 0 -> leaf 1.0 (30 answers); above -> column 1 at or below 2 -> -1.0 (10), else 3.0 (20)."""
+    nodes = [{"feature": 0, "threshold": 0.0, "left": 1, "right": 2, "value": 99.0, "count": 0},
+             {"feature": LEAF, "threshold": 0.0, "left": 0, "right": 0, "value": 1.0, "count": 30},
+             {"feature": 1, "threshold": 2.0, "left": 3, "right": 4, "value": 99.0, "count": 0},
+             {"feature": LEAF, "threshold": 0.0, "left": 0, "right": 0, "value": -1.0, "count": 10},
+             {"feature": LEAF, "threshold": 0.0, "left": 0, "right": 0, "value": 3.0, "count": 20}]
+    return from_nodes([nodes], depth=2)
+
+
+def test_a_tree_counts_from_its_root_and_splits_its_output_among_the_columns_it_read():
+    trees = _stump_then_split()
+    root = (30 * 1.0 + 10 * -1.0 + 20 * 3.0) / 60  # a split's value: the count-weighted mean of its leaves
+    assert trees.roots == pytest.approx(root)
+    rows = np.array([[-1.0, 9.0], [1.0, 2.0], [1.0, 5.0], [0.0, 0.0]])  # at the threshold: left
+    assert trees.output(rows) == pytest.approx(np.array([1.0, -1.0, 3.0, 1.0]) - root)
+    right_side = (10 * -1.0 + 20 * 3.0) / 30
+    assert trees.pushes(rows[1], 3) == pytest.approx([right_side - root, -1.0 - right_side, 0.0])
+    assert trees.pushes(rows[0], 3) == pytest.approx([1.0 - root, 0.0, 0.0])  # column 1 never read on its path
+    again = Trees.from_data(trees.data())
+    assert np.array_equal(again.output(rows), trees.output(rows))
+    none = from_nodes([], depth=3)  # a group no tree split on: an empty sum
+    assert not none.output(rows).any() and not none.pushes(rows[0], 3).any() and none.roots == 0.0
+
+
+def test_trees_as_arrays_compute_what_scikit_learn_computes():
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from hybrid_magic.experiments.learned import _grouped_trees
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 5))
+    y = X[:, 0] * X[:, 1] + X[:, 3] > 0
+    model = HistGradientBoostingClassifier(max_depth=3, max_iter=40, early_stopping=False, random_state=0,
+                                           interaction_cst=[[0, 1, 2], [3, 4]]).fit(X, y)
+    first, second = _grouped_trees(model, 3)
+    assert len(first.feature) + len(second.feature) == 40
+    assert set(first.feature.ravel()) <= {LEAF, 0, 1, 2} and set(second.feature.ravel()) <= {LEAF, 0, 1}
+    baseline = float(np.ravel(model._baseline_prediction)[0]) + first.roots + second.roots
+    ours = baseline + first.output(X[:, :3]) + second.output(X[:, 3:])
+    assert np.allclose(ours, model.decision_function(X))
+    for row in X[:20]:  # the pushes of a row add up to its output
+        assert first.pushes(row[:3], 3).sum() == pytest.approx(first.output(row[:3])[0])
