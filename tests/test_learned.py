@@ -461,6 +461,11 @@ def test_the_pooled_trees_read_the_values_live_reads_each_within_one_group_and_a
     assert live == pytest.approx(as_logits)  # the card's terms add up to what the batch computes
     with pytest.raises(ValueError, match="same rows"):
         averaged(linear, fit_pooled_rows(X * 2, A, correct, "pooled-other"), "bad")
+    # an answer without logprobs: its term is absent live (zero), and the batch log-odds count it the same way
+    blank = np.full((1, len(ANSWER_FEATURES)), np.nan)
+    assert trees.answer.logits(blank)[0] == 0.0 and trees.answer.logit({}) == 0.0
+    p_live = trees.p_correct(signals)  # no answer_features signal at all
+    assert trees.logits(X[7:8], blank)[0] == pytest.approx(np.log(p_live / (1 - p_live)))
 
 
 def test_a_hidden_state_term_ships_as_data_and_a_policy_over_it_counts_its_priors_once():
@@ -503,3 +508,32 @@ def answer_term(value: float) -> Signal:
     from hybrid_magic.router.answer_terms import answer_signal
 
     return answer_signal(value)
+
+
+def test_averaging_two_routers_averages_their_hidden_state_terms_and_refuses_other_reductions():
+    """The shipped router is averaged() of two fits, each with its own hidden-state term over the same PCA
+    (heldout/log.md, candidate 18): the mean's state term is the mean of the two, constants included."""
+    from dataclasses import replace
+
+    from hybrid_magic.experiments.learned import averaged, reduce
+    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy, LinearReducer, StateTerms
+
+    rows = np.random.default_rng(2).normal(size=(30, 5)) * np.arange(1, 6)
+    reduced, _, pipeline = reduce(rows, rows[:1], 2)
+    reducer, spreads = LinearReducer.from_pipeline(pipeline), reduced.std(axis=0)
+    answer = AnswerTerms(("span_first_logprob",), np.zeros(1), np.ones(1), np.array([0.4]))
+
+    def router(weight: float, state_weights, constant: float) -> LearnedPolicy:
+        return LearnedPolicy("r", ("low_confidence",), np.zeros(1), np.ones(1), np.array([weight]), weight,
+                             states=StateTerms(reducer, spreads, np.array(state_weights), "m", constant),
+                             answer=answer, early_margin=1.0)
+
+    first, second = router(1.0, [0.5, -0.2], -0.4), router(-0.2, [0.1, 0.3], 0.2)
+    mean = averaged(first, second, "mean")
+    for row in rows[:5]:
+        assert mean.state_logit(row) == pytest.approx((first.state_logit(row) + second.state_logit(row)) / 2)
+    assert mean.bias == pytest.approx(0.4) and mean.early_margin == 1.0 and mean.reference is None
+    moved = replace(second, states=replace(second.states, reducer=LinearReducer(reducer.centre + 1.0, reducer.scale,
+                                                                                 reducer.components)))
+    with pytest.raises(ValueError, match="same reduction"):
+        averaged(first, moved, "bad")

@@ -2,6 +2,8 @@
 hand-made tree, then scikit-learn's own trees against their arrays."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -29,8 +31,9 @@ def test_a_tree_counts_from_its_root_and_splits_its_output_among_the_columns_it_
     assert trees.pushes(rows[0], 3) == pytest.approx([1.0 - root, 0.0, 0.0])  # column 1 never read on its path
     again = Trees.from_data(trees.data())
     assert np.array_equal(again.output(rows), trees.output(rows))
-    none = from_nodes([], depth=3)  # a group no tree split on: an empty sum
-    assert not none.output(rows).any() and not none.pushes(rows[0], 3).any() and none.roots == 0.0
+    none = from_nodes([], depth=3)  # a group no tree split on: an empty sum, also once shipped as data
+    for empty in (none, Trees.from_data(json.loads(json.dumps(none.data())))):
+        assert not empty.output(rows).any() and not empty.pushes(rows[0], 3).any() and empty.roots == 0.0
 
 
 def test_trees_as_arrays_compute_what_scikit_learn_computes():
@@ -51,3 +54,4 @@ def test_trees_as_arrays_compute_what_scikit_learn_computes():
     assert np.allclose(ours, model.decision_function(X))
     for row in X[:20]:  # the pushes of a row add up to its output
         assert first.pushes(row[:3], 3).sum() == pytest.approx(first.output(row[:3])[0])
+        assert second.pushes(row[3:], 2).sum() == pytest.approx(second.output(row[3:])[0])

@@ -246,10 +246,12 @@ def _grouped_trees(model, signal_columns: int) -> tuple[Trees, Trees]:
                   "threshold": float(node["num_threshold"]), "left": int(node["left"]), "right": int(node["right"]),
                   "value": float(node["value"]), "count": int(node["count"])} for node in tree.nodes]
         answer = any(node["feature"] >= signal_columns for node in nodes)
+        if answer and any(node["feature"] != LEAF and node["feature"] < signal_columns for node in nodes):
+            raise ValueError("a tree splits on both groups: fit with interaction_cst")
         for node in nodes if answer else ():
             node["feature"] -= signal_columns if node["feature"] != LEAF else 0
         groups[answer].append(nodes)
-    depth = POOLED_TREES["max_depth"]
+    depth = max(int(tree.nodes["depth"].max()) for (tree,) in model._predictors)
     return trees_from_nodes(groups[0], depth), trees_from_nodes(groups[1], depth)
 
 
@@ -262,6 +264,8 @@ def averaged(first: LearnedPolicy, second: LearnedPolicy, name: str) -> LearnedP
                     (first.answer, second.answer)) for k in ("means", "scales")))
     if not same or (first.states is None) != (second.states is None):
         raise ValueError("averaged() needs two policies standardised on the same rows, both with or without states")
+    if first.prior is not None or second.prior is not None:
+        raise ValueError("averaged() takes policies without a prior")
 
     def mean_trees(a: Trees | None, b: Trees | None) -> Trees | None:
         if a is not None and b is not None:
@@ -274,7 +278,8 @@ def averaged(first: LearnedPolicy, second: LearnedPolicy, name: str) -> LearnedP
     states = first.states
     if states is not None:
         other = second.states
-        if not (np.array_equal(states.reducer.components, other.reducer.components)
+        if not (all(np.array_equal(getattr(states.reducer, k), getattr(other.reducer, k))
+                    for k in ("centre", "scale", "components"))
                 and np.array_equal(states.scales, other.scales) and states.model == other.model):
             raise ValueError("averaged() needs hidden-state terms over the same reduction")
         states = replace(states, weights=0.5 * (states.weights + other.weights), bias=0.5 * (states.bias + other.bias))

@@ -1,5 +1,6 @@
-"""A learned policy, live: fitted weights over the signals, the answer's token features and (optionally) the
-local model's hidden states -> P(local answer right) -> a Decision, explained by each feature's push on the log-odds.
+"""A learned policy, live: fitted weights (and trees, router/trees.py) over the signals, the answer's token
+features and (optionally) the local model's hidden states -> P(local answer right) -> a Decision, explained by
+each feature's push on the log-odds.
 
 experiments.learned fits one on the user's own labelled items (fit_policy); router.default_router loads the
 shipped default (fitted the same way on several sources, shipped as data). Both hand off when that probability
@@ -87,9 +88,11 @@ class AnswerTerms:
         return float(self.logits(x[None, :])[0])
 
     def logits(self, A: np.ndarray) -> np.ndarray:
-        """The term for rows of raw values."""
+        """The term for rows of raw values; 0 for a row with none (no logprobs), as live counts a missing term."""
+        A = np.atleast_2d(np.asarray(A, dtype=float))
         z = bounded(standardised(A, self.means, self.scales))
-        return z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
+        term = z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
+        return np.where(np.isnan(A).all(axis=1), 0.0, term)
 
 
 @dataclass
@@ -153,7 +156,7 @@ class LearnedPolicy:
         if self.trees is not None:
             pushes = pushes + self.trees.pushes(x, len(self.features))
         terms = dict(zip(self.features, pushes.tolist()))
-        if self.answer is not None:  # missing (an early handoff, no logprobs): the training mean, zero
+        if self.answer is not None:  # missing (an early handoff, no logprobs): zero, its training average
             measured = signal_vector(signals, (ANSWER_SIGNAL,))[0]
             terms[ANSWER_SIGNAL] = 0.0 if np.isnan(measured) else float(measured)
         if self.reads_states:  # missing (another backend, another model): the term is absent, zero

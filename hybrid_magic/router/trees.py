@@ -75,9 +75,10 @@ class Trees:
 
     @classmethod
     def from_data(cls, data: dict) -> Trees:
-        ints = {key: np.array(data[key], dtype=int) for key in ("feature", "left", "right")}
-        return cls(ints["feature"], np.array(data["threshold"], dtype=float), ints["left"], ints["right"],
-                   np.array(data["value"], dtype=float), int(data["depth"]))
+        def rows(key: str, dtype) -> np.ndarray:  # no trees: `[]`, back to 0 rows of one padded node
+            return np.array(data[key], dtype=dtype).reshape(len(data[key]), -1 if data[key] else 1)
+        return cls(rows("feature", int), rows("threshold", float), rows("left", int), rows("right", int),
+                   rows("value", float), int(data["depth"]))
 
 
 def from_nodes(node_lists: list[list[dict]], depth: int) -> Trees:
