@@ -251,7 +251,7 @@ def _grouped_trees(model, signal_columns: int) -> tuple[Trees, Trees]:
         for node in nodes if answer else ():
             node["feature"] -= signal_columns if node["feature"] != LEAF else 0
         groups[answer].append(nodes)
-    depth = max(int(tree.nodes["depth"].max()) for (tree,) in model._predictors)
+    depth = max([1] + [int(tree.nodes["depth"].max()) for (tree,) in model._predictors])  # the walk's levels
     return trees_from_nodes(groups[0], depth), trees_from_nodes(groups[1], depth)
 
 

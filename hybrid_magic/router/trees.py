@@ -94,9 +94,9 @@ def from_nodes(node_lists: list[list[dict]], depth: int) -> Trees:
         for i in reversed(range(len(nodes))):  # children come after their parent
             n = nodes[i]
             if n["feature"] != LEAF:
-                l, r = n["left"], n["right"]
-                counts[i] = counts[l] + counts[r]
-                values[i] = (counts[l] * values[l] + counts[r] * values[r]) / max(counts[i], 1.0)
-                feature[t, i], threshold[t, i], left[t, i], right[t, i] = n["feature"], n["threshold"], l, r
+                low, high = n["left"], n["right"]
+                counts[i] = counts[low] + counts[high]
+                values[i] = (counts[low] * values[low] + counts[high] * values[high]) / max(counts[i], 1.0)
+                feature[t, i], threshold[t, i], left[t, i], right[t, i] = n["feature"], n["threshold"], low, high
         value[t, :len(nodes)] = values
     return Trees(feature, threshold, left, right, value, depth)
