@@ -238,8 +238,8 @@ def test_threshold_is_the_policy_knob_for_baselines(engine, cloud_proxy):
 
 
 def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length_or_question_form(engine):
-    """The default router was fitted on prompts sent alone: its prompt_length term reads the user's prompt as
-    the chat template lays it out alone, and its question-form terms read its words alone, whatever system prompt
+    """The default router was fitted on prompts sent alone: its prompt_length value reads the user's prompt as
+    the chat template lays it out alone, and its question-form values read its words alone, whatever system prompt
     or history is sent with it (real tokenizer)."""
     system = "You are a meticulous assistant for a team of analysts: say how many or how much. " * 12
     history = [{"role": "user", "content": "Hello there, how are you today?"},
@@ -250,7 +250,9 @@ def test_a_system_prompt_and_history_do_not_move_the_routers_prompt_length_or_qu
     assert crowded.local.prompt_tokens > alone.local.prompt_tokens + 100, "everything sent is counted for context"
     assert short.value == long.value == alone.local.prompt_tokens, "alone, the prompt is all that is sent"
     assert f"{crowded.local.prompt_tokens} tokens sent in all" in long.message
-    terms = [dict(r.decision.contributions).get("prompt_length") for r in (alone, crowded)]
-    assert terms[0] is not None and terms[0] == terms[1], "the router's prompt_length term is the same"
-    forms = [{k: v for k, v in r.decision.contributions if k in QUESTION_FORMS} for r in (alone, crowded)]
-    assert len(forms[0]) == 3 and forms[0] == forms[1], "and so are its question-form terms"
+    # the router weighs them in both runs; the values it reads are the same (its trees' pushes may still differ
+    # along a path that other signals of a different answer change: heldout/log.md, candidate 18)
+    assert all(dict(r.decision.contributions).get("prompt_length") is not None for r in (alone, crowded))
+    forms = [{s.name: s.value for s in r.decision.signals if s.name in QUESTION_FORMS} for r in (alone, crowded)]
+    assert len(forms[0]) == 3 and forms[0] == forms[1], "and so are its question-form values"
+    assert all(k in dict(r.decision.contributions) for r in (alone, crowded) for k in QUESTION_FORMS)
