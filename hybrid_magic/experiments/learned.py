@@ -206,14 +206,20 @@ def fit_pooled_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str
     `name`. The values are standardised and bounded as live bounds them (heldout/log.md, candidate 15)."""
     from sklearn.linear_model import LogisticRegression
 
-    every = np.arange(len(correct))
-    (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
-    kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
-    model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000)
-    model.fit(bounded(np.hstack([Z, Za])) * kept, correct)
-    policy = _fitted(name, float(model.intercept_[0]), model.coef_[0], (means, scales), (answer_means, answer_scales))
+    design, scalings = _pooled_design(X, A)
+    model = LogisticRegression(C=POOLED_C, class_weight="balanced", max_iter=3000).fit(design, correct)
+    policy = _fitted(name, float(model.intercept_[0]), model.coef_[0], *scalings)
     register_policy(name, policy)
     return policy
+
+
+def _pooled_design(X: np.ndarray, A: np.ndarray) -> tuple[np.ndarray, tuple[tuple, tuple]]:
+    """What both pooled fits are fitted on: the signal values and the answer's token features, standardised on all
+    rows and bounded at EDGE as live bounds them, the left-out length features zeroed; and the two scalings."""
+    every = np.arange(len(X))
+    (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
+    kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
+    return bounded(np.hstack([Z, Za])) * kept, ((means, scales), (answer_means, answer_scales))
 
 
 def fit_pooled_trees_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, name: str) -> LearnedPolicy:
@@ -222,16 +228,12 @@ def fit_pooled_trees_rows(X: np.ndarray, A: np.ndarray, correct: np.ndarray, nam
     candidate 17); the policy's linear weights are zero. Registered as `name`."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
-    every = np.arange(len(correct))
-    (Z, means, scales), (Za, answer_means, answer_scales) = _scaling(X, every), _scaling(A, every)
-    kept = np.array([feature not in POOLED_LEFT_OUT for feature in FEATURES + ANSWER_FEATURES])
-    signals, answers = list(range(len(FEATURES))), list(range(len(FEATURES), len(FEATURES) + len(ANSWER_FEATURES)))
-    model = HistGradientBoostingClassifier(**POOLED_TREES, interaction_cst=[signals, answers])
-    model.fit(bounded(np.hstack([Z, Za])) * kept, correct)
+    design, scalings = _pooled_design(X, A)
+    signals, answers = list(range(len(FEATURES))), list(range(len(FEATURES), design.shape[1]))
+    model = HistGradientBoostingClassifier(**POOLED_TREES, interaction_cst=[signals, answers]).fit(design, correct)
     signal_trees, answer_trees = _grouped_trees(model, len(FEATURES))
     bias = float(np.ravel(model._baseline_prediction)[0]) + signal_trees.roots + answer_trees.roots
-    policy = _fitted(name, bias, np.zeros(len(FEATURES) + len(ANSWER_FEATURES)), (means, scales),
-                     (answer_means, answer_scales))
+    policy = _fitted(name, bias, np.zeros(design.shape[1]), *scalings)
     policy = replace(policy, trees=signal_trees, answer=replace(policy.answer, trees=answer_trees))
     register_policy(name, policy)
     return policy

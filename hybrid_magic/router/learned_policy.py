@@ -90,8 +90,7 @@ class AnswerTerms:
     def logits(self, A: np.ndarray) -> np.ndarray:
         """The term for rows of raw values; 0 for a row with none (no logprobs), as live counts a missing term."""
         A = np.atleast_2d(np.asarray(A, dtype=float))
-        z = bounded(standardised(A, self.means, self.scales))
-        term = z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
+        term = weighed(bounded(standardised(A, self.means, self.scales)), self.weights, self.trees)
         return np.where(np.isnan(A).all(axis=1), 0.0, term)
 
 
@@ -184,8 +183,7 @@ class LearnedPolicy:
         _state_terms adds it where live would read it): how experiments score many answers at once."""
         if self.prior is not None or self.answer is None:
             raise ValueError("logits() is for a policy with answer terms and no prior")
-        z = bounded(standardised(X, self.means, self.scales))
-        own = z @ self.weights + (self.trees.output(z) if self.trees is not None else 0.0)
+        own = weighed(bounded(standardised(X, self.means, self.scales)), self.weights, self.trees)
         return own + self.bias + self.answer.logits(A)
 
     def early_cut(self, cut: float, margin: float | None = None) -> float:
@@ -279,6 +277,11 @@ def _ranked(terms: dict[str, float]) -> tuple[tuple[str, float], ...]:
 def signal_vector(signals: Sequence[Signal], features: Sequence[str]) -> np.ndarray:
     values = {s.name: s.value for s in signals if s.available}
     return np.array([np.nan if values.get(name) is None else float(values[name]) for name in features])
+
+
+def weighed(Z: np.ndarray, weights: np.ndarray, trees: Trees | None) -> np.ndarray:
+    """Rows of standardised, bounded values -> their weights' and trees' log-odds."""
+    return Z @ weights + (trees.output(Z) if trees is not None else 0.0)
 
 
 def bounded(z: np.ndarray) -> np.ndarray:
