@@ -13,7 +13,7 @@ states of the same answers; the halves are then averaged.
 Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
 1. leave-one-source-out: each training source scored by a router fitted on the other sources only (no state term),
    against the signal cascade;
-2. the test sets everyday_zzy-zzzn (recorded after candidate 17 was written down, not fitted on): the shipped
+2. the test sets everyday_zzy-zzzv (recorded after candidate 17 was written down, not fitted on): the shipped
    router with and without its state term, and the signal cascade.
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
@@ -53,8 +53,8 @@ SETS = tuple(f"everyday_{letter}" for letter in LETTERS)
 TRAINING = ("corpus", "builtin", "dev", *SETS)
 LONG = ("corpus", *SETS)  # also at 128
 # recorded after the router's recipe was written down, not fitted on: ZZY-ZZZF tested candidates 17 and 17b (neither
-# passed), ZZZG-ZZZN tested candidate 18
-TEST = ("everyday_zzy", "everyday_zzz", *(f"everyday_zzz{letter}" for letter in "abcdefghijklmn"))
+# passed), ZZZG-ZZZN tested candidate 18, ZZZO-ZZZV measured it again (and tested candidate 19, fit_policy's)
+TEST = ("everyday_zzy", "everyday_zzz", *(f"everyday_zzz{letter}" for letter in "abcdefghijklmnopqrstuv"))
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live with the router shipped before candidate 15, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
