@@ -175,6 +175,18 @@ def test_policy_risk_ranks_items_by_the_threshold_that_hands_them_off():
     assert risk[3] > risk[5] > risk[0]  # 0.3 mean prob before 0.6 before 0.9
 
 
+def test_knob_sweep_reads_every_knobs_row_off_the_lowest_handing_off_knob():
+    recs, th = toy_recs(), sig.Thresholds()
+    for policy in ("cascade", DEFAULT_POLICY):  # what calibrate reads: the same rows as a replay at every knob
+        full = replay.sweep(recs, policy, replay.CONFIDENCE_GRID, th, baselines=False)
+        fast = replay.knob_sweep(recs, policy, th)
+        assert fast.handoff_rate.nunique() > 2, policy  # the knob moves something on these items
+        for column in ("threshold", "handoff_rate", "quality", "pgr"):
+            assert fast[column].tolist() == pytest.approx(full[column].tolist()), (policy, column)
+    assert list(replay.lowest_knobs(recs, "always-cloud", th)) == [0] * len(recs)
+    assert list(replay.lowest_knobs(recs, "always-local", th)) == [-1] * len(recs)
+
+
 def test_calibrate_returns_threshold_and_config_line():
     from hybrid_magic.experiments.analysis import calibrate
 

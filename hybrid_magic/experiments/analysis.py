@@ -122,8 +122,10 @@ def calibrate(recs, policy: str, th: sig.Thresholds, target_quality: float | Non
               target_handoff_rate: float | None) -> Calibration:
     if (target_quality is None) == (target_handoff_rate is None):
         raise UsageError("calibrate() needs exactly one of target_quality= or target_handoff_rate=.")
-    grid = replay.CONFIDENCE_GRID if policy not in replay.BASELINES else None
-    table = replay.sweep(recs, policy, grid, th, baselines=False).dropna(subset=["threshold"])
+    if policy in replay.BASELINES:
+        table = replay.sweep(recs, policy, None, th, baselines=False).dropna(subset=["threshold"])
+    else:  # a knob every cut rises with: each item's lowest handing-off knob gives every row
+        table = replay.knob_sweep(recs, policy, th)
     if table.empty:
         raise UsageError(f"The {policy} policy has no threshold to calibrate.")
     if target_quality is not None:

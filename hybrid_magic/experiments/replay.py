@@ -195,13 +195,21 @@ def sweep_apgr(table) -> dict[str, float]:
 def policy_risk(recs: list[Recorded], policy: str = DEFAULT_POLICY, th: sig.Thresholds | None = None,
                 grid=CONFIDENCE_GRID) -> np.ndarray:
     """Risk per item = 1 - the lowest confidence knob at which the policy hands it off
-    (-1 when no knob does): the policy's own ranking, for AUROC and APGR. The knob moves as a sweep row
-    moves it (thresholds_for, and the policy's own threshold: a learned policy's cut). Every cut the knob moves
-    rises with it, so a higher knob hands off what a lower one did (for a learned policy it also moves the
-    streaming cut that decides at which tokens it is asked, which could in principle break this; bisection and the
-    full scan gave identical risks on every recorded set checked), and the lowest one is found by bisection."""
+    (-1 when no knob does): the policy's own ranking, for AUROC and APGR."""
+    lowest = lowest_knobs(recs, policy, th, grid)
+    return np.where(lowest >= 0, 1.0 - np.asarray(grid, dtype=float)[lowest.clip(min=0)], -1.0)
+
+
+def lowest_knobs(recs: list[Recorded], policy: str, th: sig.Thresholds | None = None,
+                 grid=CONFIDENCE_GRID) -> np.ndarray:
+    """Per item, the index in `grid` of the lowest confidence knob at which the policy hands it off (-1 when no knob
+    does). The knob moves as a sweep row moves it (thresholds_for, and the policy's own threshold: a learned
+    policy's cut). Every cut the knob moves rises with it, so a higher knob hands off what a lower one did (for a
+    learned policy it also moves the streaming cut that decides at which tokens it is asked, which could in
+    principle break this; bisection and the full scan gave identical risks on every recorded set checked), and the
+    lowest one is found by bisection."""
     th = th or sig.Thresholds()
-    risk = np.full(len(recs), -1.0)
+    lowest = np.full(len(recs), -1)
     for i, rec in enumerate(recs):
         def hands_off(k: int) -> bool:
             params = PolicyParams(threshold=float(grid[k]), seed_key=str(rec.item["prompt"]))
@@ -213,5 +221,23 @@ def policy_risk(recs: list[Recorded], policy: str = DEFAULT_POLICY, th: sig.Thre
         while low < high:
             middle = (low + high) // 2
             low, high = (low, middle) if hands_off(middle) else (middle + 1, high)
-        risk[i] = 1.0 - float(grid[low])
-    return risk
+        lowest[i] = low
+    return lowest
+
+
+def knob_sweep(recs: list[Recorded], policy: str, th: sig.Thresholds | None = None, grid=CONFIDENCE_GRID):
+    """The handoff rate, quality and PGR of `policy` at each knob of `grid`, as `sweep` rows have them, read off
+    each item's lowest handing-off knob (lowest_knobs: about 8 replays per item instead of one per knob)."""
+    import pandas as pd
+
+    lowest = lowest_knobs(recs, policy, th, grid)
+    local, cloud_scores = np.array([r.local_score for r in recs]), np.array([r.cloud_score for r in recs])
+    weak, strong = local.mean(), cloud_scores.mean()
+    rows = []
+    for k, knob in enumerate(grid):
+        cloud = (lowest >= 0) & (lowest <= k)
+        quality = float(np.where(cloud, cloud_scores, local).mean())
+        rows.append({"policy": policy, "threshold": float(knob), "handoff_rate": cloud.mean(), "quality": quality,
+                     "pgr": float(pgr(quality, weak, strong)),
+                     "cloud_mode": ORACLE_LABEL if recs and recs[0].cloud is None else "measured cloud"})
+    return pd.DataFrame(rows)
