@@ -137,19 +137,23 @@ def evaluate(recs: list[Recorded], policy: str, th: sig.Thresholds, threshold: f
     outcomes = [replay_item(r, policy, th, PolicyParams(threshold=threshold, seed_key=str(r.item["prompt"])))
                 for r in recs]
     cloud = np.array([o.route == "cloud" for o in outcomes])
-    quality = np.where(cloud, [r.cloud_score for r in recs], [r.local_score for r in recs])
-    weak, strong = np.mean([r.local_score for r in recs]), np.mean([r.cloud_score for r in recs])
     local_tokens = [o.stop_index + 1 if o.stop_index is not None else 0 if o.decision.stage == "before"
                     else len(r.events) for r, o in zip(recs, outcomes)]
     return {
-        "policy": policy, "threshold": np.nan if threshold is None else threshold,
-        "handoff_rate": cloud.mean(), "quality": quality.mean(), "pgr": float(pgr(quality.mean(), weak, strong)),
+        "policy": policy, "threshold": np.nan if threshold is None else threshold, **_routed(recs, cloud),
         "early_handoff_rate": np.mean([o.route == "cloud" and o.stop_index is not None for o in outcomes]),
         "cost_usd": float(np.sum([_cost(r, o) for r, o in zip(recs, outcomes)])),
         "latency_s": float(np.mean([_latency(r, o) for r, o in zip(recs, outcomes)])),
         "local_tokens": int(np.sum(local_tokens)),
         "cloud_mode": ORACLE_LABEL if recs and recs[0].cloud is None else "measured cloud",
     }
+
+
+def _routed(recs: list[Recorded], cloud: np.ndarray) -> dict[str, float]:
+    """A sweep row's handoff rate, quality and PGR when the items marked in `cloud` are handed off."""
+    quality = np.where(cloud, [r.cloud_score for r in recs], [r.local_score for r in recs])
+    weak, strong = np.mean([r.local_score for r in recs]), np.mean([r.cloud_score for r in recs])
+    return {"handoff_rate": cloud.mean(), "quality": quality.mean(), "pgr": float(pgr(quality.mean(), weak, strong))}
 
 
 def default_grid(recs: list[Recorded], policy: str) -> list[float | None]:
@@ -231,13 +235,6 @@ def knob_sweep(recs: list[Recorded], policy: str, th: sig.Thresholds | None = No
     import pandas as pd
 
     lowest = lowest_knobs(recs, policy, th, grid)
-    local, cloud_scores = np.array([r.local_score for r in recs]), np.array([r.cloud_score for r in recs])
-    weak, strong = local.mean(), cloud_scores.mean()
-    rows = []
-    for k, knob in enumerate(grid):
-        cloud = (lowest >= 0) & (lowest <= k)
-        quality = float(np.where(cloud, cloud_scores, local).mean())
-        rows.append({"policy": policy, "threshold": float(knob), "handoff_rate": cloud.mean(), "quality": quality,
-                     "pgr": float(pgr(quality, weak, strong)),
-                     "cloud_mode": ORACLE_LABEL if recs and recs[0].cloud is None else "measured cloud"})
-    return pd.DataFrame(rows)
+    mode = ORACLE_LABEL if recs and recs[0].cloud is None else "measured cloud"
+    return pd.DataFrame([{"policy": policy, "threshold": float(knob), **_routed(recs, (lowest >= 0) & (lowest <= k)),
+                          "cloud_mode": mode} for k, knob in enumerate(grid)])
