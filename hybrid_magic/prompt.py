@@ -54,8 +54,12 @@ class PromptFacts:
 
     @property
     def asked_tokens(self) -> int:
-        """What prompt_length reports: `question_tokens`, else (older recordings) the prompt as sent."""
-        return self.prompt_tokens if self.question_tokens is None else self.question_tokens
+        return asked_tokens(self.question_tokens, self.prompt_tokens)
+
+
+def asked_tokens(question_tokens: int | None, prompt_tokens: int) -> int:
+    """What prompt_length reports: the user's prompt counted alone, else (older recordings) the prompt as sent."""
+    return prompt_tokens if question_tokens is None else question_tokens
 
 
 def question_of(messages: list[Message]) -> str:

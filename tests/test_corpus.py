@@ -6,8 +6,8 @@ import pytest
 from hybrid_magic.errors import UsageError
 from hybrid_magic.experiments.corpus import corpus, leave_family_out
 from hybrid_magic.experiments.families import FAMILIES
-from hybrid_magic.experiments.families.numbers import number_words
 from hybrid_magic.experiments.scorers import resolve_scorer
+from hybrid_magic.router.number_words import in_words, last_spelled_number
 
 AUTO = resolve_scorer("auto")
 
@@ -48,9 +48,16 @@ def test_references_are_recomputed_from_the_prompt(family, fields, check):
         assert found and check(found.groups(), item["reference"]), item
 
 
-def test_number_words():
-    assert [number_words(n) for n in (7, 13, 40, 47, 100, 315)] == [
+def test_number_words_both_ways():
+    assert [in_words(n) for n in (7, 13, 40, 47, 100, 315)] == [
         "seven", "thirteen", "forty", "forty-seven", "one hundred", "three hundred and fifteen"]
+    assert all(last_spelled_number(f"It is {in_words(n)}.") == n for n in range(1000))
+    read = {text: last_spelled_number(text) for text in (
+        "a dozen eggs", "two dozen", "three thousand two hundred", "a hundred", "half", "one of them", "the one on the left",
+        "five five", "three, four", "nineteen eighty-four", "none", "a cat")}
+    assert read == {"a dozen eggs": 12, "two dozen": 24, "three thousand two hundred": 3200, "a hundred": 100,
+                    "half": 0.5, "one of them": None, "the one on the left": None, "five five": 5, "three, four": 4,
+                    "nineteen eighty-four": 84, "none": None, "a cat": None}
 
 
 @pytest.mark.parametrize("scorer, answer, item, expected", [
@@ -81,6 +88,16 @@ def test_number_words():
     ("token", "7:300", {"reference": "7:30"}, 0.0),
     ("token", "18/10/2003", {"reference": "18/10/2003"}, 1.0),
     ("token", "18/10/20031", {"reference": "18/10/2003"}, 0.0),
+    ("numeric", "Eight.", {"reference": 8}, 1.0),  # words when the answer has no digits
+    ("numeric", "It has forty-seven legs", {"reference": 47}, 1.0),
+    ("numeric", "two and a half hours", {"reference": 2.5}, 1.0),
+    ("numeric", "It is 12, not eleven", {"reference": 11}, 0.0),  # digits first
+    ("numeric", "No one knows", {"reference": 1}, 0.0),  # a pronoun, not a number
+    ("choice", "Di's total is larger.", {"reference": "Di", "options": ["Di", "Ed"]}, 1.0),  # a possessive
+    ("choice", "Plan B", {"reference": "Plan A", "options": ["Plan A", "Plan B"]}, 0.0),  # "A" is no article here
+    ("choice", "Plan A is cheaper.", {"reference": "Plan A", "options": ["Plan A", "Plan B"]}, 1.0),
+    ("choice", "The Nile.", {"reference": "Nile", "options": ["Nile", "Amazon"]}, 1.0),
+    ("option", "Plan B", {"reference": "A", "options": {"A": "plan a", "B": "plan b"}}, 0.0),
     ("contains", "forty-seven", {"reference": "forty-seven"}, 1.0),
     ("contains", "tenalpa", {"reference": "tenalp"}, 0.0),
 ])

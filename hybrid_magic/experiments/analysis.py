@@ -8,7 +8,6 @@ import numpy as np
 from ..errors import UsageError
 from ..router import signals as sig
 from ..router.answer_fit import NAMES as ANSWER_FIT
-from ..router.policy import PolicyParams
 from ..types import DEFAULT_POLICY
 from . import replay
 from .features import FEATURE_DIRECTIONS, token_features
@@ -25,7 +24,7 @@ CASCADE_ROW = "cascade (the signal cascade)"
 
 
 def default_decision(rec: replay.Recorded, th: sig.Thresholds, policy: str = DEFAULT_POLICY) -> replay.Verdict:
-    return replay.replay_item(rec, policy, th, PolicyParams(seed_key=str(rec.item["prompt"])))
+    return replay.replay_item(rec, policy, th, rec.params())
 
 
 def results_table(recs: list[replay.Recorded], th: sig.Thresholds, cloud_mode: str):

@@ -33,7 +33,7 @@ from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy
                                      bounded, log_odds, signal_vector, standardised)
 from ..router.policy import POLICIES, register_policy
 from ..router.handoff_rate import cut_for_rate
-from ..router.states import prompt_state, reads_state
+from ..router.states import reads_state
 from ..router.trees import LEAF, Trees
 from ..router.trees import from_nodes as trees_from_nodes
 from ..types import DEFAULT_POLICY
@@ -103,7 +103,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
     Z, means, scales = _scaling(X, train)
     A, answer_means, answer_scales = _scaling(raw_answers, train)
     Z = bounded(np.hstack([Z, A]))  # as live bounds them (EDGE)
-    found = None if states is None else [prompt_state(r.events) for r in recs]  # each record's, read once
+    found = None if states is None else [r.prompt_state for r in recs]  # each record's, read once
     fitted_on = None if found is None else next((s.model for s in found if s is not None), None)
     if states is not None:
         reduced_train, reduced, reducer = reduce(states[train], states, STATE_COMPONENTS)
@@ -306,7 +306,7 @@ def _state_terms(recs: list[replay.Recorded], policy: LearnedPolicy) -> np.ndarr
     terms = np.zeros(len(recs))
     if policy.reads_states:
         for i, rec in enumerate(recs):
-            state = prompt_state(rec.events)
+            state = rec.prompt_state
             if reads_state(state, policy.state_model):
                 terms[i] = policy.state_logit(state.vector)
     return terms
@@ -325,7 +325,7 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
     The term's constant is then set so that, with it, the after-stage estimate hands off as many of the
     `calibration` answers that have a state as were wrong (the policy's own cut was set to the same count on its
     training answers, there by replay on the knob's grid); without a state the policy is unchanged."""
-    models = {s.model for s in (prompt_state(r.events) for r in recs) if s is not None}
+    models = {s.model for s in (r.prompt_state for r in recs) if s is not None}
     if len(models) != 1:
         raise UsageError(f"fit_state_term needs recordings with the hidden states of one model (backend="
                          f"'transformers'), not of {len(models)}.")
@@ -339,7 +339,7 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
     terms = StateTerms(LinearReducer.from_pipeline(pipeline), spreads, weights, models.pop())
     # the constant: as many stated calibration answers below the cut (log-odds 0 at the knob's 0.5) as were wrong
     with_states = replace(policy, states=terms)
-    stated = [r for r in calibration if reads_state(prompt_state(r.events), terms.model)]
+    stated = [r for r in calibration if reads_state(r.prompt_state, terms.model)]
     wrong = sum(r.local_score < 0.5 for r in stated)
     if not 0 < wrong < len(stated):
         raise UsageError("fit_state_term needs right and wrong calibration answers with hidden states.")

@@ -122,12 +122,11 @@ class TimelinePanel:
 def timeline_panels(recs, policy: str, th, n: int) -> list[TimelinePanel]:
     """The first `n` items the policy hands off after local tokens, replayed exactly as the cascade would."""
     from ..display.mime import watched_data
-    from ..router.policy import PolicyParams
     from .replay import replay_item
 
     panels = []
     for rec in recs:
-        outcome = replay_item(rec, policy, th, PolicyParams(seed_key=str(rec.item["prompt"])))
+        outcome = replay_item(rec, policy, th, rec.params())
         tokens = [e for e in rec.events if e.is_generated]
         if outcome.route != "cloud" or outcome.decision.stage == "before" or not tokens:
             continue

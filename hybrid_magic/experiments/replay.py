@@ -9,6 +9,7 @@ latency and how many handoffs were early.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -16,11 +17,11 @@ import numpy as np
 from ..cascade import (NEVER, STOP, Budget, Prepared, PromptFacts, RecordedSource, Rules, Verdict, before_signals,
                        run_cascade)
 from ..model_handoff import Offer
-from ..prompt import question_of
+from ..prompt import asked_tokens, question_of
 from ..router import signals as sig
 from ..router.answer_terms import answer_hook
 from ..router.policy import PolicyParams, with_knob
-from ..router.states import prompt_vector, state_hook
+from ..router.states import prompt_state as carried_state, state_hook
 from ..types import DEFAULT_POLICY, PromptState, Signal, TokenEvent
 from .datasets import item_chat
 from .metrics import ORACLE_LABEL, apgr_from_points, pgr
@@ -45,10 +46,21 @@ class Recorded:
     def __post_init__(self) -> None:
         self.events = [event_from_dict(d) for d in self.local["tokens"]]
 
+    @cached_property
+    def prompt_state(self) -> PromptState | None:
+        """The prompt's hidden state recorded with the first token (transformers, with the weights' fingerprint),
+        else None."""
+        return carried_state(self.events)
+
     @property
     def state(self):
-        """The prompt's hidden state recorded with the first token (transformers), else None."""
-        return prompt_vector(self.events)
+        """That state's vector, else None."""
+        return None if self.prompt_state is None else self.prompt_state.vector
+
+    def params(self, threshold: float | None = None) -> PolicyParams:
+        """The policy's inputs for this item as live %%hybrid gives them: the knob, and the prompt as the
+        random baseline's seed (live: the cell's prompt)."""
+        return PolicyParams(threshold=threshold, seed_key=str(self.item["prompt"]))
 
     @property
     def fmt(self) -> str:
@@ -62,8 +74,7 @@ class Recorded:
     @property
     def question_tokens(self) -> int:
         """What prompt_length reports for this item; a recording from before it was stored: the prompt as sent."""
-        stored = self.local.get("question_tokens")
-        return int(self.local["prompt_tokens"] if stored is None else stored)
+        return int(asked_tokens(self.local.get("question_tokens"), self.local["prompt_tokens"]))
 
     def prepared(self, th: sig.Thresholds) -> Prepared:
         """The before-signals live %%hybrid computes for this prompt (cloud reachable, no budget set)."""
@@ -134,7 +145,7 @@ def _cost(rec: Recorded, outcome: Verdict) -> float:
 
 def evaluate(recs: list[Recorded], policy: str, th: sig.Thresholds, threshold: float | None) -> dict[str, Any]:
     """One sweep row: the policy at one threshold over every recorded item."""
-    outcomes = [replay_item(r, policy, th, PolicyParams(threshold=threshold, seed_key=str(r.item["prompt"])))
+    outcomes = [replay_item(r, policy, th, r.params(threshold))
                 for r in recs]
     cloud = np.array([o.route == "cloud" for o in outcomes])
     local_tokens = [o.stop_index + 1 if o.stop_index is not None else 0 if o.decision.stage == "before"
@@ -216,8 +227,8 @@ def lowest_knobs(recs: list[Recorded], policy: str, th: sig.Thresholds | None = 
     lowest = np.full(len(recs), -1)
     for i, rec in enumerate(recs):
         def hands_off(k: int) -> bool:
-            params = PolicyParams(threshold=float(grid[k]), seed_key=str(rec.item["prompt"]))
-            return replay_item(rec, policy, thresholds_for(policy, th, float(grid[k])), params).route == "cloud"
+            knob = float(grid[k])
+            return replay_item(rec, policy, thresholds_for(policy, th, knob), rec.params(knob)).route == "cloud"
 
         if not hands_off(len(grid) - 1):
             continue

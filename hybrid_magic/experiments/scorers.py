@@ -17,17 +17,19 @@ from typing import Any
 
 from ..errors import UsageError
 from ..router.answer_fit import YES_NO
+from ..router.number_words import last_spelled_number
 from .datasets import CONTEXT, item_chat
 
 ScoreFn = Callable[[str, Any], float]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
+_POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b")
 
 
-def normalise_text(text: str) -> str:
-    """Lower case, no punctuation, no articles, single spaces."""
+def normalise_text(text: str, keep_articles: bool = False) -> str:
+    """Lower case, no punctuation, no articles (unless kept), single spaces."""
     text = str(text).lower().translate(str.maketrans("", "", string.punctuation))
-    return " ".join(_ARTICLES.sub(" ", text).split())
+    return " ".join((text if keep_articles else _ARTICLES.sub(" ", text)).split())
 
 
 def exact(answer: str, reference: Any) -> float:
@@ -45,10 +47,11 @@ def contains(answer: str, reference: Any) -> float:
 
 
 def extract_number(text: str) -> float | None:
-    """The last number in the text (answers often restate the question first)."""
+    """The last number in the text (answers often restate the question first); in words ("Eight.", "forty-two")
+    when the text has no digits."""
     found = _NUMBER.findall(text)
     if not found:
-        return None
+        return last_spelled_number(text)
     try:
         return float(found[-1].replace(",", ""))
     except ValueError:
@@ -112,11 +115,20 @@ def yes_no(answer: str, reference: Any) -> float:
     return float(first_yes_no(answer) == normalise_text(reference))
 
 
+def option_words(options) -> Callable[[Any], str]:
+    """How options and answers are compared: normalised, a possessive read as its noun ("Di's" names "Di"),
+    articles dropped unless they tell the options apart ("Plan A" or "Plan B")."""
+    plain = [normalise_text(o) for o in options]
+    keep = len(set(plain)) < len(plain) or not all(plain)
+    return lambda text: normalise_text(_POSSESSIVE.sub("", str(text)), keep_articles=keep)
+
+
 def first_option(text: str, options) -> str | None:
-    """The option named first in the text (whole words, normalised); None when none is named, or when
+    """The option named first in the text (whole words, `option_words`); None when none is named, or when
     every one of several options is named (a restated question commits to nothing)."""
-    padded = f" {normalise_text(text)} "
-    found = [(padded.find(f" {normalise_text(o)} "), str(o)) for o in options if normalise_text(o)]
+    words = option_words(options)
+    padded = f" {words(text)} "
+    found = [(padded.find(f" {words(o)} "), str(o)) for o in options if words(o)]
     named = [(at, option) for at, option in found if at >= 0]
     if not named or (len(named) == len(found) > 1):
         return None
@@ -125,8 +137,9 @@ def first_option(text: str, options) -> str | None:
 
 def choice(answer: str, item: dict) -> float:
     """One of item["options"]: the option the answer names first must be the reference."""
-    picked = first_option(answer, item.get("options") or [item.get("reference")])
-    return float(picked is not None and normalise_text(picked) == normalise_text(item.get("reference")))
+    options = item.get("options") or [item.get("reference")]
+    picked, words = first_option(answer, options), option_words(options)
+    return float(picked is not None and words(picked) == words(item.get("reference")))
 
 
 def option_letter(text: str, options: dict) -> str | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 
 from ..types import Signal
+from .number_words import WORDS
 
 _AUXILIARY = re.compile(r"^\W*(?:is|are|am|was|were|do|does|did|can|could|should|would|will|has|have|had|may|might"
                         r"|must|shall)(?:n't)?\b", re.IGNORECASE)
@@ -24,9 +25,7 @@ _SAYS_YES_OR_NO = re.compile(r"\byes or no\b", re.IGNORECASE)
 OR = re.compile(r"\bor\b", re.IGNORECASE)  # the word "or": the question's form (signals.QUESTION_FORMS) reads it too
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|heavy|often)\b|\b(?:what|which) year\b"
                           r"|\bwhat (?:number|percentage|temperature)\b", re.IGNORECASE)
-_NUMBER = re.compile(r"\d|\b(?:zero|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|(?:thir|four|fif|"
-                     r"six|seven|eigh|nine)teen|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|"
-                     r"thousand|million|billion|dozen|half)\b", re.IGNORECASE)
+_NUMBER = re.compile(r"\d|\b(?:" + "|".join(WORDS) + r")\b", re.IGNORECASE)  # a number, in digits or words
 YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)  # the yes/no scorer reads the same words
 _SENTENCE_END = re.compile(r"(?<=[.!?:;\n])\s+|(?<=\s)-\s+")  # a lookbehind: no rescan of long blank runs
 _WORD_OR_MARK = re.compile(r"[^\W_](?:[\w'-]*[^\W_])?|[?,.;:!]")

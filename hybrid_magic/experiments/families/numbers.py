@@ -3,26 +3,15 @@ from __future__ import annotations
 
 import random
 
+from ...router.number_words import in_words
+
 NUMBER_ONLY = " Answer with the number only."
 
-ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
-        "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
-TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
 UNIT_FACTORS = [("kilometers", "meters", 1000), ("hours", "minutes", 60), ("dozens", "items", 12),
                 ("weeks", "days", 7), ("liters", "milliliters", 1000), ("yards", "feet", 3),
                 ("minutes", "seconds", 60), ("centuries", "years", 100)]
 NAMES = ["Tom", "Ana", "Raj", "Mia", "Leo", "Sara", "Ivan", "Yuki"]
 THINGS = ["apples", "pencils", "stamps", "marbles", "books", "coins"]
-
-
-def number_words(n: int) -> str:
-    """0..999 in English words, hyphenated tens (forty-seven)."""
-    if n < 20:
-        return ONES[n]
-    if n < 100:
-        return TENS[n // 10] + ("" if n % 10 == 0 else "-" + ONES[n % 10])
-    rest = n % 100
-    return ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
 
 
 def next_in_sequence(rng: random.Random) -> dict:
@@ -86,7 +75,7 @@ def largest_in_list(rng: random.Random) -> dict:
 
 def number_to_words(rng: random.Random) -> dict:
     n = rng.choice([rng.randint(13, 99), rng.randint(101, 999)])
-    return {"prompt": f"Write the number {n} in English words.", "reference": number_words(n),
+    return {"prompt": f"Write the number {n} in English words.", "reference": in_words(n),
             "scorer": "contains"}
 
 
