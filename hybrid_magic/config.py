@@ -106,7 +106,7 @@ class HybridSettings(Configurable):
     model_handoff = Bool(False, help="Offer the local model a way to ask for the cloud itself (a handoff tool, "
                          "or the instruction for models without tools); --model-handoff / --no-model-handoff "
                          "per cell. Off by default: SmolLM2-135M never used it, and the instruction made its "
-                         "token probabilities rank its mistakes worse (README).").tag(config=True)
+                         "token probabilities rank its mistakes worse (docs/routing_study.md).").tag(config=True)
     model_handoff_instruction = Unicode(help="System instruction that lets a local model without tools ask "
                                         "for a handoff ('' = the built-in one).").tag(config=True)
 

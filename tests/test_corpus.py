@@ -53,10 +53,11 @@ def test_number_words_both_ways():
         "seven", "thirteen", "forty", "forty-seven", "one hundred", "three hundred and fifteen"]
     assert all(last_spelled_number(f"It is {in_words(n)}.") == n for n in range(1000))
     read = {text: last_spelled_number(text) for text in (
-        "a dozen eggs", "two dozen", "three thousand two hundred", "a hundred", "half", "one of them", "the one on the left",
+        "a dozen eggs", "two dozen", "three thousand two hundred", "a hundred", "half", "one of them", "the one on the left", "the only one left", "There is only one.",
         "five five", "three, four", "nineteen eighty-four", "none", "a cat")}
     assert read == {"a dozen eggs": 12, "two dozen": 24, "three thousand two hundred": 3200, "a hundred": 100,
-                    "half": 0.5, "one of them": None, "the one on the left": None, "five five": 5, "three, four": 4,
+                    "half": 0.5, "one of them": None, "the one on the left": None, "the only one left": None,
+                    "There is only one.": 1, "five five": 5, "three, four": 4,
                     "nineteen eighty-four": 84, "none": None, "a cat": None}
 
 

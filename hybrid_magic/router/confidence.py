@@ -93,7 +93,7 @@ WEIGHTS: dict[str, tuple[float, float, float]] = {
     "lowest_logprob": (-1.272, 0.517, 0.192),
     "min_margin": (0.076, 0.101, 0.192),
 }
-BIAS = 0.0  # the default cut (0.5): see README (handoff rate on the corpus vs its local error rate)
+BIAS = 0.0  # the default cut (0.5): see docs/routing_study.md (handoff rate on the corpus vs its local error rate)
 
 
 def answer_estimate(tokens: Sequence[TokenEvent]) -> float | None:

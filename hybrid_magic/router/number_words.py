@@ -68,8 +68,9 @@ _BEFORE_PRONOUN_ONE = frozenset({"no", "the", "this", "that", "which", "any", "e
 
 
 def _pronoun(tokens: list[str], start: int, end: int) -> bool:
-    """ "no one knows", "the one on the left", "one of them": 'one' names no number."""
-    return (start > 0 and tokens[start - 1] in _BEFORE_PRONOUN_ONE) or tokens[end:end + 1] == ["of"]
+    """ "no one knows", "the only one left", "one of them": a lone 'one' after a determiner (up to one word
+    between) or before 'of' names no number; "there is only one" still does."""
+    return bool(_BEFORE_PRONOUN_ONE.intersection(tokens[max(start - 2, 0):start])) or tokens[end:end + 1] == ["of"]
 
 
 def _continues(words: list[str], word: str) -> bool:

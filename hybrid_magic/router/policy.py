@@ -26,7 +26,7 @@ GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
 INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, "quotes_material", *ANSWER_FIT, "hidden_states",
                                    "answer_features"})
 # shown on the card and learned from by fit_policy, but they do not request a handoff on their own:
-# measured leave-family-out on experiments.corpus (README, research section), answer_confidence is
+# measured leave-family-out on experiments.corpus (docs/routing_study.md), answer_confidence is
 # superseded by answer_estimate, and truncation at a small max-tokens budget says which *kind* of
 # prompt it is (AUROC 0.5 within each family) and handed off whole kinds wholesale.
 QUIET_SIGNALS = frozenset({"answer_confidence", "truncated"})

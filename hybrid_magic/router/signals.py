@@ -117,7 +117,7 @@ def question_form(question: str) -> list[Signal]:
 # Material quoted in the prompt (a passage, a message, rows of data: a quoted span of 12 to 400 characters on one
 # line, several lines, or a table's " | "): where the default router knows least. On the twelve hand-written sets it
 # never saw (U-ZF) it ranked such prompts near chance (AUROC .56 / .49 at 24 / 128 tokens, against .80 / .76 for
-# the others; README, "Twelve more sets"), so the card says so. Informational: no policy weighs it.
+# the others; docs/routing_study.md, "Twelve more sets"), so the card says so. Informational: no policy weighs it.
 _QUOTED = re.compile(r"(?<![^\W\d_])[\"\u201c\u2018'`][^\n]{12,400}?[\"\u201d\u2019'`](?![^\W\d_])")
 
 

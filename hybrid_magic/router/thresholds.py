@@ -14,7 +14,7 @@ ANSWER_SCALE = 0.5  # default threshold = this times the low_confidence threshol
 # low_confidence while the answer streams cuts at this times the knob: a stream stopped early must be
 # clearly lost; the finished answer's answer_estimate (cut at the knob itself) ranks the rest. With the
 # stream cut at the knob, the cascade ranked mixes of unseen families worse than answer_estimate alone
-# (README: "Routing on prompts nobody tuned it for").
+# (docs/routing_study.md, "The signal cascade").
 STREAM_SCALE = 0.5
 
 
