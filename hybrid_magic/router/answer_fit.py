@@ -27,7 +27,9 @@ _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|heavy|often
                           r"|\bwhat (?:number|percentage|temperature)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:" + "|".join(WORDS) + r")\b", re.IGNORECASE)  # a number, in digits or words
 YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)  # the yes/no scorer reads the same words
-_SENTENCE_END = re.compile(r"(?<=[.!?:;\n])\s+|(?<=\s)-\s+")  # a lookbehind: no rescan of long blank runs
+# a lookbehind: no rescan of long blank runs; a title or "e.g." ends no sentence ("Is Dr. Lee in today?")
+_SENTENCE_END = re.compile(r"(?<=[.!?:;\n])(?<!\b(?:Dr|Mr|Ms|St|Mt|Jr|Sr|vs)\.)(?<!\bMrs\.)(?<!\bProf\.)"
+                           r"(?<!\b[eEiI]\.[gGeE]\.)\s+|(?<=\s)-\s+")
 _WORD_OR_MARK = re.compile(r"[^\W_](?:[\w'-]*[^\W_])?|[?,.;:!]")
 _WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _ARTICLES = frozenset({"a", "an", "the", "some", "my", "your"})
