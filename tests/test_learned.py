@@ -139,7 +139,8 @@ EARLIER = [{"role": "user", "content": "How many legs has a cat?"}, {"role": "as
 def test_a_vote_keeps_the_cells_system_prompt_and_history_apart_from_its_question(isolated_home):
     ledger = Ledger(isolated_home / "ledger.sqlite")
     chat = [{"role": "system", "content": SYSTEM}, *EARLIER, {"role": "user", "content": "Capital of Peru?"}]
-    ledger.set_vote(compare_row(ledger, "\n\n".join(m["content"] for m in chat), chat), "cloud")
+    ledger.set_vote(compare_row(ledger, "\n\n".join(m["content"] for m in chat)), "local")  # before the upgrade...
+    ledger.set_vote(compare_row(ledger, "\n\n".join(m["content"] for m in chat), chat), "cloud")  # ...and again
     ledger.set_vote(compare_row(ledger, "Be brief.\n\nCapital of Chile?"), "local")  # an older row: no chat kept
     joined_alike = [{"role": "user", "content": "\n\n".join(m["content"] for m in chat)}]  # same text, one message
     ledger.set_vote(compare_row(ledger, joined_alike[0]["content"], joined_alike), "local")
@@ -148,10 +149,12 @@ def test_a_vote_keeps_the_cells_system_prompt_and_history_apart_from_its_questio
     bolivia = [{"role": "user", "content": "Capital of Bolivia?"}]
     ledger.set_vote(compare_row(ledger, "Capital of Bolivia?", bolivia), "cloud")  # and again after: one chat
     exp = Experiment.from_votes(ledger, store=str(isolated_home / "votes.db"))
+    assert len(exp.items) == 4, "a chat voted before and after the upgrade is one item"
     joined, chile, bolivia_item, peru = sorted(exp.items, key=lambda item: item["prompt"])
     assert bolivia_item["vote"] == "cloud" and exp.messages(bolivia_item) == bolivia
     assert joined["vote"] == "tie" and exp.messages(joined) == joined_alike, "another chat, though its text is alike"
-    assert peru["prompt"] == "Capital of Peru?" and peru["system"] == SYSTEM and peru["history"] == EARLIER
+    assert peru["vote"] == "cloud" and peru["prompt"] == "Capital of Peru?" and peru["system"] == SYSTEM
+    assert peru["history"] == EARLIER
     assert exp.messages(peru) == chat, "the item replays the cell's chat as it ran"
     assert chile["prompt"] == "Be brief.\n\nCapital of Chile?" and exp.messages(chile) == [
         {"role": "user", "content": chile["prompt"]}]

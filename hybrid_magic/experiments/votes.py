@@ -11,8 +11,8 @@ one (pass local=/backend= to choose), so the signals are those of the answer the
 judged when the cell ran greedily with the same max_tokens and backend. A chat voted more than once
 keeps its latest vote. The cloud is not asked again: the cloud side is the oracle.
 A cell recorded before the ledger kept the chat (an older version) has only its joined text: it becomes
-one prompt, so a --system prompt or --chat history is read as part of the question (and such a cell voted
-again under this version is another chat; a plain prompt is the same one).
+one prompt, so a --system prompt or --chat history is read as part of the question; voted again under this
+version, its later vote stands (the older row is left out when a later kept chat has the same joined text).
 """
 from __future__ import annotations
 
@@ -27,9 +27,13 @@ RIGHT = ("local", "tie")  # votes that count the local answer as right
 def voted_items(rows: list[dict]) -> list[dict]:
     """One item per voted %%compare chat (its local run's row), latest vote first wins."""
     items: dict[str, dict] = {}
+    texts: set[str] = set()  # the joined text of every chat kept
     for row in sorted(rows, key=lambda r: r["id"], reverse=True):
         joined = (row.get("prompt_redacted") or "").strip()
         if row["magic"] == "compare" and row["route"] == "local" and row.get("vote") and joined:
+            if not row.get("messages_redacted") and joined in texts:
+                continue  # an older version's row (its joined text only) voted again since: the later vote stands
+            texts.add(joined)
             chat = chat_of(row)  # the same chat voted twice is one item, whichever version stored it
             items.setdefault(json.dumps({k: v for k, v in chat.items() if v}, sort_keys=True), {
                 "id": f"vote-{row['id']}", **chat, "reference": row["vote"], "vote": row["vote"],
