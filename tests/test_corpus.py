@@ -94,7 +94,10 @@ def test_number_words_both_ways():
     ("numeric", "two and a half hours", {"reference": 2.5}, 1.0),
     ("numeric", "It is 12, not eleven", {"reference": 11}, 0.0),  # digits first
     ("numeric", "No one knows", {"reference": 1}, 0.0),  # a pronoun, not a number
-    ("choice", "Di's total is larger.", {"reference": "Di", "options": ["Di", "Ed"]}, 1.0),  # a possessive
+    ("numeric", "Absolute zero is how many kelvin?", {"reference": 0, "prompt": "Absolute zero is how many kelvin?"},
+     0.0),  # restated: a number the question spells out too is no answer
+    ("numeric", "Four.", {"reference": 4, "prompt": "What is two plus two?"}, 1.0),
+    ("choice", "Elena doubts Viktor's excuse.", {"reference": "Elena", "options": ["Elena", "Viktor"]}, 1.0),
     ("choice", "Plan B", {"reference": "Plan A", "options": ["Plan A", "Plan B"]}, 0.0),  # "A" is no article here
     ("choice", "Plan A is cheaper.", {"reference": "Plan A", "options": ["Plan A", "Plan B"]}, 1.0),
     ("choice", "The Nile.", {"reference": "Nile", "options": ["Nile", "Amazon"]}, 1.0),

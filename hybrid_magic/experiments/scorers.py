@@ -23,7 +23,6 @@ from .datasets import CONTEXT, item_chat
 ScoreFn = Callable[[str, Any], float]
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
-_POSSESSIVE = re.compile(r"(?<=\w)['\u2019]s\b")
 
 
 def normalise_text(text: str, keep_articles: bool = False) -> str:
@@ -46,29 +45,33 @@ def contains(answer: str, reference: Any) -> float:
     return float(bool(needle) and f" {needle} " in f" {normalise_text(answer)} ")
 
 
-def extract_number(text: str) -> float | None:
-    """The last number in the text (answers often restate the question first); in words ("Eight.", "forty-two")
-    when the text has no digits."""
+def extract_number(text: str, asked: str = "") -> float | None:
+    """The last number in the text (answers often restate the question first); when the text has no digits, the
+    last written in words ("Eight.", "forty-two") whose value the question `asked` does not spell out too (a
+    restated "How many of the three ...?" states no answer)."""
     found = _NUMBER.findall(text)
     if not found:
-        return last_spelled_number(text)
+        return last_spelled_number(text, unless_in=asked)
     try:
         return float(found[-1].replace(",", ""))
     except ValueError:
         return None
 
 
-def numeric(answer: str, reference: Any, tolerance: float = 1e-6, relative: float = 1e-4) -> float:
-    value = extract_number(answer)
+def numeric(answer: str, item: dict, tolerance: float = 1e-6, relative: float = 1e-4) -> float:
+    value = extract_number(answer, str(item.get("prompt") or ""))
     if value is None:
         return 0.0
-    target = float(reference)
+    target = float(item.get("reference"))
     return float(abs(value - target) <= max(tolerance, relative * abs(target)))
 
 
-def numeric_scorer(tolerance: float = 1e-6, relative: float = 1e-4) -> ScoreFn:
+def numeric_scorer(tolerance: float = 1e-6, relative: float = 1e-4) -> Callable[[str, dict], float]:
     """A numeric scorer with its own tolerance (absolute, and relative to the reference)."""
-    return lambda answer, reference: numeric(answer, reference, tolerance, relative)
+    def score(answer: str, item: dict) -> float:
+        return numeric(answer, item, tolerance, relative)
+    score.takes_item = True
+    return score
 
 
 def regex(answer: str, reference: Any) -> float:
@@ -116,11 +119,11 @@ def yes_no(answer: str, reference: Any) -> float:
 
 
 def option_words(options) -> Callable[[Any], str]:
-    """How options and answers are compared: normalised, a possessive read as its noun ("Di's" names "Di"),
-    articles dropped unless they tell the options apart ("Plan A" or "Plan B")."""
+    """How options and answers are compared: normalised, articles dropped unless they tell the options apart
+    ("Plan A" or "Plan B"). A possessive is another word ("Viktor's excuse" does not name Viktor)."""
     plain = [normalise_text(o) for o in options]
     keep = len(set(plain)) < len(plain) or not all(plain)
-    return lambda text: normalise_text(_POSSESSIVE.sub("", str(text)), keep_articles=keep)
+    return lambda text: normalise_text(text, keep_articles=keep)
 
 
 def first_option(text: str, options) -> str | None:
@@ -185,6 +188,7 @@ def token(answer: str, reference: Any) -> float:
 
 
 choice.takes_item = option.takes_item = True  # they need the item's options, not only the reference
+numeric.takes_item = True  # it reads the question, whose own spelled numbers are no answer
 
 SCORERS: dict[str, ScoreFn] = {
     "exact": exact,

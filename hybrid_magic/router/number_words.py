@@ -28,17 +28,24 @@ def in_words(n: int) -> str:
     return ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + in_words(rest))
 
 
-def last_spelled_number(text: str) -> float | None:
+def last_spelled_number(text: str, unless_in: str = "") -> float | None:
     """The value of the last number written in words ("forty-seven", "a dozen", "one hundred and five",
-    "two and a half"), None when there is none. Two units in a row are two numbers ("five five"), and so is a
-    year read in pairs ("nineteen eighty-four" ends with 84): the value is never made up from unrelated words."""
+    "two and a half"), None when there is none; a value `unless_in` spells out too is passed over. Two units in
+    a row are two numbers ("five five"), and so is a year read in pairs ("nineteen eighty-four" ends with 84):
+    the value is never made up from unrelated words."""
+    taken = set(spelled_numbers(unless_in)) if unless_in else set()
+    return next((value for value in reversed(spelled_numbers(text)) if value not in taken), None)
+
+
+def spelled_numbers(text: str) -> list[float]:
+    """Every number written in words in the text, in order."""
     tokens = _TOKEN.findall(str(text).lower())
-    found: float | None = None
+    found: list[float] = []
     i = 0
     while i < len(tokens):
         value, i = _read_number(tokens, i)
         if value is not None:
-            found = value
+            found.append(value)
         else:
             i += 1
     return found
