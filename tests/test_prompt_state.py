@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hybrid_magic.experiments import replay
-from hybrid_magic.router.states import prompt_vector
+from hybrid_magic.router.states import prompt_state
 from hybrid_magic.types import GenerationParams
 
 CONVERSATIONS = [[{"role": "user", "content": p}] for p in
@@ -68,12 +68,12 @@ def test_backends_that_read_no_state_say_so(name, model_dir):
 
     backend = get_backend(name, resolve("smollm2-135m", str(model_dir.parent), convert=name != "llamacpp"))[0]
     assert not backend.supports_hidden_states()
-    assert prompt_vector(list(backend.stream(CONVERSATIONS[0], GREEDY))) is None
+    assert prompt_state(list(backend.stream(CONVERSATIONS[0], GREEDY))) is None
 
 
 def test_a_recorded_prompt_state_survives_the_store(transformers_backend):
     events = list(transformers_backend.stream(CONVERSATIONS[1], GREEDY))
     stored = json.loads(json.dumps([replay.event_to_dict(e, 0.1) for e in events]))
     back = [replay.event_from_dict(d) for d in stored]
-    assert back[0].prompt_state == events[0].prompt_state and prompt_vector(back) == events[0].prompt_state.vector
+    assert back[0].prompt_state == events[0].prompt_state and prompt_state(back).vector == events[0].prompt_state.vector
     assert "prompt_state" not in stored[1]  # one vector per answer, not per token

@@ -40,11 +40,6 @@ def prompt_state(tokens: Sequence[TokenEvent]) -> PromptState | None:
     return next((t.prompt_state for t in tokens if t.prompt_state is not None), None)
 
 
-def prompt_vector(tokens: Sequence[TokenEvent]) -> Vector | None:
-    state = prompt_state(tokens)
-    return state.vector if state is not None else None
-
-
 def reads_state(state: PromptState | None, fitted_on: str | None) -> bool:
     """Whether a term fitted on the weights `fitted_on` (None: not known) reads this prompt state."""
     return state is not None and (fitted_on is None or state.model == fitted_on)
