@@ -18,11 +18,14 @@ answer features the default was chosen among (equal weights on standardised valu
 centres and scales fitted on the other families), on the same families and mixes.
 With --set PATH: a JSONL set that chose nothing (benchmarks/heldout/: hand-written, never
 used to choose a feature, weight or threshold): the fixed routers per family, pooled and on
-mixes of half its families, the handoff rate, and fit_policy on a held-out half.
+mixes of half its families, the handoff rate, and fit_policy on a held-out half. With --instruct
+the set's prompts end in the format instruction a benchmark adds ("Answer yes or no.";
+experiments.instructions), as the development corpus's do.
 
     python benchmarks/bench_routing.py [--items 30] [--max-tokens 24] [--backend transformers] [--dev]
     python benchmarks/bench_routing.py --corpus 24 --store /tmp/study/corpus.sqlite [--skip-fit]
     python benchmarks/bench_routing.py --set benchmarks/heldout/everyday_a.jsonl --store /tmp/study/a.sqlite
+    python benchmarks/bench_routing.py --set benchmarks/heldout/everyday_a.jsonl --instruct --store /tmp/study/a-i.sqlite
 """
 from __future__ import annotations
 
@@ -56,6 +59,8 @@ def main() -> None:
     parser.add_argument("--dev", action="store_true", help="the dev set (where thresholds were chosen) instead")
     parser.add_argument("--corpus", type=int, default=0, help="leave-family-out on corpus(N per family)")
     parser.add_argument("--set", default=None, help="a JSONL set with a 'family' per item (benchmarks/heldout/)")
+    parser.add_argument("--instruct", action="store_true",
+                        help="with --set: each prompt ends in its format instruction (experiments.instructions)")
     parser.add_argument("--self-check", action="store_true", help="with --corpus: record and measure self_check")
     parser.add_argument("--skip-fit", action="store_true", help="with --corpus: no fit_policy rows")
     parser.add_argument("--candidates", action="store_true", help="with --corpus: the combinations compared")
@@ -136,10 +141,12 @@ def set_figures(args) -> None:
 
     from hybrid_magic.experiments.analysis import risk_scores
     from hybrid_magic.experiments.datasets import load_dataset
+    from hybrid_magic.experiments.instructions import instructed
     from hybrid_magic.experiments.generalisation import family_of, family_table, fixed_risk, mix_table
 
-    name = args.set.rsplit("/", 1)[-1].removesuffix(".jsonl")
-    exp = Experiment(load_dataset(args.set), backend=args.backend, max_tokens=args.max_tokens, name=name,
+    name = args.set.rsplit("/", 1)[-1].removesuffix(".jsonl") + ("-instructed" if args.instruct else "")
+    items = load_dataset(args.set)
+    exp = Experiment(instructed(items) if args.instruct else items, backend=args.backend, max_tokens=args.max_tokens, name=name,
                      store=args.store, batch_size=16, model_handoff=args.handoff_offer)
     exp.run(progress=False)
     recs = exp.recorded()

@@ -66,6 +66,8 @@ def test_number_words_both_ways():
     ("yesno", "Yes.", {"reference": "no"}, 0.0),
     ("yesno", "I know the answer: no", {"reference": "no"}, 1.0),  # "know" holds no whole-word "no"
     ("yesno", "Nobody knows", {"reference": "no"}, 0.0),
+    ("yesno", "Yes or no: dogs swim.", {"reference": "yes"}, 0.0),  # the instruction restated says neither
+    ("yesno", "Yes or no? No, they sink.", {"reference": "no"}, 1.0),
     ("choice", "74 is the larger number.", {"reference": "74", "options": ["47", "74"]}, 1.0),
     ("choice", "the GCD of 74 and 47", {"reference": "74", "options": ["47", "74"]}, 0.0),  # restated: no choice
     ("choice", "747", {"reference": "74", "options": ["47", "74"]}, 0.0),

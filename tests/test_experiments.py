@@ -35,6 +35,26 @@ def test_datasets_from_list_dataframe_and_jsonl(tmp_path):
         assert "topic" not in items[1]  # a DataFrame's empty cell is not metadata
 
 
+def test_instructed_adds_each_scorers_format_instruction_once_and_keeps_the_items():
+    from hybrid_magic.experiments import instructed
+
+    items = load_dataset([
+        {"id": "y", "prompt": "Can a dog swim? ", "reference": "yes", "scorer": "yesno"},
+        {"id": "n", "prompt": "3 cats and 2 more: how many?", "reference": 5, "scorer": "numeric"},
+        {"id": "c", "prompt": "Tea or coffee?", "reference": "tea", "scorer": "choice", "options": ["tea", "coffee"]},
+        {"id": "o", "prompt": "The plural of mouse?", "reference": "mice"},
+        {"id": "a", "prompt": "Is it hot? Reply with one word.", "reference": "no", "scorer": "yesno"},
+    ])
+    before = [dict(item) for item in items]
+    asked = instructed(items)
+    assert [item["prompt"] for item in asked] == [
+        "Can a dog swim? Answer yes or no.", "3 cats and 2 more: how many? Answer with the number only.",
+        "Tea or coffee? Answer with your choice only.", "The plural of mouse? Answer in a few words.",
+        "Is it hot? Reply with one word."]  # a prompt that already asks for a format is left as it is
+    assert [item["id"] for item in asked] == ["y", "n", "c", "o", "a"] and asked[2]["options"] == ["tea", "coffee"]
+    assert items == before and instructed(asked) == asked
+
+
 def test_dataset_errors_are_one_line_usage_errors(tmp_path):
     with pytest.raises(UsageError, match="prompt"):
         load_dataset([{"reference": 1}])

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hybrid_magic.experiments.datasets import load_dataset
+from hybrid_magic.experiments.instructions import instructed
 from hybrid_magic.experiments.scorers import resolve_scorer
 
 HELDOUT = Path(__file__).parents[1] / "benchmarks" / "heldout"
@@ -33,4 +34,13 @@ def test_each_set_scores_its_right_answers_right_and_the_restated_prompt_wrong(p
         assert score(right, item) == 1.0, (item["id"], right)
         assert score(item["prompt"], item) == 0.0, item["id"]
         assert score("I am not sure.", item) == 0.0, item["id"]
+
+
+@pytest.mark.parametrize("path", SETS, ids=lambda path: path.stem)
+def test_each_set_asked_as_a_benchmark_asks_still_scores_the_restated_prompt_wrong(path):
+    """bench_routing.py --set --instruct: each prompt ends in its format instruction ("Answer yes or no."), which a
+    restated prompt repeats; repeating it answers nothing."""
+    for item in instructed(load_dataset(path)):
+        assert score(item.get("example", str(item["reference"])), item) == 1.0, item["id"]
+        assert score(item["prompt"], item) == 0.0, item["id"]
 

@@ -15,6 +15,7 @@ _EXPORTS = {
     "load_dataset": ".datasets",
     "load_builtin": ".datasets",
     "builtin_mix": ".datasets",
+    "instructed": ".instructions",
     "corpus": ".corpus",
     "leave_family_out": ".corpus",
     "SCORERS": ".scorers",

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import UsageError
-from ..router.answer_fit import YES_NO
+from ..router.answer_fit import said_yes_no
 from ..router.number_words import last_spelled_number
 from .datasets import CONTEXT, item_chat
 
@@ -108,14 +108,9 @@ _QUOTED_LETTER = re.compile(r"[\"'\u201c\u2018]([a-z])[\"'\u201d\u2019]")
 _SINGLE_LETTER = re.compile(r"(?<![a-z'])([a-z])(?![a-z'])")
 
 
-def first_yes_no(text: str) -> str | None:
-    """The first whole word yes or no, lower case."""
-    found = YES_NO.search(str(text).lower())
-    return found.group(1) if found else None
-
-
 def yes_no(answer: str, reference: Any) -> float:
-    return float(first_yes_no(answer) == normalise_text(reference))
+    """The first yes or no the answer says (router.answer_fit.said_yes_no) is the reference."""
+    return float(said_yes_no(answer) == normalise_text(reference))
 
 
 def option_words(options) -> Callable[[Any], str]:

@@ -26,7 +26,8 @@ OR = re.compile(r"\bor\b", re.IGNORECASE)  # the word "or": the question's form 
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|heavy|often)\b|\b(?:what|which) year\b"
                           r"|\bwhat (?:number|percentage|temperature)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:" + "|".join(WORDS) + r")\b", re.IGNORECASE)  # a number, in digits or words
-YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)  # the yes/no scorer reads the same words
+YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_YES_OR_NO = re.compile(r"\b(?:yes or no|no or yes)\b", re.IGNORECASE)  # names both: says neither
 # a lookbehind: no rescan of long blank runs; a title or "e.g." ends no sentence ("Is Dr. Lee in today?")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;\n])(?<!\b(?:Dr|Mr|Ms|St|Mt|Jr|Sr|vs)\.)(?<!\bMrs\.)(?<!\bProf\.)"
                            r"(?<!\b[eEiI]\.[gGeE]\.)\s+|(?<=\s)-\s+")
@@ -45,6 +46,13 @@ def question_part(question: str) -> str:
     parts = [part for part in _SENTENCE_END.split(question.strip()) if part.strip()]
     asked = [part for part in parts if part.rstrip().endswith("?")]
     return asked[-1] if asked else parts[-1] if parts else question
+
+
+def said_yes_no(text: str) -> str | None:
+    """The first whole word yes or no the text says, lower case; "yes or no" (the instruction restated) says neither.
+    The yes/no scorer (experiments.scorers) reads the same word."""
+    found = YES_NO.search(_YES_OR_NO.sub(" ", str(text)))
+    return found.group(1).lower() if found else None
 
 
 def asks_yes_no(question: str) -> bool:
@@ -85,7 +93,7 @@ def _content(text: str) -> list[str]:
 # a form the question asks for -> (does the question ask it, does the answer give it, what the card says when it is
 # not asked, given, missed)
 _FORMS = {
-    "missed_yes_no": (asks_yes_no, YES_NO.search, "The question does not ask yes or no",
+    "missed_yes_no": (asks_yes_no, said_yes_no, "The question does not ask yes or no",
                       "The local answer says yes or no, as the question asks",
                       "The question asks yes or no; the local answer says neither"),
     "missed_number": (_ASKS_NUMBER.search, _NUMBER.search,
