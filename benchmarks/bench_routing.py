@@ -141,13 +141,13 @@ def set_figures(args) -> None:
 
     from hybrid_magic.experiments.analysis import risk_scores
     from hybrid_magic.experiments.datasets import load_dataset
-    from hybrid_magic.experiments.instructions import instructed
     from hybrid_magic.experiments.generalisation import family_of, family_table, fixed_risk, mix_table
+    from hybrid_magic.experiments.instructions import instructed
 
     name = args.set.rsplit("/", 1)[-1].removesuffix(".jsonl") + ("-instructed" if args.instruct else "")
     items = load_dataset(args.set)
-    exp = Experiment(instructed(items) if args.instruct else items, backend=args.backend, max_tokens=args.max_tokens, name=name,
-                     store=args.store, batch_size=16, model_handoff=args.handoff_offer)
+    exp = Experiment(instructed(items) if args.instruct else items, backend=args.backend, max_tokens=args.max_tokens,
+                     name=name, store=args.store, batch_size=16, model_handoff=args.handoff_offer)
     exp.run(progress=False)
     recs = exp.recorded()
     risks = risk_scores(recs, exp.thresholds)

@@ -1,5 +1,6 @@
 """The hand-written sets in benchmarks/heldout/ score what they claim: each item's right answer scores right, its prompt restated alone scores wrong (a model that only repeats
-the question gets nothing), and each set has 12 families of 12 items with unique ids."""
+the question gets nothing), also when the prompt ends in its format instruction (experiments.instructed), and each set
+has 12 families of 12 items with unique ids."""
 from __future__ import annotations
 
 from collections import Counter
@@ -43,4 +44,3 @@ def test_each_set_asked_as_a_benchmark_asks_still_scores_the_restated_prompt_wro
     for item in instructed(load_dataset(path)):
         assert score(item.get("example", str(item["reference"])), item) == 1.0, item["id"]
         assert score(item["prompt"], item) == 0.0, item["id"]
-
