@@ -13,7 +13,7 @@ states of the same answers; the halves are then averaged.
 Figures (--check), each router replayed as live %%hybrid runs it (the knob swept, early handoffs included):
 1. leave-one-source-out: each training source scored by a router fitted on the other sources only (no state term),
    against the signal cascade;
-2. the test sets everyday_zzy-zzzzzj (recorded after candidate 17 was written down, not fitted on): the shipped
+2. the test sets everyday_zzy-zzzzzr (recorded after candidate 17 was written down, not fitted on): the shipped
    router with and without its state term, and the signal cascade.
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
@@ -56,10 +56,10 @@ LONG = ("corpus", *SETS)  # also at 128
 # passed), ZZZG-ZZZN tested candidate 18, ZZZO-ZZZV measured it again (and tested candidate 19, fit_policy's),
 # ZZZW-ZZZZD tested candidate 20 (not passed) and measured it a third time, ZZZZE-ZZZZL a fourth, ZZZZM-ZZZZT and
 # ZZZZU-ZZZZZB (easy everyday prompts, the hidden sets' regime) a fifth and a sixth, ZZZZZC-ZZZZZJ tested
-# candidate 23 (fit_policy's, not passed)
+# candidate 23 (fit_policy's, not passed), ZZZZZK-ZZZZZR measured it in both forms (as written, instructed)
 TEST = ("everyday_zzy", "everyday_zzz", *(f"everyday_zzz{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"),
         *(f"everyday_zzzz{letter}" for letter in "abcdefghijklmnopqrstuvwxyz"),
-        *(f"everyday_zzzzz{letter}" for letter in "abcdefghij"))
+        *(f"everyday_zzzzz{letter}" for letter in "abcdefghijklmnopqr"))
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live with the router shipped before candidate 15, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
