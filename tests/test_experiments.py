@@ -357,6 +357,51 @@ def test_a_state_term_fitted_on_pooled_states_hands_off_as_many_as_were_wrong():
         fit_state_term(recs + [other], policy, sig.Thresholds(), recs)
 
 
+def test_correction_trees_learn_what_the_policy_misses_and_live_reads_exactly_what_was_fitted():
+    """fit_correction_trees (heldout/log.md, candidate 25): trees boosted around a policy's whole log-odds learn a
+    band of confidence its single weight cannot rank, never split on a left-out length feature (here it would
+    tell the answers apart), keep the policy's own weights, and live (replayed) computes the log-odds the batch
+    does; it registers nothing."""
+    from dataclasses import replace as with_
+
+    from hybrid_magic.experiments.learned import POOLED_LEFT_OUT, _after_logits, fit_correction_trees
+    from hybrid_magic.experiments.metrics import auroc
+    from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
+    from hybrid_magic.router.trees import LEAF
+
+    recs = []
+    for n in range(160):
+        p = 0.2 + 0.75 * (n % 40) / 40
+        right = 0.45 < p < 0.75  # right in the middle band only: no single weight on confidence ranks that
+        recs.append(fake_rec([p] * 5, right, prompt=f"band{n}"))
+    for n in range(80):  # as confident as the band, half of them wrong: only their length tells which
+        recs.append(fake_rec([0.3] * (6 if n % 2 else 3), bool(n % 2), prompt=f"long{n}"))
+    answer = AnswerTerms(("span_first_logprob", "tokens"), np.array([0.0, 4.5]), np.ones(2), np.zeros(2))
+    policy = LearnedPolicy("toy-mean", ("low_confidence", "truncated"), np.zeros(2), np.ones(2),
+                           np.array([1.0, 0.0]), 0.0, answer=answer)
+    th = sig.Thresholds()
+    corrected = fit_correction_trees(recs, policy, th, "toy-corrected")
+    assert "toy-corrected" not in POLICIES and corrected.name == "toy-corrected"
+    wrong = np.array([r.local_score < 0.5 for r in recs])
+    before, after = (auroc(-_after_logits(recs, p_, th), wrong) for p_ in (policy, corrected))
+    assert after > before + 0.3, (before, after)
+    assert np.array_equal(corrected.weights, policy.weights) and np.array_equal(corrected.answer.weights,
+                                                                                answer.weights)
+    split_on = {policy.features[c] for c in corrected.trees.feature.ravel() if c != LEAF}
+    split_on |= {answer.features[c] for c in corrected.answer.trees.feature.ravel() if c != LEAF}
+    assert "span_first_logprob" in split_on and not split_on & set(POOLED_LEFT_OUT)
+    POLICIES["toy-corrected"] = corrected
+    try:
+        live = [replay.replay_item(r, "toy-corrected", th, PolicyParams(threshold=0.0)).decision.score for r in recs]
+    finally:
+        del POLICIES["toy-corrected"]
+    assert np.allclose(live, 1 / (1 + np.exp(_after_logits(recs, corrected, th))))
+    with pytest.raises(ValueError, match="no prior"):
+        fit_correction_trees(recs, with_(policy, prior=policy, prior_weight=1.0), th, "bad")
+    with pytest.raises(UsageError, match="right and wrong"):
+        fit_correction_trees([r for r in recs if r.local_score >= 0.5], policy, th, "bad")
+
+
 def test_fit_policy_leaves_out_a_priors_state_term_fitted_on_other_weights():
     """The default router's state term reads SmolLM2-135M's states; a personal fit on another model's states
     corrects the router without that term (live would not read it either), and never feeds it those states."""

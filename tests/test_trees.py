@@ -55,3 +55,22 @@ def test_trees_as_arrays_compute_what_scikit_learn_computes():
     for row in X[:20]:  # the pushes of a row add up to its output
         assert first.pushes(row[:3], 3).sum() == pytest.approx(first.output(row[:3])[0])
         assert second.pushes(row[3:], 2).sum() == pytest.approx(second.output(row[3:])[0])
+
+
+def test_joined_trees_add_their_outputs_pushes_and_roots_whatever_their_widths_and_depths():
+    from hybrid_magic.router.trees import joined
+
+    deep = _stump_then_split()  # five nodes, two levels
+    stump = from_nodes([[{"feature": 1, "threshold": 0.5, "left": 1, "right": 2, "value": 0.0, "count": 0},
+                         {"feature": LEAF, "threshold": 0.0, "left": 0, "right": 0, "value": -2.0, "count": 5},
+                         {"feature": LEAF, "threshold": 0.0, "left": 0, "right": 0, "value": 4.0, "count": 15}]],
+                       depth=1)
+    rows = np.array([[-1.0, 9.0], [1.0, 0.0], [1.0, 5.0], [0.0, 0.5]])
+    both = joined(deep, stump)
+    assert both.feature.shape == (2, 5) and both.depth == 2
+    assert both.output(rows) == pytest.approx(deep.output(rows) + stump.output(rows))
+    assert both.roots == pytest.approx(deep.roots + stump.roots)
+    assert both.pushes(rows[1], 2) == pytest.approx(deep.pushes(rows[1], 2) + stump.pushes(rows[1], 2))
+    assert joined(None, stump) is stump
+    again = Trees.from_data(json.loads(json.dumps(both.data())))
+    assert np.array_equal(again.output(rows), both.output(rows))

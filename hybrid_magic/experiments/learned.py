@@ -34,7 +34,7 @@ from ..router.learned_policy import (ANSWER_FEATURES, AnswerTerms, LearnedPolicy
 from ..router.policy import POLICIES, register_policy
 from ..router.handoff_rate import cut_for_rate
 from ..router.states import reads_state
-from ..router.trees import LEAF, Trees
+from ..router.trees import LEAF, Trees, joined
 from ..router.trees import from_nodes as trees_from_nodes
 from ..types import DEFAULT_POLICY
 from . import replay
@@ -255,6 +255,63 @@ def _grouped_trees(model, signal_columns: int) -> tuple[Trees, Trees]:
         groups[answer].append(nodes)
     depth = max([1] + [int(tree.nodes["depth"].max()) for (tree,) in model._predictors])  # the walk's levels
     return trees_from_nodes(groups[0], depth), trees_from_nodes(groups[1], depth)
+
+
+# the trees boosted around the default router on everyday prompts (heldout/log.md, candidate 25): few, small,
+# slow to learn, classes balanced; each round one tree over the signals and one over the answer's token features
+CORRECTION_TREES = {"rounds": 50, "learning_rate": 0.05, "max_depth": 3, "min_leaf": 40, "l2": 1.0}
+
+
+def fit_correction_trees(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds,
+                         name: str) -> LearnedPolicy:
+    """`policy` (answer terms, no prior) with trees added that correct its log-odds on `recs`: Newton boosting of
+    the class-balanced log-loss (CORRECTION_TREES) with the policy's whole log-odds over each recorded answer, its
+    hidden-state term included as live reads it, as a fixed offset; over the policy's own standardised, bounded
+    values (the left-out length features never split on), each tree within one group as its own trees are. The new
+    trees join the policy's, their roots in its bias. Not registered."""
+    from scipy.special import expit
+    from sklearn.tree import DecisionTreeRegressor
+
+    if policy.answer is None or policy.prior is not None:
+        raise ValueError("fit_correction_trees corrects a learned policy with answer terms and no prior")
+    X, A = _raw_features(recs, th, False)
+    X = X[:, [FEATURES.index(f) for f in policy.features]]
+    A = A[:, [ANSWER_FEATURES.index(f) for f in policy.answer.features]]
+    offset = policy.logits(X, A) + _state_terms(recs, policy)
+    groups = [(bounded(standardised(values, means, scales)),
+               [i for i, f in enumerate(features) if f not in POOLED_LEFT_OUT])
+              for values, means, scales, features in ((X, policy.means, policy.scales, policy.features),
+                                                      (A, policy.answer.means, policy.answer.scales,
+                                                       policy.answer.features))]
+    correct = np.array([r.local_score >= 0.5 for r in recs])
+    if len(set(correct)) < 2:
+        raise UsageError("fit_correction_trees needs right and wrong local answers.")
+    balance = np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
+    settings, grown, nodes = CORRECTION_TREES, np.zeros(len(recs)), ([], [])
+    for _ in range(settings["rounds"]):
+        for group, (Z, columns) in enumerate(groups):
+            p = expit(offset + grown)
+            gradient, hessian = balance * (correct - p), np.maximum(balance * p * (1 - p), 1e-12)
+            tree = DecisionTreeRegressor(max_depth=settings["max_depth"], min_samples_leaf=settings["min_leaf"],
+                                         random_state=0).fit(Z[:, columns], gradient / hessian, sample_weight=hessian)
+            leaf = tree.apply(Z[:, columns])
+            sums = [np.bincount(leaf, weights=w, minlength=tree.tree_.node_count) for w in (gradient, hessian)]
+            values = settings["learning_rate"] * sums[0] / (sums[1] + settings["l2"])  # each leaf's Newton step
+            grown += values[leaf]
+            nodes[group].append(_tree_nodes(tree.tree_, columns, values))
+    signal_trees, answer_trees = (trees_from_nodes(n, settings["max_depth"]) for n in nodes)
+    return replace(policy, name=name, bias=policy.bias + signal_trees.roots + answer_trees.roots,
+                   trees=joined(policy.trees, signal_trees),
+                   answer=replace(policy.answer, trees=joined(policy.answer.trees, answer_trees)), reference=None)
+
+
+def _tree_nodes(tree, columns: list[int], values: np.ndarray) -> list[dict]:
+    """A fitted scikit-learn tree (its `tree_`) as node dicts for trees_from_nodes: its splits' columns mapped back
+    through `columns`, each leaf's value from `values` (a split's is recomputed from its leaves)."""
+    leaf = tree.children_left == -1
+    return [{"feature": LEAF if leaf[i] else columns[int(tree.feature[i])], "threshold": float(tree.threshold[i]),
+             "left": int(tree.children_left[i]), "right": int(tree.children_right[i]), "value": float(values[i]),
+             "count": int(tree.n_node_samples[i])} for i in range(tree.node_count)]
 
 
 def averaged(first: LearnedPolicy, second: LearnedPolicy, name: str) -> LearnedPolicy:

@@ -100,3 +100,17 @@ def from_nodes(node_lists: list[list[dict]], depth: int) -> Trees:
                 feature[t, i], threshold[t, i], left[t, i], right[t, i] = n["feature"], n["threshold"], low, high
         value[t, :len(nodes)] = values
     return Trees(feature, threshold, left, right, value, depth)
+
+
+def joined(first: Trees | None, second: Trees) -> Trees:
+    """Both groups of trees as one (their outputs add up): rows padded to the wider, walked to the deeper."""
+    if first is None:
+        return second
+    width = max(first.feature.shape[1], second.feature.shape[1])
+
+    def padded(a: np.ndarray, fill) -> np.ndarray:
+        return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=fill)
+
+    parts = [(padded(t.feature, LEAF), padded(t.threshold, 0.0), padded(t.left, 0), padded(t.right, 0),
+              padded(t.value, 0.0)) for t in (first, second)]
+    return Trees(*(np.vstack(pair) for pair in zip(*parts)), max(first.depth, second.depth))
