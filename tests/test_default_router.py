@@ -43,6 +43,13 @@ def test_the_shipped_data_round_trips_and_says_what_it_was_fitted_on():
     assert {"corpus@24", "everyday_a@24", "everyday_zzx@128", "builtin@24", "dev@24"} <= trained
     test = ("everyday_zzy", "everyday_zzz")  # and zzza-zzzv: recorded after its recipe was written down
     assert not any(key.startswith(test) for key in trained), "the test sets"
+    # the correction (candidate 25): the easy rounds as written and instructed, the later hard rounds as written
+    corrected = {key.removesuffix("@24") for key in stored["provenance"]["correction"]["items"]}
+    assert {"everyday_zzzo", "everyday_zzzzl", "everyday_zzzzm", "everyday_zzzzm-i", "everyday_zzzzzr-i"} <= corrected
+    assert len(corrected) == 24 + 2 * 32 and all(key.endswith("@24") for key in stored["provenance"]["correction"]["items"])
+    test_sets = {f"everyday_{name}" for name in ("zzy", "zzz", *(f"zzz{letter}" for letter in "abcdefghijklmn"),
+                                                 *(f"zzzzz{letter}" for letter in "stuvwxyz"))}
+    assert not {key.removesuffix("-i") for key in corrected} & test_sets, "its test sets"
     # the mean of a regression and trees (candidate 18): both halves are there
     weights = dict(zip(ROUTER.features + ROUTER.answer.features,
                        np.concatenate([ROUTER.weights, ROUTER.answer.weights])))

@@ -21,6 +21,12 @@ fitted with its weights as a fixed offset on the pooled prompts of the same sour
 experiments.learned.fit_state_term, and averaged; log.md, candidate 12, passed on everyday_zza-zzh); without a
 state (another backend, another model) that term is absent. With another local model its scales do not fit:
 calibrate the knob (`%hybrid calibrate`) or fit your own (`exp.fit_policy`).
+That mean is then corrected for everyday prompts (log.md, candidate 25): small trees boosted around its log-odds
+(experiments.learned.fit_correction_trees: each splits on the signals only or on the answer's token features only,
+joined to its trees) on the 24-token answers of the easy rounds everyday_zzzzm-zzzzzr, as written and asked as
+benchmarks ask them (experiments.instructed), and of the hard rounds everyday_zzzo-zzzzl; its cut moved again to
+where it hands off as many of those answers as were wrong, and the reference quantiles for `%hybrid calibrate`
+computed over them.
 """
 from __future__ import annotations
 
