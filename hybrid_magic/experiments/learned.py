@@ -259,7 +259,7 @@ def _grouped_trees(model, signal_columns: int) -> tuple[Trees, Trees]:
 
 # the trees boosted around the default router on everyday prompts (heldout/log.md, candidate 25): few, small,
 # slow to learn, classes balanced; each round one tree over the signals and one over the answer's token features
-CORRECTION_TREES = {"rounds": 50, "learning_rate": 0.05, "max_depth": 3, "min_leaf": 40, "l2": 1.0}
+CORRECTION_TREES = {"rounds": 25, "learning_rate": 0.05, "max_depth": 3, "min_leaf": 40, "l2": 1.0}
 
 
 def fit_correction_trees(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds,
