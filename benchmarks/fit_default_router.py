@@ -198,7 +198,7 @@ def main() -> None:
     if args.mean:
         shipped = json.loads(args.mean.read_text(encoding="utf-8"))
         mean, provenance = policy_from_data(shipped["policy"]), shipped["provenance"]
-        if mean.reference is None or "correction" in provenance:
+        if "correction" in provenance:
             raise SystemExit(f"{args.mean} holds a corrected router, not the mean (git show 3936d49:...)")
     else:
         mean, cuts = fit_mean(sources, DEFAULT_POLICY, th)
