@@ -115,8 +115,7 @@ def fit_policy(recs: list[replay.Recorded], name: str, th: sig.Thresholds, *, te
             raise ValueError("a prior is a learned policy with answer terms and no prior")
         if prior.reads_states and states is not None and fitted_on != prior.state_model:
             prior = replace(prior, states=None)  # its term reads another model's states: absent, as live
-        prior_rows = (X[:, [FEATURES.index(feature) for feature in prior.features]],
-                      raw_answers[:, [ANSWER_FEATURES.index(feature) for feature in prior.answer.features]])
+        prior_rows = _policy_columns(X, raw_answers, prior)
         offset, grid = prior.logits(*prior_rows) + _state_terms(recs, prior), CORRECTION_C_GRID
     else:  # no learned default to correct: the user's fit alone, around no offset
         prior, offset, grid = None, np.zeros(len(recs)), C_GRID
@@ -156,6 +155,11 @@ def _cross_validated_strength(Z: np.ndarray, offset: np.ndarray, correct: np.nda
     return grid[int(np.nanargmax(scores))]  # the first best: the smaller strength
 
 
+def _class_balance(correct: np.ndarray) -> np.ndarray:
+    """Each answer's weight in a class-balanced loss: both classes weigh half of the total."""
+    return np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
+
+
 def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, strength: float
                     ) -> tuple[float, np.ndarray]:
     """A class-balanced L2 logistic regression of `correct` on `Z` around a fixed `offset` (log-odds that count with
@@ -167,7 +171,7 @@ def offset_logistic(Z: np.ndarray, offset: np.ndarray, correct: np.ndarray, stre
     correct = np.asarray(correct, dtype=bool)
     if correct.all() or not correct.any():
         raise ValueError("offset_logistic needs right and wrong answers")
-    balance = np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
+    balance = _class_balance(correct)
 
     def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
         eta = offset + theta[0] + Z @ theta[1:]
@@ -274,9 +278,7 @@ def fit_correction_trees(recs: list[replay.Recorded], policy: LearnedPolicy, th:
 
     if policy.answer is None or policy.prior is not None:
         raise ValueError("fit_correction_trees corrects a learned policy with answer terms and no prior")
-    X, A = _raw_features(recs, th, False)
-    X = X[:, [FEATURES.index(f) for f in policy.features]]
-    A = A[:, [ANSWER_FEATURES.index(f) for f in policy.answer.features]]
+    X, A = _policy_columns(*_raw_features(recs, th, False), policy)
     offset = policy.logits(X, A) + _state_terms(recs, policy)
     groups = [(bounded(standardised(values, means, scales)),
                [i for i, f in enumerate(features) if f not in POOLED_LEFT_OUT])
@@ -286,7 +288,7 @@ def fit_correction_trees(recs: list[replay.Recorded], policy: LearnedPolicy, th:
     correct = np.array([r.local_score >= 0.5 for r in recs])
     if len(set(correct)) < 2:
         raise UsageError("fit_correction_trees needs right and wrong local answers.")
-    balance = np.where(correct, len(correct) / (2 * correct.sum()), len(correct) / (2 * (~correct).sum()))
+    balance = _class_balance(correct)
     settings, grown, nodes = CORRECTION_TREES, np.zeros(len(recs)), ([], [])
     for _ in range(settings["rounds"]):
         for group, (Z, columns) in enumerate(groups):
@@ -408,8 +410,13 @@ def fit_state_term(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.T
 def _after_logits(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds) -> np.ndarray:
     """The policy's log-odds over each whole recorded answer, without its hidden-state term."""
     X, A = _raw_features(recs, th, False)
-    return policy.logits(X[:, [FEATURES.index(f) for f in policy.features]],
-                         A[:, [ANSWER_FEATURES.index(f) for f in policy.answer.features]])
+    return policy.logits(*_policy_columns(X, A, policy))
+
+
+def _policy_columns(X: np.ndarray, A: np.ndarray, policy: LearnedPolicy) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of every signal (FEATURES) and answer feature (ANSWER_FEATURES) cut to the columns `policy` reads."""
+    return (X[:, [FEATURES.index(f) for f in policy.features]],
+            A[:, [ANSWER_FEATURES.index(f) for f in policy.answer.features]])
 
 
 def with_cut(policy: LearnedPolicy, cut: float) -> LearnedPolicy:
