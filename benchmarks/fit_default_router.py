@@ -44,8 +44,9 @@ from hybrid_magic.experiments.corpus import corpus
 from hybrid_magic.experiments.datasets import load_dataset
 from hybrid_magic.experiments.devset import dev_set
 from hybrid_magic.experiments.instructions import instructed
-from hybrid_magic.experiments.learned import (averaged, fit_correction_trees, fit_pooled_rows, fit_pooled_trees_rows,
-                                              fit_state_term, pooled_rows, with_cut)
+from hybrid_magic.experiments.learned import (averaged, correction_rows, fit_correction_rows, fit_correction_trees,
+                                              fit_pooled_rows, fit_pooled_trees_rows, fit_state_term, pooled_rows,
+                                              with_cut)
 from hybrid_magic.experiments.metrics import router_summary
 from hybrid_magic.experiments.reference import quantile_table
 from hybrid_magic.experiments.replay import policy_risk, replay_item
@@ -151,11 +152,13 @@ def auroc(recs, policy: str, th: Thresholds) -> float:
 def check_correction(mean, correction: dict, th: Thresholds) -> None:
     print("leave-one-set-out for the correction (fitted on the other sets, both forms) vs the mean alone, AUROC:")
     register_policy("mean", replace(mean, name="mean"))
+    rows = {source: correction_rows(recs, mean, th) for source, recs in correction.items()}  # each record read once
     for held in (*EASY_ROUNDS, *HARD_ROUNDS):
         forms = [source for source in correction if source.removesuffix(INSTRUCTED) == held]
-        others = [r for source, recs in correction.items() if source not in forms for r in recs]
-        register_policy("corrected-lso", fit_correction_trees(others, mean, th, "corrected-lso"))
-        row = [f"{source.removeprefix(held) or 'as written'} {auroc(correction[source], 'corrected-lso', th):.3f} "
+        kept = [rows[source] for source in correction if source not in forms]
+        fitted = fit_correction_rows(*(np.concatenate(part) for part in zip(*kept)), mean, "corrected-lso")
+        register_policy(fitted.name, fitted)
+        row = [f"{source.removeprefix(held) or 'as written'} {auroc(correction[source], fitted.name, th):.3f} "
                f"vs {auroc(correction[source], 'mean', th):.3f}" for source in forms]
         print(f"  {held:16} " + " | ".join(row), flush=True)
 

@@ -361,10 +361,12 @@ def test_correction_trees_learn_what_the_policy_misses_and_live_reads_exactly_wh
     """fit_correction_trees (heldout/log.md, candidate 25): trees boosted around a policy's whole log-odds learn a
     band of confidence its single weight cannot rank, never split on a left-out length feature (here it would
     tell the answers apart), keep the policy's own weights, and live (replayed) computes the log-odds the batch
-    does; it registers nothing."""
+    does; it registers nothing. Rows read per part (correction_rows) and joined fit the same trees, so that a
+    leave-one-set-out check reads each record once."""
     from dataclasses import replace as with_
 
-    from hybrid_magic.experiments.learned import POOLED_LEFT_OUT, _after_logits, fit_correction_trees
+    from hybrid_magic.experiments.learned import (POOLED_LEFT_OUT, _after_logits, correction_rows,
+                                                  fit_correction_rows, fit_correction_trees)
     from hybrid_magic.experiments.metrics import auroc
     from hybrid_magic.router.learned_policy import AnswerTerms, LearnedPolicy
     from hybrid_magic.router.trees import LEAF
@@ -396,6 +398,9 @@ def test_correction_trees_learn_what_the_policy_misses_and_live_reads_exactly_wh
     finally:
         del POLICIES["toy-corrected"]
     assert np.allclose(live, 1 / (1 + np.exp(_after_logits(recs, corrected, th))))
+    parts = [correction_rows(part, policy, th) for part in (recs[:100], recs[100:])]
+    from_parts = fit_correction_rows(*(np.concatenate(column) for column in zip(*parts)), policy, "toy-corrected")
+    assert np.allclose(_after_logits(recs, from_parts, th), _after_logits(recs, corrected, th))
     with pytest.raises(ValueError, match="no prior"):
         fit_correction_trees(recs, with_(policy, prior=policy, prior_weight=1.0), th, "bad")
     with pytest.raises(UsageError, match="right and wrong"):

@@ -268,28 +268,44 @@ CORRECTION_TREES = {"rounds": 25, "learning_rate": 0.05, "max_depth": 3, "min_le
 
 def fit_correction_trees(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds,
                          name: str) -> LearnedPolicy:
-    """`policy` (answer terms, no prior) with trees added that correct its log-odds on `recs`: Newton boosting of
-    the class-balanced log-loss (CORRECTION_TREES) with the policy's whole log-odds over each recorded answer, its
-    hidden-state term included as live reads it, as a fixed offset; over the policy's own standardised, bounded
-    values (the left-out length features never split on), each tree within one group as its own trees are. The new
-    trees join the policy's, their roots in its bias. Not registered."""
+    """`policy` (answer terms, no prior) with trees added that correct its log-odds on `recs`
+    (fit_correction_rows over correction_rows). Not registered."""
+    return fit_correction_rows(*correction_rows(recs, policy, th), policy, name)
+
+
+def correction_rows(recs: list[replay.Recorded], policy: LearnedPolicy, th: sig.Thresholds
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What fit_correction_rows reads, so that many fits over subsets of the same sources read each record once:
+    over each record, the policy's own standardised, bounded signal values and answer features, its whole log-odds
+    (its hidden-state term included as live reads it), whether it was right."""
+    _correctable(policy)
+    X, A = _policy_columns(*_raw_features(recs, th, False), policy)
+    return (bounded(standardised(X, policy.means, policy.scales)),
+            bounded(standardised(A, policy.answer.means, policy.answer.scales)),
+            policy.logits(X, A) + _state_terms(recs, policy), np.array([r.local_score >= 0.5 for r in recs]))
+
+
+def _correctable(policy: LearnedPolicy) -> None:
+    if policy.answer is None or policy.prior is not None:
+        raise ValueError("a correction corrects a learned policy with answer terms and no prior")
+
+
+def fit_correction_rows(signals: np.ndarray, answers: np.ndarray, offset: np.ndarray, correct: np.ndarray,
+                        policy: LearnedPolicy, name: str) -> LearnedPolicy:
+    """`policy` with trees added that correct its log-odds over rows read by correction_rows: Newton boosting of
+    the class-balanced log-loss (CORRECTION_TREES) with `offset` (the policy's whole log-odds) fixed, each tree
+    within one group as the policy's own trees are (the left-out length features never split on). The new trees
+    join the policy's, their roots in its bias. Not registered."""
     from scipy.special import expit
     from sklearn.tree import DecisionTreeRegressor
 
-    if policy.answer is None or policy.prior is not None:
-        raise ValueError("fit_correction_trees corrects a learned policy with answer terms and no prior")
-    X, A = _policy_columns(*_raw_features(recs, th, False), policy)
-    offset = policy.logits(X, A) + _state_terms(recs, policy)
-    groups = [(bounded(standardised(values, means, scales)),
-               [i for i, f in enumerate(features) if f not in POOLED_LEFT_OUT])
-              for values, means, scales, features in ((X, policy.means, policy.scales, policy.features),
-                                                      (A, policy.answer.means, policy.answer.scales,
-                                                       policy.answer.features))]
-    correct = np.array([r.local_score >= 0.5 for r in recs])
+    _correctable(policy)
     if len(set(correct)) < 2:
         raise UsageError("fit_correction_trees needs right and wrong local answers.")
+    groups = [(Z, [i for i, f in enumerate(features) if f not in POOLED_LEFT_OUT])
+              for Z, features in ((signals, policy.features), (answers, policy.answer.features))]
     balance = _class_balance(correct)
-    settings, grown, nodes = CORRECTION_TREES, np.zeros(len(recs)), ([], [])
+    settings, grown, nodes = CORRECTION_TREES, np.zeros(len(correct)), ([], [])
     for _ in range(settings["rounds"]):
         for group, (Z, columns) in enumerate(groups):
             p = expit(offset + grown)
