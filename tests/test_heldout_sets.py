@@ -18,8 +18,8 @@ score = resolve_scorer("auto")
 
 
 def test_there_are_172_sets_with_no_family_written_twice():
-    letters = ["", "z", "zz", "zzz", "zzzz", "zzzzz"]  # a-z, then za-zz, ... zzzzza-zzzzzz: the first 156 sets
-    lettered = [f"everyday_{prefix}{letter}" for prefix in letters for letter in "abcdefghijklmnopqrstuvwxyz"]
+    prefixes = ["", "z", "zz", "zzz", "zzzz", "zzzzz"]  # a-z, then za-zz, ... zzzzza-zzzzzz: the first 156 sets
+    lettered = [f"everyday_{prefix}{letter}" for prefix in prefixes for letter in "abcdefghijklmnopqrstuvwxyz"]
     numbered = [f"everyday_{number}" for number in range(157, 173)]  # from the 157th on, numbered
     assert sorted(path.stem for path in SETS) == sorted(lettered + numbered)
     families = [family for path in SETS for family in {item["family"] for item in load_dataset(path)}]
