@@ -301,7 +301,7 @@ def fit_correction_rows(signals: np.ndarray, answers: np.ndarray, offset: np.nda
 
     _correctable(policy)
     if len(set(correct)) < 2:
-        raise UsageError("fit_correction_trees needs right and wrong local answers.")
+        raise UsageError("a correction needs right and wrong local answers.")
     groups = [(Z, [i for i, f in enumerate(features) if f not in POOLED_LEFT_OUT])
               for Z, features in ((signals, policy.features), (answers, policy.answer.features))]
     balance = _class_balance(correct)
