@@ -19,7 +19,7 @@ Figures (--check), each router replayed as live %%hybrid runs it (the knob swept
    against the signal cascade;
 2. leave-one-set-out for the correction: each set it is fitted on (both forms together) scored by the mean
    corrected on the other sets only, against the mean alone (state terms included);
-3. the test sets everyday_zzy-zzzn, everyday_zzzzzs-zzzzzz and everyday_157-172 (not fitted on): the shipped
+3. the test sets everyday_zzy-zzzn, everyday_zzzzzs-zzzzzz and everyday_157-180 (not fitted on): the shipped
    router with and without its state term, and the signal cascade.
 
     python benchmarks/fit_default_router.py --stores /tmp/router --check           # figures only
@@ -72,10 +72,11 @@ INSTRUCTED = "-i"
 CORRECTION = (*EASY_ROUNDS, *(f"{source}{INSTRUCTED}" for source in EASY_ROUNDS), *HARD_ROUNDS)
 # recorded after the router's recipe was written down and fitted on by neither part: ZZY-ZZZF tested candidates 17
 # and 17b (neither passed), ZZZG-ZZZN tested candidate 18, ZZZZZS-ZZZZZZ (easy) tested candidate 25, 157-164 (easy
-# and quoted) measured it on a second unseen round and 165-172 on a third. The later rounds before ZZZZZS measured
-# candidate 18 and tested candidates 19-23 (none passed) before the correction was fitted on them.
+# and quoted) measured it on a second unseen round, 165-172 on a third and 173-180 on a fourth. The later rounds
+# before ZZZZZS measured candidate 18 and tested candidates 19-23 (none passed) before the correction was fitted on
+# them.
 TEST = ("everyday_zzy", "everyday_zzz", *(f"everyday_zzz{letter}" for letter in "abcdefghijklmn"),
-        *(f"everyday_zzzzz{letter}" for letter in "stuvwxyz"), *(f"everyday_{number}" for number in range(157, 173)))
+        *(f"everyday_zzzzz{letter}" for letter in "stuvwxyz"), *(f"everyday_{number}" for number in range(157, 181)))
 # mid-answer the router hands off only this many log-odds below its cut (heldout/log.md, candidate 11: chosen on
 # A-ZR replayed as live with the router shipped before candidate 15, and tested on ZS-ZZ)
 EARLY_MARGIN = 1.0
