@@ -177,6 +177,7 @@ def test_quotes_material_is_informational_and_no_policy_weighs_it():
     ("Is Dr. Lee in today?", "Dr. Lee works on Mondays.", (1.0, 0.0, 0.0, 0.5)),  # a title ends no sentence
     ("Can a dog swim? Answer yes or no.", "Yes or no: dogs swim.", (1.0, 0.0, 0.0, 0.5)),  # the instruction restated
     ("Can a dog swim? Answer yes or no.", "Yes or no? No, they sink.", (0.0, 0.0, 0.0, 0.0)),
+    ("Snow is cold, no or yes?", "Snow is white.", (1.0, 0.0, 0.0, 0.5)),  # both named, in either order: asks yes or no
 ])
 def test_answer_fit_checks_the_answer_against_what_the_question_asks(question, answer, values):
     found = sg.answer_fit(question, answer)

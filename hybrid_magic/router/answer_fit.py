@@ -21,12 +21,11 @@ _REQUEST = re.compile(r"^\W*(?:can|could|would|will)\s+you\s+(?:please\s+)?(?:ex
                       r"describe|summari[sz]e|help|show|find|make|translate|suggest|recommend|convert|calculate|"
                       r"compute|provide|define|generate|create|check|fix|rewrite|draft|outline|compare)\b", re.IGNORECASE)
 _OR_NOT = re.compile(r"\bor not\b", re.IGNORECASE)
-_SAYS_YES_OR_NO = re.compile(r"\byes or no\b", re.IGNORECASE)
 OR = re.compile(r"\bor\b", re.IGNORECASE)  # the word "or": the question's form (signals.QUESTION_FORMS) reads it too
 _ASKS_NUMBER = re.compile(r"\bhow (?:many|much|old|long|far|tall|big|heavy|often)\b|\b(?:what|which) year\b"
                           r"|\bwhat (?:number|percentage|temperature)\b", re.IGNORECASE)
 _NUMBER = re.compile(r"\d|\b(?:" + "|".join(WORDS) + r")\b", re.IGNORECASE)  # a number, in digits or words
-YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
 _YES_OR_NO = re.compile(r"\b(?:yes or no|no or yes)\b", re.IGNORECASE)  # names both: says neither
 # a lookbehind: no rescan of long blank runs; a title or "e.g." ends no sentence ("Is Dr. Lee in today?")
 _SENTENCE_END = re.compile(r"(?<=[.!?:;\n])(?<!\b(?:Dr|Mr|Ms|St|Mt|Jr|Sr|vs)\.)(?<!\bMrs\.)(?<!\bProf\.)"
@@ -51,15 +50,15 @@ def question_part(question: str) -> str:
 def said_yes_no(text: str) -> str | None:
     """The first whole word yes or no the text says, lower case; "yes or no" (the instruction restated) says neither.
     The yes/no scorer (experiments.scorers) reads the same word."""
-    found = YES_NO.search(_YES_OR_NO.sub(" ", str(text)))
+    found = _YES_NO.search(_YES_OR_NO.sub(" ", str(text)))
     return found.group(1).lower() if found else None
 
 
 def asks_yes_no(question: str) -> bool:
-    """'... yes or no', '... or not?', or the asking sentence opens with an auxiliary verb, offers no choice and is
+    """'... yes or no' (or 'no or yes'), '... or not?', or the asking sentence opens with an auxiliary verb, offers no choice and is
     no request for a text ("can you explain ...?")."""
     part = question_part(question)
-    if _SAYS_YES_OR_NO.search(question) or _OR_NOT.search(part):
+    if _YES_OR_NO.search(question) or _OR_NOT.search(part):
         return True
     return bool(_AUXILIARY.match(part) and not OR.search(part) and not _REQUEST.match(part))
 
