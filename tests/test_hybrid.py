@@ -55,6 +55,17 @@ def test_easy_prompt_stays_local(engine, cloud_proxy):
     assert row["route"] == "local" and row["handoff_requested"] == 0 and json.loads(row["signals_json"])
 
 
+def test_a_bare_yes_or_no_kept_locally_carries_its_caveat_to_the_bundle_and_the_card(engine, cloud_proxy):
+    from hybrid_magic.display.render import card_html
+
+    record = engine.run_hybrid(hybrid("Is the sky blue? Answer yes or no.", 8))
+    assert record.decision.route == "local" and record.answer.strip().rstrip(".") in {"Yes", "No"}, record.answer
+    caveats = provenance_bundle(record)["caveats"]
+    assert len(caveats) == 1 and caveats[0].startswith("A bare yes or no to a yes/no question")
+    assert card_html(record).count("class='hm-caveat'") == 1
+    assert cloud_proxy.request_count == 0
+
+
 def test_context_budget_hands_off_before_generating(cloud_proxy, isolated_home):
     engine = make_engine(cloud_proxy.base_url, isolated_home, context_budget=20)
     record = engine.run_hybrid(hybrid(EASY, 12))

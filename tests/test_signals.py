@@ -188,6 +188,54 @@ def test_answer_fit_checks_the_answer_against_what_the_question_asks(question, a
     assert found[3].available is (values[3] is not None)
 
 
+@pytest.mark.parametrize("question, answer, bare", [
+    ("Is a whale a mammal?", "Yes, it is.", True),
+    ("Can a dog swim? Answer yes or no.", "No.", True),
+    ("Is a whale a mammal?", "A whale is a large mammal.", False),  # says neither
+    ("How many legs does a spider have?", "No idea, maybe six.", False),  # the question does not ask yes or no
+    ("Can a dog swim? Answer yes or no.", "Yes or no: dogs swim.", False),  # the instruction restated says neither
+])
+def test_a_bare_yes_or_no_is_a_caveat_no_policy_weighs(question, answer, bare):
+    from hybrid_magic.experiments.learned import FEATURES
+    from hybrid_magic.router.after import after_signals
+    from hybrid_magic.router.policy import CAVEAT_SIGNALS, INFORMATIONAL_SIGNALS, POLICIES
+    from hybrid_magic.types import DEFAULT_POLICY
+
+    found = {s.name: s for s in after_signals(answer, "stop", "text", Thresholds(), question=question)}
+    caveat = found["bare_yes_no"]
+    assert (caveat.stage, caveat.value, caveat.triggered) == ("after", float(bare), False)
+    assert ("could not tell" in caveat.message) is bare and one_sentence(caveat.message)
+    assert "bare_yes_no" in CAVEAT_SIGNALS and "bare_yes_no" in INFORMATIONAL_SIGNALS and "bare_yes_no" not in FEATURES
+    router = POLICIES[DEFAULT_POLICY]
+    others = [s for s in found.values() if s.name != "bare_yes_no"]
+    assert router.p_correct(others + [caveat]) == router.p_correct(others)
+    assert "bare_yes_no" not in {s.name for s in after_signals(answer, "stop", "text", Thresholds())}  # no question
+
+
+def test_the_card_says_each_caveat_that_holds_in_a_line_of_its_own():
+    from hybrid_magic.display.mime import caveats, provenance_bundle
+    from hybrid_magic.display.render import card_html
+    from hybrid_magic.types import RunRecord
+
+    holds = Signal("bare_yes_no", "after", 1.0, None, False, "A bare <b>yes</b> or no (informational).")
+    quiet = Signal("quotes_material", "before", 0.0, None, False, "The prompt quotes no material (informational).")
+    unread = Signal("quotes_material", "before", None, None, False, "unavailable", available=False)
+    decision = Decision("local", False, False, None, (quiet, holds, unread), "router")
+    assert caveats(decision) == ["A bare <b>yes</b> or no (informational)."]
+    record = RunRecord("hybrid", decision, None, None, "2026-12-01T00:00:00Z", answer="Yes.")
+    card = card_html(record)
+    assert card.count("class='hm-caveat'") == 1 and "caveat: A bare &lt;b&gt;yes&lt;/b&gt; or no" in card
+    from hybrid_magic.display.widgets import badge_html  # the live widget card's head
+
+    assert badge_html(record).count("class='hm-caveat'") == 1
+    assert provenance_bundle(record)["caveats"] == ["A bare <b>yes</b> or no (informational)."]
+    plain = RunRecord("hybrid", Decision("local", False, False, None, (quiet,), "router"), None, None,
+                      "2026-12-01T00:00:00Z", answer="Paris.")
+    assert "class='hm-caveat'" not in card_html(plain) and provenance_bundle(plain)["caveats"] == []
+    quoted = Signal("quotes_material", "before", 1.0, None, False, "The prompt quotes material (informational).")
+    assert caveats(Decision("local", False, False, None, (quoted, holds), "router")) == [quoted.message, holds.message]
+
+
 def test_a_choice_names_the_options_and_yes_or_no_is_not_one():
     from hybrid_magic.router.answer_fit import choice_options
 

@@ -11,6 +11,7 @@ from typing import Any
 import math
 
 from ..router import signals as sig
+from ..router.policy import CAVEAT_SIGNALS
 from ..types import Decision, RunRecord, Signal, TokenEvent
 
 MIME_TYPE = "application/vnd.hybrid-magic.run+json"
@@ -18,7 +19,8 @@ VERSION = 2  # 2 added handoff.reason: the deciding signal's name (null when no 
 # and (a new key, no meaning changed) contributions: a learned policy's explanation, null for other policies;
 # (new keys) timeline.watched.probability: its y axis is a probability, and under a learned policy timeline.watched
 # is the policy's estimates where the driver asked it (signal: the policy's name, window: null), and (a new key)
-# timeline.watched.early_threshold: the lower bar a mid-answer estimate must fall below to stop early (null: none)
+# timeline.watched.early_threshold: the lower bar a mid-answer estimate must fall below to stop early (null: none);
+# (a new key) caveats: the messages of the caveat signals that hold for this run (caveats()), [] when none
 SHOWN_CONTRIBUTIONS = 3  # features a card names when it explains a learned decision
 
 
@@ -49,6 +51,7 @@ def provenance_bundle(record: RunRecord, *, window: int = sig.Thresholds.window)
                     "blocked_by": d.blocked_by, "stage": d.stage, "reason": d.reason},
         "signals": [_signal_dict(s) for s in d.signals],
         "contributions": [{"feature": name, "log_odds": _round(value, 3)} for name, value in d.contributions] or None,
+        "caveats": caveats(d),
         "local": None if local is None else {
             "backend": local.backend, "model": local.model,
             "prompt_tokens": local.prompt_tokens, "completion_tokens": local.completion_tokens,
@@ -180,6 +183,12 @@ def learned_lines(decision: Decision) -> list[str]:
     if missing is not None:
         lines.append(f"hidden-state terms {missing.message}")
     return lines
+
+
+def caveats(decision: Decision) -> list[str]:
+    """The messages of the caveat signals (router.policy.CAVEAT_SIGNALS) that hold for this decision: what the card
+    says about how little its estimate may mean here."""
+    return [s.message for s in decision.signals if s.name in CAVEAT_SIGNALS and s.available and s.value == 1.0]
 
 
 def summary_line(record: RunRecord) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..router.signals import Thresholds
 from ..types import CloudStats, LocalStats, RunRecord, Signal
-from .mime import MIME_TYPE, cost_text, learned_lines, provenance_bundle, reason_text, summary_line
+from .mime import MIME_TYPE, caveats, cost_text, learned_lines, provenance_bundle, reason_text, summary_line
 from .safe import code_fence, markdown_safe, shown
 from .timeline import timeline_svg
 
@@ -113,6 +113,11 @@ def learned_html(record: RunRecord) -> str:
     return "".join(f"<div class='hm-learned'>{html.escape(line)}</div>" for line in learned_lines(record.decision))
 
 
+def caveat_html(record: RunRecord) -> str:
+    """One line per caveat that holds for the run (mime.caveats)."""
+    return "".join(f"<div class='hm-caveat'>caveat: {html.escape(line)}</div>" for line in caveats(record.decision))
+
+
 def _signal_row(s: Signal) -> str:
     value = "n/a" if s.value is None else f"{s.value:.3g}"
     threshold = "" if s.threshold is None else f"{s.threshold:.3g}"
@@ -180,6 +185,7 @@ def card_html(record: RunRecord, *, explain: bool = False, provenance: dict | No
         head_html(record),
         f"<div class='hm-handoff'>{html.escape(handoff)}</div>" if handoff else "",
         learned_html(record),
+        caveat_html(record),
         f"<div class='hm-error'>{html.escape(shown(record.error))}</div>" if record.error else "",
         timeline_svg(provenance),
         _signals_html(record.decision.signals, explain),

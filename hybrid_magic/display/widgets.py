@@ -15,18 +15,18 @@ from ..router.signals import Thresholds
 from ..types import RunRecord
 from .confidence import confidence_html
 from .mime import provenance_bundle
-from .render import (CARD_STYLE, handoff_text, head_html, learned_html, metrics_html, outcome, shown_signals,
-                     signal_table)
+from .render import (CARD_STYLE, caveat_html, handoff_text, head_html, learned_html, metrics_html, outcome,
+                     shown_signals, signal_table)
 from .safe import shown
 from .timeline import timeline_svg
 
 
 def badge_html(record: RunRecord) -> str:
-    """The card's head (badge, magic, why), handoff line and a learned policy's explanation; carries the
-    card stylesheet."""
+    """The card's head (badge, magic, why), handoff line, a learned policy's explanation and the caveats; carries
+    the card stylesheet."""
     handoff = handoff_text(record)
     line = f"<div class='hm-handoff'>{html.escape(handoff)}</div>" if handoff else ""
-    return CARD_STYLE + head_html(record) + line + learned_html(record)
+    return CARD_STYLE + head_html(record) + line + learned_html(record) + caveat_html(record)
 
 
 class DecisionCard(widgets.VBox):

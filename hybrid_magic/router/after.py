@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..errors import UsageError
 from ..types import FORMATS, Signal, TokenEvent
 from . import formats
-from .answer_fit import answer_fit
+from .answer_fit import answer_fit, bare_yes_no
 from .arithmetic import wrong_equations
 from .confidence import estimate_signal
 from .thresholds import NO_LOGPROBS, Thresholds, flag_signal
@@ -105,9 +105,9 @@ def after_signals(text: str, finish_reason: str | None, fmt: str, th: Thresholds
                   p_yes: float | None = None, tokens: Sequence[TokenEvent] = (), question: str | None = None
                   ) -> list[Signal]:
     """Every after-signal; without `tokens` (or their logprobs) answer_confidence is unavailable; without the
-    user's `question` the answer's fit to it (answer_fit) is not read."""
+    user's `question` the answer's fit to it (answer_fit, and whether it is a bare yes or no) is not read."""
     checked_format = format_check(text, fmt)
     format_ok = None if not checked_format.available else not checked_format.triggered
-    fit = answer_fit(question, text) if question is not None else []
+    fit = [*answer_fit(question, text), bare_yes_no(question, text)] if question is not None else []
     return [truncated(finish_reason, fmt, format_ok), refusal(text), checked_format, answer_confidence(tokens, th),
             estimate_signal(tokens, th.low_confidence), arithmetic(text), *fit, self_check(p_yes, th)]

@@ -147,5 +147,19 @@ def answer_fit(question: str, answer: str) -> list[Signal]:
     return [check(question, answer) for check in (missed_yes_no, missed_number, missed_choice, echoes_question)]
 
 
+BARE_YES_NO = "bare_yes_no"  # no policy weighs it: a caveat on the card (router/policy.py CAVEAT_SIGNALS)
+
+
+def bare_yes_no(question: str, answer: str) -> Signal:
+    """1 when the question asks yes or no and the local answer says one of them, else 0. On such answers the
+    router's estimate says little: on the unseen sets 157-180 (72 set-forms, 1,501 such answers of the embedded
+    SmolLM2-135M) they were 48-50% right and its AUROC within them 0.47-0.50 (docs/routing_study.md)."""
+    if asks_yes_no(question) and said_yes_no(answer) is not None:
+        return _fit(BARE_YES_NO, 1.0, "A bare yes or no to a yes/no question: on this project's unseen sets the router "
+                    "could not tell the embedded SmolLM2-135M's right ones from its wrong ones (AUROC 0.47-0.50 within "
+                    "1,501 of them, half right), so its estimate says little here")
+    return _fit(BARE_YES_NO, 0.0, "Not a bare yes or no to a yes/no question")
+
+
 def _fit(name: str, value: float, message: str) -> Signal:
     return Signal(name, "after", value, None, False, f"{message} (informational).")

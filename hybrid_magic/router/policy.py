@@ -13,17 +13,19 @@ from dataclasses import dataclass, replace
 
 from ..errors import UsageError
 from ..types import Decision, Signal
-from .answer_fit import NAMES as ANSWER_FIT
+from .answer_fit import BARE_YES_NO, NAMES as ANSWER_FIT
 from .signals import QUESTION_FORMS
 from .thresholds import Thresholds
 
 # signals that never ask for a handoff even when triggered
 GUARD_SIGNALS = frozenset({"privacy", "budget", "private", "cloud_unavailable"})
-# prompt_length, the question's form (signals.QUESTION_FORMS), quoted material in it (signals.quotes_material, which
-# no policy weighs: the card's caveat) and the answer's fit to it (router/answer_fit.py);
-# hidden_states (router/states.py) and answer_features (router/answer_terms.py): a learned policy's own terms,
-# weighed by that policy
-INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, "quotes_material", *ANSWER_FIT, "hidden_states",
+# signals no policy weighs, whose value 1 says the router's estimate is least reliable on this prompt or answer: the
+# card shows their message as a caveat line (display/mime.py caveats)
+CAVEAT_SIGNALS = frozenset({"quotes_material", BARE_YES_NO})
+# prompt_length, the question's form (signals.QUESTION_FORMS), the caveats and the answer's fit to the question
+# (router/answer_fit.py); hidden_states (router/states.py) and answer_features (router/answer_terms.py): a learned
+# policy's own terms, weighed by that policy
+INFORMATIONAL_SIGNALS = frozenset({"prompt_length", *QUESTION_FORMS, *CAVEAT_SIGNALS, *ANSWER_FIT, "hidden_states",
                                    "answer_features"})
 # shown on the card and learned from by fit_policy, but they do not request a handoff on their own:
 # measured leave-family-out on experiments.corpus (docs/routing_study.md), answer_confidence is

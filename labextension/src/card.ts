@@ -5,7 +5,7 @@
  * (hybrid_magic/display/card.css, imported by style/index.js).
  */
 import { CloudRun, LocalRun, RunBundle, RunSignal } from './provenance';
-import { describeRun, formatCost, learnedLines } from './describe';
+import { caveatLines, describeRun, formatCost, learnedLines } from './describe';
 import { renderTimeline } from './timeline';
 
 /** An element with a class and, optionally, text (never HTML). */
@@ -132,7 +132,8 @@ export function renderCard(bundle: RunBundle): HTMLElement {
   const card = el('div', `hm-card hm-outcome-${outcome} jp-HybridMagic-card`);
   card.dataset.outcome = outcome;
   const learned = learnedLines(bundle).map(line => el('div', 'hm-learned', line));
-  const parts = [header(bundle), handoffLine(bundle), ...learned, renderTimeline(bundle),
+  const caveats = caveatLines(bundle).map(line => el('div', 'hm-caveat', line));
+  const parts = [header(bundle), handoffLine(bundle), ...learned, ...caveats, renderTimeline(bundle),
     signalsSection(bundle.signals), runsTable(bundle)];
   card.append(...parts.filter((part): part is HTMLElement | SVGElement => part !== null));
   if (bundle.started_at) {

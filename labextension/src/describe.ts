@@ -108,6 +108,11 @@ export function learnedLines(bundle: RunBundle): string[] {
   return lines;
 }
 
+/** The card's caveat lines: why the router's estimate may mean little here (hybrid_magic/display/mime.py caveats). */
+export function caveatLines(bundle: RunBundle): string[] {
+  return bundle.caveats.map(message => `caveat: ${message}`);
+}
+
 /** "$0.0012", or "cost unknown" when the price is not known (never $0). */
 export function formatCost(costUsd: number | null): string {
   return costUsd === null ? 'cost unknown' : `$${costUsd.toFixed(4)}`;

@@ -96,6 +96,8 @@ export interface RunBundle {
   signals: RunSignal[];
   /** A learned policy's explanation, largest first; empty for other policies (key absent or null). */
   contributions: Contribution[];
+  /** Why the router's estimate may mean little on this run, one line each (key absent before it existed: none). */
+  caveats: string[];
   local: LocalRun | null;
   cloud: CloudRun | null;
   timeline: Timeline | null;
@@ -156,6 +158,10 @@ function parseContributions(raw: unknown): Contribution[] {
     .filter((item): item is Json => isObject(item) && typeof item.feature === 'string')
     .map(item => ({ feature: item.feature as string, log_odds: optionalNumber(item.log_odds) }))
     .filter((item): item is Contribution => item.log_odds !== null);
+}
+
+function parseCaveats(raw: unknown): string[] {
+  return Array.isArray(raw) ? raw.filter((item): item is string => typeof item === 'string') : [];
 }
 
 /** Guard and informational signals never ask for a handoff, even when triggered (router/policy.py). */
@@ -299,6 +305,7 @@ export function parseRunBundle(raw: unknown): ParseResult {
       handoff: parseHandoff(data.handoff as Json, data.version as number, signals),
       signals,
       contributions: parseContributions(data.contributions),
+      caveats: parseCaveats(data.caveats),
       local: parseLocal(data.local),
       cloud: parseCloud(data.cloud),
       timeline: parseTimeline(data.timeline),

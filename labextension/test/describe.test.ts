@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RunBundle, parseRunBundle } from '../src/provenance';
-import { badgeText, describeRun, formatCost, formatSignal, learnedLines, statusText, summarizeCells } from '../src/describe';
+import { badgeText, caveatLines, describeRun, formatCost, formatSignal, learnedLines, statusText, summarizeCells } from '../src/describe';
 import { ALLOWED_SECRET_RUN, BLOCKED_RUN, CLOUD_RUN, FAILED_RUN, LOCAL_RUN, RANDOM_RUN, output } from './fixtures';
 
 function bundle(raw: unknown): RunBundle {
@@ -96,4 +96,11 @@ test('a learned decision names its top three contributions; a missing hidden sta
     'policy mine (log-odds of a right local answer): answer_estimate -1.20, hidden_states +0.00, prompt_length +0.30',
     'hidden-state terms unavailable: the llamacpp backend exposes no hidden states']);
   assert.deepEqual(learnedLines(bundle({ ...LOCAL_RUN, contributions: null })), []);
+});
+
+test('caveats are one line each; a bundle saved before they existed, or with junk in them, shows none of it', () => {
+  const said = 'A bare yes or no to a yes/no question: its estimate says little here (informational).';
+  assert.deepEqual(caveatLines(bundle({ ...LOCAL_RUN, caveats: [said, 3, null] })), [`caveat: ${said}`]);
+  assert.deepEqual(caveatLines(bundle(LOCAL_RUN)), []);
+  assert.deepEqual(caveatLines(bundle({ ...LOCAL_RUN, caveats: 'not a list' })), []);
 });

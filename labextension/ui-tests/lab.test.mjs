@@ -151,6 +151,9 @@ async function checkSaved(page, url) {
   assert.match(cardTexts[1], /stopped early/);
   assert.match(cardTexts[2], /Handoff blocked: private.*marked private/s);
   assert.match(cardTexts[3], /Handoff failed: cloud_error/);
+  assert.match(cardTexts[3], /caveat: A bare yes or no to a yes\/no question/, 'a saved caveat is a line of its card');
+  assert.equal(await cards.nth(3).locator('.hm-caveat').count(), 1);
+  assert.equal(await panel.locator('.hm-caveat').count(), 1, 'no caveat where none was saved');
   // The card replaces the text/plain summary; it is not shown beside it.
   assert.equal(await panel.getByText('local · smollm2-135m · 3 tokens').count(), 0);
 
